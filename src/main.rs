@@ -1,0 +1,170 @@
+//! The `pgsim` command line: argument parsing only; the work is in the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod demo;
+mod inspect;
+
+/// Record PostgreSQL once, replay it forever over the real wire protocol.
+#[derive(Debug, Parser)]
+#[command(name = "pgsim", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Replay a fixture set as a PostgreSQL server.
+    Serve {
+        /// Fixture directory to replay.
+        #[arg(long, env = "PGSIM_FIXTURES")]
+        fixtures: PathBuf,
+        /// Address to listen on.
+        #[arg(long, env = "PGSIM_LISTEN", default_value = "127.0.0.1:6543")]
+        listen: SocketAddr,
+        /// Require this password (cleartext) instead of trusting every client.
+        #[arg(long, env = "PGSIM_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+    /// Proxy clients to a real server and write every exchange to fixtures.
+    Record {
+        /// The real server (URL or host:port); DATABASE_URL is used when unset.
+        #[arg(long, env = "PGSIM_UPSTREAM", hide_env_values = true)]
+        upstream: Option<String>,
+        /// Address clients connect to.
+        #[arg(long, env = "PGSIM_LISTEN", default_value = "127.0.0.1:6544")]
+        listen: SocketAddr,
+        /// Directory the fixtures are written to.
+        #[arg(long, env = "PGSIM_FIXTURES")]
+        fixtures: PathBuf,
+    },
+    /// List what a fixture set holds (and check that it loads).
+    Inspect {
+        /// Fixture directory.
+        #[arg(env = "PGSIM_FIXTURES")]
+        fixtures: PathBuf,
+        /// Print every exchange, not only the summary.
+        #[arg(long)]
+        exchanges: bool,
+    },
+    /// Replay the bundled fixtures through an in-process mock server with a
+    /// real client, and check every answer against the recording.
+    Demo {
+        /// Fixture directory.
+        #[arg(long, env = "PGSIM_FIXTURES", default_value = "fixtures/demo")]
+        fixtures: PathBuf,
+    },
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Serve {
+            fixtures,
+            listen,
+            password,
+        } => {
+            let mut builder = pgsim::MockServer::builder()
+                .fixtures(&fixtures)
+                .listen(listen);
+            if let Some(p) = password {
+                builder = builder.password(p);
+            }
+            let server = builder.start().await.map_err(|e| e.to_string())?;
+            for w in server_warnings(&fixtures) {
+                eprintln!("warning: {w}");
+            }
+            println!(
+                "pgsim serve: replaying {} on {}",
+                fixtures.display(),
+                server.addr()
+            );
+            wait_for_signal().await;
+            let report = server.shutdown().await;
+            print!("{report}");
+            Ok(())
+        }
+        Command::Record {
+            upstream,
+            listen,
+            fixtures,
+        } => {
+            let upstream = upstream
+                .or_else(|| std::env::var("DATABASE_URL").ok())
+                .ok_or(
+                    "no upstream server: pass --upstream, or set PGSIM_UPSTREAM or DATABASE_URL",
+                )?;
+            let recorder = pgsim::Recorder::builder()
+                .upstream(upstream)
+                .fixtures(&fixtures)
+                .listen(listen)
+                .start()
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "pgsim record: proxying {} into {}",
+                recorder.addr(),
+                fixtures.display()
+            );
+            wait_for_signal().await;
+            let summary = recorder.shutdown().await;
+            print!("{summary}");
+            if summary.errors.is_empty() {
+                Ok(())
+            } else {
+                Err("some exchanges could not be written".into())
+            }
+        }
+        Command::Inspect {
+            fixtures,
+            exchanges,
+        } => inspect::run(&fixtures, exchanges),
+        Command::Demo { fixtures } => demo::run(&fixtures).await,
+    }
+}
+
+fn server_warnings(dir: &std::path::Path) -> Vec<String> {
+    pgsim::fixture::load_dir(dir)
+        .map(|s| s.warnings)
+        .unwrap_or_default()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("pgsim: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pgsim: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,428 @@
+//! The recording proxy: clients connect to it as to PostgreSQL; it forwards
+//! every byte to the upstream server unchanged (authentication included, so
+//! it never needs or keeps a password) and writes each exchange to fixtures.
+
+mod tap;
+mod writer;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use self::tap::{Tap, TapEvent};
+use self::writer::{Writer, WriterMsg};
+use crate::fixture::{Session, FORMAT_VERSION};
+use crate::key;
+use crate::replay::with_param_values;
+use crate::wire::{self, FrontendMessage, SslNegotiationMetaMessage};
+use crate::Error;
+
+/// What a recording wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordSummary {
+    /// Client sessions proxied.
+    pub sessions: u64,
+    /// Exchanges written.
+    pub exchanges: u64,
+    /// Fixture files written.
+    pub files: Vec<PathBuf>,
+    /// Problems writing fixtures (nothing is silently dropped).
+    pub errors: Vec<String>,
+}
+
+impl std::fmt::Display for RecordSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "pgsim record: {} sessions, {} exchanges, {} fixture files",
+            self.sessions,
+            self.exchanges,
+            self.files.len()
+        )?;
+        for e in &self.errors {
+            writeln!(f, "  error: {e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Builds a [`Recorder`].
+#[derive(Debug, Default)]
+pub struct RecorderBuilder {
+    upstream: Option<String>,
+    fixtures: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+}
+
+impl RecorderBuilder {
+    /// The real server, as `host:port` or a `postgres://` URL (only host and
+    /// port are used: clients authenticate themselves, through the proxy).
+    pub fn upstream(mut self, upstream: impl Into<String>) -> Self {
+        self.upstream = Some(upstream.into());
+        self
+    }
+
+    /// The directory fixtures are written to (created if missing).
+    pub fn fixtures(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.fixtures = Some(dir.into());
+        self
+    }
+
+    /// The address to listen on (default `127.0.0.1:0`).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = Some(addr);
+        self
+    }
+
+    /// Binds and starts proxying.
+    pub async fn start(self) -> Result<Recorder, Error> {
+        let upstream = upstream_addr(self.upstream.as_deref().unwrap_or("127.0.0.1:5432"))?;
+        let dir = self
+            .fixtures
+            .ok_or_else(|| Error::Config("the recorder needs a fixtures directory".into()))?;
+        std::fs::create_dir_all(&dir).map_err(|e| crate::fixture::FixtureError::io(&dir, e))?;
+        let (writer, next_seq) = Writer::start(dir)?;
+        let addr = self
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Listen { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| Error::Listen { addr, source })?;
+        let shared = Arc::new(Shared {
+            upstream,
+            writer,
+            seq: AtomicU64::new(next_seq),
+            sessions: AtomicU64::new(0),
+            exchanges: AtomicU64::new(0),
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), stop_rx));
+        Ok(Recorder {
+            addr: local,
+            shared,
+            stop,
+            task: Some(task),
+        })
+    }
+}
+
+fn upstream_addr(s: &str) -> Result<String, Error> {
+    if s.starts_with("postgres://") || s.starts_with("postgresql://") || s.contains('=') {
+        let config: tokio_postgres::Config = s
+            .parse()
+            .map_err(|e| Error::Config(format!("invalid upstream URL: {e}")))?;
+        let host = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            _ => "127.0.0.1".to_owned(),
+        };
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        Ok(format!("{host}:{port}"))
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
+struct Shared {
+    upstream: String,
+    writer: Writer,
+    seq: AtomicU64,
+    sessions: AtomicU64,
+    exchanges: AtomicU64,
+}
+
+/// A running recording proxy.
+pub struct Recorder {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Recorder {
+    /// Starts configuring a recorder.
+    pub fn builder() -> RecorderBuilder {
+        RecorderBuilder::default()
+    }
+
+    /// The address clients connect to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, lets open sessions finish (2 s at most), closes
+    /// every fixture file and reports what was written.
+    pub async fn shutdown(mut self) -> RecordSummary {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        let (files, errors) = self.shared.writer.finish();
+        RecordSummary {
+            sessions: self.shared.sessions.load(Ordering::Relaxed),
+            exchanges: self.shared.exchanges.load(Ordering::Relaxed),
+            files,
+            errors,
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            self.shared.writer.finish();
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                if let Ok((stream, _)) = accepted {
+                    conns.spawn(proxy(stream, Arc::clone(&shared)));
+                }
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            _ = stop.changed() => break,
+        }
+    }
+    drop(listener);
+    let drain = async { while conns.join_next().await.is_some() {} };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), drain).await;
+    conns.abort_all();
+}
+
+async fn proxy(mut client: TcpStream, shared: Arc<Shared>) {
+    let _ = client.set_nodelay(true);
+    let mut inbuf = BytesMut::with_capacity(8192);
+    // Startup phase: refuse TLS, pass cancel requests through, read Startup.
+    let (startup_frame, startup) = loop {
+        let frame = match read_frame(&mut client, &mut inbuf, true).await {
+            Ok(Some(f)) => f,
+            _ => return,
+        };
+        match wire::decode_frontend(frame.clone(), wire::Phase::Startup) {
+            Ok(FrontendMessage::SslNegotiation(SslNegotiationMetaMessage::PostgresSsl(_)))
+            | Ok(FrontendMessage::SslNegotiation(SslNegotiationMetaMessage::PostgresGss(_))) => {
+                if client.write_all(b"N").await.is_err() {
+                    return;
+                }
+            }
+            Ok(FrontendMessage::CancelRequest(_)) => {
+                if let Ok(mut up) = TcpStream::connect(&shared.upstream).await {
+                    let _ = up.write_all(&frame).await;
+                }
+                return;
+            }
+            Ok(FrontendMessage::Startup(s)) => break (frame, s),
+            _ => return,
+        }
+    };
+    let Ok(mut upstream) = TcpStream::connect(&shared.upstream).await else {
+        let f = crate::fixture::ErrorFields::fatal(
+            "08006",
+            format!(
+                "pgsim record: cannot reach upstream server {}",
+                shared.upstream
+            ),
+        );
+        let mut out = BytesMut::new();
+        let _ = wire::put_error(&mut out, f.to_wire());
+        let _ = client.write_all(&out).await;
+        return;
+    };
+    let _ = upstream.set_nodelay(true);
+    if upstream.write_all(&startup_frame).await.is_err() {
+        return;
+    }
+    let user = startup.parameters.get("user").cloned().unwrap_or_default();
+    let database = startup
+        .parameters
+        .get("database")
+        .cloned()
+        .unwrap_or_else(|| user.clone());
+    let session = SessionRec {
+        shared: Arc::clone(&shared),
+        database,
+        user,
+        id: None,
+    };
+    let tap = Arc::new(Mutex::new((Tap::default(), session)));
+
+    let (client_rd, client_wr) = client.into_split();
+    let (up_rd, up_wr) = upstream.into_split();
+    let t1 = Arc::clone(&tap);
+    let to_server = pump(client_rd, inbuf, up_wr, move |frame| {
+        if let Ok(msg) = wire::decode_frontend(frame, wire::Phase::Running) {
+            if let Ok(mut guard) = t1.lock() {
+                guard.0.frontend(&msg);
+            }
+        }
+    });
+    let t2 = Arc::clone(&tap);
+    let to_client = pump(
+        up_rd,
+        BytesMut::with_capacity(8192),
+        client_wr,
+        move |frame| {
+            if let Ok(msg) = wire::decode_backend(frame) {
+                if let Ok(mut guard) = t2.lock() {
+                    let (tap, session) = &mut *guard;
+                    tap.backend(&msg);
+                    for event in tap.drain() {
+                        session.handle(event);
+                    }
+                }
+            }
+        },
+    );
+    tokio::select! {
+        _ = to_server => {}
+        _ = to_client => {}
+    }
+    if let Ok(mut guard) = tap.lock() {
+        guard.1.close();
+    };
+}
+
+/// Copies frames from `rd` to `wr`, showing each complete frame to `tap`
+/// before it is forwarded.
+async fn pump(
+    mut rd: OwnedReadHalf,
+    mut buf: BytesMut,
+    mut wr: OwnedWriteHalf,
+    mut tap: impl FnMut(BytesMut),
+) {
+    let mut out = BytesMut::with_capacity(8192);
+    loop {
+        loop {
+            match wire::split_frame(&mut buf, false) {
+                Ok(Some(frame)) => {
+                    out.extend_from_slice(&frame);
+                    tap(frame);
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    // Not ours to judge: forward the bytes as they are.
+                    out.extend_from_slice(&buf);
+                    buf.clear();
+                    break;
+                }
+            }
+        }
+        if !out.is_empty() {
+            if wr.write_all(&out).await.is_err() {
+                return;
+            }
+            out.clear();
+        }
+        match rd.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => {
+                let _ = wr.shutdown().await;
+                return;
+            }
+            Ok(_) => {}
+        }
+    }
+}
+
+async fn read_frame(
+    s: &mut TcpStream,
+    buf: &mut BytesMut,
+    startup: bool,
+) -> std::io::Result<Option<BytesMut>> {
+    loop {
+        match wire::split_frame(buf, startup) {
+            Ok(Some(f)) => return Ok(Some(f)),
+            Ok(None) => {}
+            Err(e) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    e.to_string(),
+                ))
+            }
+        }
+        if s.read_buf(buf).await? == 0 {
+            return Ok(None);
+        }
+    }
+}
+
+/// One proxied session's link to the fixture writer.
+struct SessionRec {
+    shared: Arc<Shared>,
+    database: String,
+    user: String,
+    id: Option<u64>,
+}
+
+impl SessionRec {
+    fn handle(&mut self, event: TapEvent) {
+        match event {
+            TapEvent::Ready {
+                server,
+                startup_error,
+            } => {
+                if self.id.is_some() {
+                    return;
+                }
+                self.shared.sessions.fetch_add(1, Ordering::Relaxed);
+                let header = Session {
+                    format_version: FORMAT_VERSION,
+                    pgsim_version: env!("CARGO_PKG_VERSION").to_owned(),
+                    database: self.database.clone(),
+                    user: self.user.clone(),
+                    server,
+                    startup_error,
+                    exchanges: Vec::new(),
+                };
+                self.id = Some(self.shared.writer.open(header));
+            }
+            TapEvent::Exchange(mut ex) => {
+                let Some(id) = self.id else { return };
+                ex.seq = self.shared.seq.fetch_add(1, Ordering::Relaxed);
+                let normalized = key::normalize(&ex.sql);
+                let values: Vec<_> = ex
+                    .params
+                    .iter()
+                    .flatten()
+                    .map(|p| p.value.clone())
+                    .collect();
+                ex.key = with_param_values(&values, |p| key::query_key_normalized(&normalized, p))
+                    .to_string();
+                self.shared.exchanges.fetch_add(1, Ordering::Relaxed);
+                self.shared.writer.send(WriterMsg::Append {
+                    id,
+                    exchange: Box::new(ex),
+                });
+            }
+        }
+    }
+
+    fn close(&mut self) {
+        if let Some(id) = self.id.take() {
+            self.shared.writer.send(WriterMsg::Close { id });
+        }
+    }
+}

@@ -1,0 +1,60 @@
+use std::fmt;
+
+use super::Origin;
+
+/// A query that had no recorded answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Miss {
+    /// The database it was sent to.
+    pub database: String,
+    /// The SQL as received.
+    pub sql: String,
+    /// Its query key.
+    pub key: String,
+    /// How the closest recorded query differs, when there is one.
+    pub nearest: Option<String>,
+}
+
+/// What a mock server served: counts, misses and answers never used.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Client sessions accepted.
+    pub sessions: u64,
+    /// Queries answered or missed (simple queries and executes).
+    pub queries: u64,
+    /// Queries with no recorded answer.
+    pub misses: Vec<Miss>,
+    /// Recorded answers never served.
+    pub unused: Vec<Origin>,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "pgsim: {} sessions, {} queries, {} misses, {} recorded answers never used",
+            self.sessions,
+            self.queries,
+            self.misses.len(),
+            self.unused.len()
+        )?;
+        for m in &self.misses {
+            writeln!(f, "  miss [{}] {:?} (key {})", m.database, m.sql, m.key)?;
+            if let Some(n) = &m.nearest {
+                writeln!(f, "       closest: {n}")?;
+            }
+        }
+        const SHOWN: usize = 20;
+        for u in self.unused.iter().take(SHOWN) {
+            writeln!(
+                f,
+                "  unused [{}] {}#{} {:?}",
+                u.database, u.file, u.seq, u.sql
+            )?;
+        }
+        if self.unused.len() > SHOWN {
+            writeln!(f, "  ... and {} more unused", self.unused.len() - SHOWN)?;
+        }
+        Ok(())
+    }
+}

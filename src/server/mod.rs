@@ -1,0 +1,240 @@
+//! The mock server: replays a fixture set over the PostgreSQL wire protocol.
+
+mod conn;
+mod txn;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::fixture::FixtureSet;
+use crate::replay::{Replay, Report};
+use crate::Error;
+
+/// Sessions per database: how many are open now and the most at once.
+#[derive(Debug, Default)]
+pub(crate) struct SessionCounter {
+    counts: Mutex<BTreeMap<String, (usize, usize)>>,
+}
+
+pub(crate) struct SessionGuard<'a> {
+    counter: &'a SessionCounter,
+    database: String,
+}
+
+impl SessionCounter {
+    pub(crate) fn enter(&self, database: &str) -> SessionGuard<'_> {
+        if let Ok(mut counts) = self.counts.lock() {
+            let entry = counts.entry(database.to_owned()).or_default();
+            entry.0 += 1;
+            entry.1 = entry.1.max(entry.0);
+        }
+        SessionGuard {
+            counter: self,
+            database: database.to_owned(),
+        }
+    }
+
+    fn peaks(&self) -> BTreeMap<String, usize> {
+        self.counts
+            .lock()
+            .map(|c| c.iter().map(|(k, v)| (k.clone(), v.1)).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for SessionGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut counts) = self.counter.counts.lock() {
+            if let Some(entry) = counts.get_mut(&self.database) {
+                entry.0 = entry.0.saturating_sub(1);
+            }
+        }
+    }
+}
+
+/// State shared by every connection of one server.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) replay: Arc<Replay>,
+    pub(crate) password: Option<String>,
+    pub(crate) sessions: SessionCounter,
+}
+
+/// Builds a [`MockServer`].
+#[derive(Debug, Default)]
+pub struct MockServerBuilder {
+    fixtures: Option<PathBuf>,
+    set: Option<FixtureSet>,
+    listen: Option<SocketAddr>,
+    password: Option<String>,
+}
+
+impl MockServerBuilder {
+    /// Replays the fixture directory `dir`.
+    pub fn fixtures(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.fixtures = Some(dir.into());
+        self
+    }
+
+    /// Replays an already loaded fixture set.
+    pub fn fixture_set(mut self, set: FixtureSet) -> Self {
+        self.set = Some(set);
+        self
+    }
+
+    /// The address to listen on (default `127.0.0.1:0`, any free port).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = Some(addr);
+        self
+    }
+
+    /// Demands this password (cleartext authentication) instead of trust.
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// Loads the fixtures, binds and starts serving.
+    pub async fn start(self) -> Result<MockServer, Error> {
+        let set = match (self.set, self.fixtures) {
+            (Some(set), _) => set,
+            (None, Some(dir)) => crate::fixture::load_dir(&dir)?,
+            (None, None) => FixtureSet::default(),
+        };
+        let addr = self
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Listen { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| Error::Listen { addr, source })?;
+        let shared = Arc::new(Shared {
+            replay: Arc::new(Replay::new(set)),
+            password: self.password,
+            sessions: SessionCounter::default(),
+        });
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), stop_rx));
+        Ok(MockServer {
+            addr: local,
+            shared,
+            stop: stop_tx,
+            task: Some(task),
+        })
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let next_id = AtomicI32::new(1);
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                if let Ok((stream, _)) = accepted {
+                    let id = next_id.fetch_add(1, Ordering::Relaxed);
+                    conns.spawn(conn::serve(stream, Arc::clone(&shared), id));
+                }
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            _ = stop.changed() => break,
+        }
+    }
+    drop(listener);
+    // Graceful: give open sessions a moment to finish, then close them.
+    let drain = async { while conns.join_next().await.is_some() {} };
+    let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+    conns.abort_all();
+}
+
+/// A PostgreSQL server that replays recorded fixtures.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), pgsim::Error> {
+/// let server = pgsim::MockServer::builder().fixtures("fixtures/demo").start().await?;
+/// let (client, connection) =
+///     tokio_postgres::connect(&server.url_for("pgsim_demo"), tokio_postgres::NoTls).await?;
+/// tokio::spawn(connection);
+/// let row = client.query_one("select 1 + 1 as two", &[]).await?;
+/// # let _ = row;
+/// println!("{}", server.report());
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct MockServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl MockServer {
+    /// Starts configuring a server.
+    pub fn builder() -> MockServerBuilder {
+        MockServerBuilder::default()
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A connection URL for database `postgres`.
+    pub fn url(&self) -> String {
+        self.url_for("postgres")
+    }
+
+    /// A connection URL for `database` (user `postgres`, no TLS).
+    pub fn url_for(&self, database: &str) -> String {
+        let mut db = String::new();
+        for b in database.bytes() {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                db.push(char::from(b));
+            } else {
+                db.push_str(&format!("%{b:02X}"));
+            }
+        }
+        format!(
+            "postgres://postgres@{}:{}/{db}?sslmode=disable",
+            self.addr.ip(),
+            self.addr.port()
+        )
+    }
+
+    /// What has been served so far.
+    pub fn report(&self) -> Report {
+        self.shared.replay.report()
+    }
+
+    /// The most sessions open at once, per database.
+    pub fn peak_sessions(&self) -> BTreeMap<String, usize> {
+        self.shared.sessions.peaks()
+    }
+
+    /// Stops accepting, lets open sessions finish (2 s at most) and returns
+    /// the final report.
+    pub async fn shutdown(mut self) -> Report {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        self.shared.replay.report()
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
