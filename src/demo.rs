@@ -128,7 +128,13 @@ async fn check(client: &tokio_postgres::Client, ex: &Exchange) -> Result<String,
                 Some(want) if want.code() == got => {
                     Ok(format!("{shown} -> ERROR {got} as recorded"))
                 }
-                _ => Err(format!("{shown}: unexpected error {e}")),
+                _ => Err(format!(
+                    "{shown}: unexpected error {}",
+                    e.as_db_error().map_or_else(
+                        || e.to_string(),
+                        |d| format!("{} {}", d.code().code(), d.message())
+                    )
+                )),
             }
         }
     }

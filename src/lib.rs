@@ -5,6 +5,7 @@
 mod error;
 pub mod fixture;
 pub mod key;
+mod listen;
 mod record;
 pub mod replay;
 mod server;

@@ -1,157 +1,275 @@
-//! The near-miss diagnostic: which recorded query is closest to one that
-//! missed, and how it differs. Only for messages; matching is always exact.
+//! Near-miss diagnostic: for a query with no recorded answer, find the
+//! closest recorded query and describe how it differs.
+
+use std::fmt::Write as _;
 
 use super::ParamValue;
 
 /// A recorded query to compare against.
-#[derive(Debug, Clone)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Candidate<'a> {
-    /// Normalized SQL.
+    /// The recorded SQL, already normalized.
     pub sql: &'a str,
-    /// Its parameters.
+    /// The recorded parameter values.
     pub params: Vec<ParamValue<'a>>,
 }
 
-/// The closest candidate and a one-line description of the difference.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The closest candidate found by [`nearest`].
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NearMiss {
-    /// Index into the candidates.
+    /// Index of the chosen candidate in the slice given to [`nearest`].
     pub index: usize,
-    /// How it differs, e.g. `same SQL; parameter $2 differs: recorded '10', got '11'`.
+    /// One human-readable line saying how it differs from the query, e.g.
+    /// `same SQL; parameter $2 differs: recorded '10', got '11'`.
     pub description: String,
 }
 
-const MAX_DISTANCE_WORK: usize = 50_000_000;
+/// With more candidates than this, only the most promising ones (by a cheap
+/// upper bound from shared prefix/suffix, then length difference) are
+/// compared exactly.
+pub const PREFILTER_LIMIT: usize = 5000;
 
-/// Finds the candidate closest to (`sql`, `params`).
+/// Characters shown on each side of the first SQL difference.
+const WINDOW_HALF: usize = 10;
+/// Longest parameter value shown (in characters or hex digits).
+const VALUE_MAX: usize = 40;
+
+/// Finds the candidate closest to the query `sql_normalized`/`params`.
+///
+/// Closeness is the Levenshtein distance (on chars) between normalized SQL
+/// texts; ties go to the candidate whose parameters differ in the fewest
+/// positions, then to the lowest index. So a candidate with identical SQL
+/// always wins, preferring the one with the most similar parameters.
+/// Returns `None` only when `candidates` is empty.
 pub fn nearest(
-    sql: &str,
+    sql_normalized: &str,
     params: &[ParamValue<'_>],
     candidates: &[Candidate<'_>],
 ) -> Option<NearMiss> {
-    let target: Vec<char> = sql.chars().collect();
-    let mut best: Option<(usize, usize, usize)> = None; // (distance, param diffs, index)
-    let mut work = 0usize;
-    for (index, c) in candidates.iter().enumerate() {
-        let len_gap = c.sql.chars().count().abs_diff(target.len());
-        if best.is_some_and(|(d, _, _)| len_gap > d) {
-            continue;
-        }
-        let distance = if c.sql == sql {
+    let query: Vec<char> = sql_normalized.chars().collect();
+    let mut ests: Vec<Estimate> = candidates
+        .iter()
+        .enumerate()
+        .map(|(index, c)| Estimate::new(index, &query, c.sql))
+        .collect();
+    if ests.len() > PREFILTER_LIMIT {
+        ests.select_nth_unstable_by_key(PREFILTER_LIMIT - 1, |e| (e.upper, e.lower, e.index));
+        ests.truncate(PREFILTER_LIMIT);
+    }
+    ests.sort_unstable_by_key(|e| (e.lower, e.upper, e.index));
+
+    // (distance, differing parameters, index): smallest wins.
+    let mut best: Option<(usize, usize, usize)> = None;
+    for e in &ests {
+        let max = match best {
+            Some((d, ..)) if e.lower > d => break,
+            Some((d, ..)) => d.min(e.upper),
+            None => e.upper,
+        };
+        let distance = if e.upper == 0 {
             0
         } else {
-            work += target.len() * c.sql.len();
-            if work > MAX_DISTANCE_WORK && best.is_some() {
-                continue;
+            let cand: Vec<char> = candidates[e.index]
+                .sql
+                .chars()
+                .skip(e.prefix)
+                .take(e.cand_len - e.prefix - e.suffix)
+                .collect();
+            let q = &query[e.prefix..query.len() - e.suffix];
+            match bounded_levenshtein(q, &cand, max) {
+                Some(d) => d,
+                None => continue,
             }
-            levenshtein(&target, c.sql)
         };
-        let diffs = param_diffs(params, &c.params);
-        if best.is_none_or(|(d, p, _)| (distance, diffs) < (d, p)) {
-            best = Some((distance, diffs, index));
+        let score = (
+            distance,
+            param_diff(params, &candidates[e.index].params),
+            e.index,
+        );
+        if best.is_none_or(|b| score < b) {
+            best = Some(score);
         }
     }
     let (_, _, index) = best?;
-    let c = &candidates[index];
     Some(NearMiss {
         index,
-        description: describe(sql, params, c),
+        description: describe(sql_normalized, params, &candidates[index]),
     })
 }
 
-fn param_diffs(a: &[ParamValue<'_>], b: &[ParamValue<'_>]) -> usize {
-    a.len().abs_diff(b.len()) + a.iter().zip(b).filter(|(x, y)| x != y).count()
+/// Cheap bounds on the edit distance between the query and one candidate.
+struct Estimate {
+    index: usize,
+    cand_len: usize,
+    prefix: usize,
+    suffix: usize,
+    /// Length difference: a lower bound on the distance.
+    lower: usize,
+    /// Longer remainder after trimming the common prefix and suffix: an
+    /// upper bound on the distance.
+    upper: usize,
 }
 
-fn levenshtein(a: &[char], b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.iter().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+impl Estimate {
+    fn new(index: usize, query: &[char], cand: &str) -> Self {
+        let cand_len = cand.chars().count();
+        let prefix = query
+            .iter()
+            .zip(cand.chars())
+            .take_while(|(a, b)| **a == *b)
+            .count();
+        let room = query.len().min(cand_len) - prefix;
+        let suffix = query
+            .iter()
+            .rev()
+            .zip(cand.chars().rev())
+            .take(room)
+            .take_while(|(a, b)| **a == *b)
+            .count();
+        Estimate {
+            index,
+            cand_len,
+            prefix,
+            suffix,
+            lower: query.len().abs_diff(cand_len),
+            upper: query.len().max(cand_len) - prefix - suffix,
+        }
+    }
+}
+
+/// Levenshtein distance between `a` and `b` if it is at most `max`
+/// (computed in a diagonal band of width `2 * max + 1`), else `None`.
+fn bounded_levenshtein(a: &[char], b: &[char], max: usize) -> Option<usize> {
+    let (n, m) = (a.len(), b.len());
+    if n.abs_diff(m) > max {
+        return None;
+    }
+    if n == 0 || m == 0 {
+        return Some(n.max(m));
+    }
+    let big = max + 1;
+    let mut prev: Vec<usize> = (0..=m).map(|j| j.min(big)).collect();
+    let mut cur = vec![big; m + 1];
+    for i in 1..=n {
+        let lo = i.saturating_sub(max).max(1);
+        let hi = (i + max).min(m);
+        cur[0] = i.min(big);
+        cur[lo - 1] = if lo == 1 { cur[0] } else { big };
+        let mut row_min = cur[lo - 1];
+        for j in lo..=hi {
+            let substitute = prev[j - 1] + usize::from(a[i - 1] != b[j - 1]);
+            let v = substitute.min(prev[j] + 1).min(cur[j - 1] + 1).min(big);
+            cur[j] = v;
+            row_min = row_min.min(v);
+        }
+        if hi < m {
+            cur[hi + 1] = big;
+        }
+        if row_min > max {
+            return None;
         }
         std::mem::swap(&mut prev, &mut cur);
     }
-    prev[b.len()]
+    (prev[m] <= max).then_some(prev[m])
 }
 
-fn show(p: &ParamValue<'_>) -> String {
-    match p {
-        ParamValue::Null => "NULL".into(),
-        ParamValue::Text(t) => {
-            let cut: String = t.chars().take(40).collect();
-            if cut.len() < t.len() {
-                format!("'{cut}...'")
-            } else {
-                format!("'{cut}'")
-            }
-        }
-        ParamValue::Raw { format, bytes } => {
-            let h = hex::encode(&bytes[..bytes.len().min(20)]);
-            format!(
-                "{} bytes ({}) {h}",
-                bytes.len(),
-                if *format == 1 { "binary" } else { "text" }
-            )
-        }
+/// Number of positions whose parameter differs (missing counts as differing).
+fn param_diff(a: &[ParamValue<'_>], b: &[ParamValue<'_>]) -> usize {
+    let common = a.iter().zip(b).filter(|(x, y)| x != y).count();
+    common + a.len().abs_diff(b.len())
+}
+
+fn describe(sql: &str, params: &[ParamValue<'_>], cand: &Candidate<'_>) -> String {
+    if cand.sql != sql {
+        let pos = sql
+            .chars()
+            .zip(cand.sql.chars())
+            .take_while(|(a, b)| a == b)
+            .count();
+        return format!(
+            "SQL differs at character {}: recorded \"{}\", got \"{}\"",
+            pos + 1,
+            window(cand.sql, pos),
+            window(sql, pos)
+        );
     }
+    if cand.params.len() != params.len() {
+        let n = cand.params.len();
+        let noun = if n == 1 { "parameter" } else { "parameters" };
+        return format!("same SQL; recorded {n} {noun}, got {}", params.len());
+    }
+    let mut diffs = (0..params.len()).filter(|&i| params[i] != cand.params[i]);
+    let Some(i) = diffs.next() else {
+        return "same SQL and parameters".to_owned();
+    };
+    let mut out = format!(
+        "same SQL; parameter ${} differs: recorded {}, got {}",
+        i + 1,
+        show_value(&cand.params[i]),
+        show_value(&params[i])
+    );
+    let more = diffs.count();
+    if more > 0 {
+        let _ = write!(out, " (and {more} more)");
+    }
+    out
 }
 
-fn window(s: &str, at: usize) -> String {
-    let chars: Vec<char> = s.chars().collect();
-    let start = at.saturating_sub(20);
-    let end = (at + 20).min(chars.len());
+/// Up to `WINDOW_HALF` chars either side of char index `pos`, with ellipses.
+fn window(s: &str, pos: usize) -> String {
+    let len = s.chars().count();
+    let start = pos.saturating_sub(WINDOW_HALF);
+    let end = (pos + WINDOW_HALF).min(len);
     let mut out = String::new();
     if start > 0 {
         out.push_str("...");
     }
-    out.extend(&chars[start..end]);
-    if end < chars.len() {
+    push_escaped(
+        &mut out,
+        s.chars().skip(start).take(end.saturating_sub(start)),
+        '"',
+    );
+    if end < len {
         out.push_str("...");
     }
     out
 }
 
-fn describe(sql: &str, params: &[ParamValue<'_>], c: &Candidate<'_>) -> String {
-    if c.sql != sql {
-        let at = sql
-            .chars()
-            .zip(c.sql.chars())
-            .take_while(|(a, b)| a == b)
-            .count();
-        return format!(
-            "SQL differs at character {}: recorded \"{}\", got \"{}\"",
-            at + 1,
-            window(c.sql, at),
-            window(sql, at)
-        );
-    }
-    if c.params.len() != params.len() {
-        return format!(
-            "same SQL; recorded {} parameters, got {}",
-            c.params.len(),
-            params.len()
-        );
-    }
-    let diffs: Vec<String> = params
-        .iter()
-        .zip(&c.params)
-        .enumerate()
-        .filter(|(_, (got, rec))| got != rec)
-        .map(|(i, (got, rec))| {
-            format!(
-                "parameter ${} differs: recorded {}, got {}",
-                i + 1,
-                show(rec),
-                show(got)
-            )
-        })
-        .collect();
-    match diffs.len() {
-        0 => "same SQL and parameters (the recording is for another database?)".into(),
-        _ => format!("same SQL; {}", diffs.join("; ")),
+/// Appends chars, escaping control characters and `quote` so the result
+/// stays on one line and unambiguous.
+fn push_escaped(out: &mut String, chars: impl Iterator<Item = char>, quote: char) {
+    for c in chars {
+        if c.is_control() || c == quote {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
     }
 }
+
+fn show_value(v: &ParamValue<'_>) -> String {
+    match v {
+        ParamValue::Null => "NULL".to_owned(),
+        ParamValue::Text(s) => {
+            let mut out = String::from("'");
+            push_escaped(&mut out, s.chars().take(VALUE_MAX), '\'');
+            if s.chars().nth(VALUE_MAX).is_some() {
+                out.push_str("...");
+            }
+            out.push('\'');
+            out
+        }
+        ParamValue::Raw { format, bytes } => {
+            let shown = &bytes[..bytes.len().min(VALUE_MAX / 2)];
+            let dots = if shown.len() < bytes.len() { "..." } else { "" };
+            format!(
+                "<{} bytes, format {format}: 0x{}{dots}>",
+                bytes.len(),
+                hex::encode(shown)
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -13,14 +13,14 @@ use std::sync::{Arc, Mutex};
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
 use self::tap::{Tap, TapEvent};
 use self::writer::{Writer, WriterMsg};
 use crate::fixture::{Session, FORMAT_VERSION};
 use crate::key;
+use crate::listen::listen;
 use crate::replay::with_param_values;
 use crate::wire::{self, FrontendMessage, SslNegotiationMetaMessage};
 use crate::Error;
@@ -90,15 +90,6 @@ impl RecorderBuilder {
             .ok_or_else(|| Error::Config("the recorder needs a fixtures directory".into()))?;
         std::fs::create_dir_all(&dir).map_err(|e| crate::fixture::FixtureError::io(&dir, e))?;
         let (writer, next_seq) = Writer::start(dir)?;
-        let addr = self
-            .listen
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| Error::Listen { addr, source })?;
-        let local = listener
-            .local_addr()
-            .map_err(|source| Error::Listen { addr, source })?;
         let shared = Arc::new(Shared {
             upstream,
             writer,
@@ -106,13 +97,16 @@ impl RecorderBuilder {
             sessions: AtomicU64::new(0),
             exchanges: AtomicU64::new(0),
         });
-        let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), stop_rx));
+        let for_sessions = Arc::clone(&shared);
+        let listening = listen(self.listen, move |stream| {
+            proxy(stream, Arc::clone(&for_sessions))
+        })
+        .await?;
         Ok(Recorder {
-            addr: local,
+            addr: listening.addr,
             shared,
-            stop,
-            task: Some(task),
+            stop: listening.stop,
+            task: Some(listening.task),
         })
     }
 }
@@ -192,25 +186,6 @@ impl Drop for Recorder {
             self.shared.writer.finish();
         }
     }
-}
-
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let mut conns = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                if let Ok((stream, _)) = accepted {
-                    conns.spawn(proxy(stream, Arc::clone(&shared)));
-                }
-            }
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-            _ = stop.changed() => break,
-        }
-    }
-    drop(listener);
-    let drain = async { while conns.join_next().await.is_some() {} };
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), drain).await;
-    conns.abort_all();
 }
 
 async fn proxy(mut client: TcpStream, shared: Arc<Shared>) {

@@ -213,6 +213,7 @@ impl Answer {
         }
     }
 
+    /// Notes that the answer was served (for the unused-answers report).
     pub(crate) fn mark_used(&self) {
         if !self.used.load(Ordering::Relaxed) {
             self.used.store(true, Ordering::Relaxed);

@@ -27,8 +27,8 @@ pub(crate) struct StatementInfo {
     pub(crate) param_types: Option<Vec<u32>>,
     /// `Some(None)`: the statement returns no rows (NoData).
     pub(crate) columns: Option<Option<Arc<[Column]>>>,
-    /// The error Parse raised, when every recording of this SQL failed to parse.
-    pub(crate) parse_error: Option<ErrorFields>,
+    /// The answer Parse got, when every recording of this SQL failed to parse.
+    pub(crate) parse_error: Option<Arc<Answer>>,
 }
 
 #[derive(Debug)]
@@ -76,7 +76,7 @@ impl DatabaseIndex {
     /// What was recorded about a statement's shape, by normalized SQL.
     pub(crate) fn statement(&self, normalized_sql: &str) -> Option<Arc<StatementInfo>> {
         self.statements
-            .get(&key::query_key_normalized(normalized_sql, &[]))
+            .get(&key::statement_key_normalized(normalized_sql))
             .cloned()
     }
 }
@@ -154,11 +154,12 @@ impl Replay {
                 .flatten()
                 .map(|p| p.value.clone())
                 .collect();
-            note_statement(db, &normalized, &ex);
-            if ex.phase == Phase::Parse {
-                continue;
-            }
             let k = with_param_values(&params, |p| key::query_key_normalized(&normalized, p));
+            let bound = ex
+                .params
+                .as_ref()
+                .map(|p| p.iter().map(|p| p.type_oid).collect());
+            let described = ex.param_types.clone();
             let origin = Origin {
                 file,
                 seq: ex.seq,
@@ -166,6 +167,7 @@ impl Replay {
                 sql: ex.sql,
             };
             let answer = Arc::new(Answer::new(origin, ex.phase, ex.results));
+            note_statement(db, &normalized, &answer, (described, bound));
             db.queues
                 .entry(k)
                 .or_insert_with(|| Queue {
@@ -189,6 +191,23 @@ impl Replay {
     /// Loads and indexes a fixture directory.
     pub fn load(dir: impl AsRef<std::path::Path>) -> Result<Self, crate::fixture::FixtureError> {
         Ok(Self::new(crate::fixture::load_dir(dir)?))
+    }
+
+    /// Takes the next recorded answer for `key` in `database`, exactly as a
+    /// served query does, and says where it was recorded.
+    pub fn lookup(&self, database: &str, key: &QueryKey) -> Option<Arc<Origin>> {
+        self.database(database)?
+            .answer(key)
+            .map(|a| Arc::clone(&a.origin))
+    }
+
+    /// Number of recorded answers.
+    pub fn answer_count(&self) -> usize {
+        self.databases
+            .values()
+            .flat_map(|db| db.queues.values())
+            .map(|q| q.answers.len())
+            .sum()
     }
 
     pub(crate) fn database(&self, name: &str) -> Option<&DatabaseIndex> {
@@ -304,36 +323,38 @@ impl Replay {
     }
 }
 
-fn note_statement(db: &mut DatabaseIndex, normalized: &str, ex: &crate::fixture::Exchange) {
-    let skey = key::query_key_normalized(normalized, &[]);
+/// Learns a statement's shape (parameter types, columns) from one of its
+/// recorded exchanges; the first exchange that knows wins.
+fn note_statement(
+    db: &mut DatabaseIndex,
+    normalized: &str,
+    answer: &Arc<Answer>,
+    (described, bound): (Option<Vec<u32>>, Option<Vec<u32>>),
+) {
+    let skey = key::statement_key_normalized(normalized);
     let info = db.statements.entry(skey).or_default();
     let Some(info) = Arc::get_mut(info) else {
         return;
     };
-    let first = ex.results.first();
-    let failed = first.is_some_and(|r| r.error.is_some());
-    if ex.phase == Phase::Parse && failed {
+    let first = answer.results.first();
+    let failed = first.is_some_and(|r| matches!(r.completion, Completion::Error(_)));
+    if answer.phase == Phase::Parse && failed {
         if info.columns.is_none() && info.param_types.is_none() {
-            info.parse_error = first.and_then(|r| r.error.clone());
+            info.parse_error = Some(Arc::clone(answer));
         }
         return;
     }
     info.parse_error = None;
     if info.param_types.is_none() {
-        if let Some(types) = &ex.param_types {
-            info.param_types = Some(types.clone());
-        } else if let Some(params) = &ex.params {
-            if params.iter().all(|p| p.type_oid != 0) {
-                info.param_types = Some(params.iter().map(|p| p.type_oid).collect());
-            }
-        } else {
-            info.param_types = Some(Vec::new());
-        }
+        info.param_types = match (described, bound) {
+            (Some(types), _) => Some(types),
+            (None, Some(types)) if types.iter().all(|t| *t != 0) => Some(types),
+            (None, Some(_)) => None,
+            (None, None) => Some(Vec::new()),
+        };
     }
-    if info.columns.is_none() && ex.results.len() == 1 {
-        if let Some(r) = first.filter(|r| r.error.is_none()) {
-            info.columns = Some(r.columns.clone().map(Arc::from));
-        }
+    if info.columns.is_none() && answer.results.len() == 1 && !failed {
+        info.columns = first.map(|r| r.columns.clone());
     }
 }
 

@@ -370,8 +370,12 @@ impl Session<'_> {
                 }
             }
         };
-        if let Some(e) = &info.parse_error {
-            return self.fail(out, e);
+        if let Some(answer) = &info.parse_error {
+            answer.mark_used();
+            if let Some(Completion::Error(e)) = answer.results.first().map(|r| &r.completion) {
+                let e = e.clone();
+                return self.fail(out, &e);
+            }
         }
         let param_types: Arc<[u32]> = match &info.param_types {
             Some(t) => t

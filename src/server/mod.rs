@@ -8,13 +8,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
 use crate::fixture::FixtureSet;
+use crate::listen::listen;
 use crate::replay::{Replay, Report};
 use crate::Error;
 
@@ -109,51 +107,25 @@ impl MockServerBuilder {
             (None, Some(dir)) => crate::fixture::load_dir(&dir)?,
             (None, None) => FixtureSet::default(),
         };
-        let addr = self
-            .listen
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| Error::Listen { addr, source })?;
-        let local = listener
-            .local_addr()
-            .map_err(|source| Error::Listen { addr, source })?;
         let shared = Arc::new(Shared {
             replay: Arc::new(Replay::new(set)),
             password: self.password,
             sessions: SessionCounter::default(),
         });
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), stop_rx));
+        let for_sessions = Arc::clone(&shared);
+        let next_id = AtomicI32::new(1);
+        let listening = listen(self.listen, move |stream| {
+            let id = next_id.fetch_add(1, Ordering::Relaxed);
+            conn::serve(stream, Arc::clone(&for_sessions), id)
+        })
+        .await?;
         Ok(MockServer {
-            addr: local,
+            addr: listening.addr,
             shared,
-            stop: stop_tx,
-            task: Some(task),
+            stop: listening.stop,
+            task: Some(listening.task),
         })
     }
-}
-
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let next_id = AtomicI32::new(1);
-    let mut conns = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                if let Ok((stream, _)) = accepted {
-                    let id = next_id.fetch_add(1, Ordering::Relaxed);
-                    conns.spawn(conn::serve(stream, Arc::clone(&shared), id));
-                }
-            }
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-            _ = stop.changed() => break,
-        }
-    }
-    drop(listener);
-    // Graceful: give open sessions a moment to finish, then close them.
-    let drain = async { while conns.join_next().await.is_some() {} };
-    let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
-    conns.abort_all();
 }
 
 /// A PostgreSQL server that replays recorded fixtures.

@@ -20,7 +20,6 @@ pub(crate) enum TxKind {
 /// Classifies the first statement of `sql` by its leading keywords.
 pub(crate) fn classify(sql: &str) -> TxKind {
     let words: Vec<String> = key::scan(sql)
-        .into_iter()
         .filter(|(kind, _)| *kind == TokenKind::Code)
         .flat_map(|(_, text)| {
             text.split(|c: char| c.is_whitespace() || c == ';')

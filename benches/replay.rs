@@ -1,0 +1,127 @@
+//! Replay hot path: fixture lookup at several sizes, value encoding per
+//! type, fixture-set load time, and a full round trip over loopback.
+
+#[path = "support/synth.rs"]
+mod synth;
+
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
+use pgsim::fixture::{FixtureSet, LoadedSession};
+use pgsim::key::{query_key, ParamValue};
+use pgsim::types::{binary_to_text, text_to_binary};
+use pgsim::Replay;
+
+fn set_of(n: u64) -> FixtureSet {
+    let per_file = 10_000;
+    let mut sessions = Vec::new();
+    let mut first = 0;
+    while first < n {
+        let count = per_file.min(n - first);
+        sessions.push(LoadedSession {
+            path: format!("synthetic-{first}").into(),
+            session: synth::session(first, count),
+        });
+        first += count;
+    }
+    FixtureSet {
+        sessions,
+        warnings: Vec::new(),
+    }
+}
+
+fn lookup(c: &mut Criterion) {
+    let mut group = c.benchmark_group("lookup");
+    for n in [10u64, 10_000, 1_000_000] {
+        let replay = Replay::new(set_of(n));
+        let keys: Vec<_> = (0..n.min(1024))
+            .map(|i| query_key(synth::SQL, &[ParamValue::Text(&(i + 1).to_string())]))
+            .collect();
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            let mut i = 0;
+            b.iter(|| {
+                i = (i + 1) % keys.len();
+                black_box(replay.lookup("bench", &keys[i]))
+            })
+        });
+    }
+    group.finish();
+}
+
+fn codecs(c: &mut Criterion) {
+    let samples: [(&str, u32, &str); 8] = [
+        ("int4", 23, "123456"),
+        ("int8", 20, "-9223372036854775808"),
+        ("float8", 701, "1.2345678901234567e+17"),
+        ("numeric", 1700, "12345678.99"),
+        ("text", 25, "the quick brown fox"),
+        ("timestamptz", 1184, "2024-01-02 03:04:05.123456+00"),
+        ("uuid", 2950, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
+        ("int4[]", 1007, "{1,2,3,NULL,5}"),
+    ];
+    let mut group = c.benchmark_group("codec");
+    for (name, oid, text) in samples {
+        let Ok(bin) = text_to_binary(oid, text) else {
+            continue;
+        };
+        group.bench_function(format!("{name}/text->binary"), |b| {
+            b.iter(|| text_to_binary(oid, black_box(text)))
+        });
+        group.bench_function(format!("{name}/binary->text"), |b| {
+            b.iter(|| binary_to_text(oid, black_box(&bin)))
+        });
+    }
+    group.finish();
+}
+
+fn load(c: &mut Criterion) {
+    let mut group = c.benchmark_group("load");
+    group.sample_size(10);
+    for n in [10_000u64, 100_000] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        synth::write_set(dir.path(), n, 10_000).expect("write synthetic set");
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| Replay::load(dir.path()).expect("load"))
+        });
+    }
+    group.finish();
+}
+
+fn round_trip(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (server, client) = rt.block_on(async {
+        let server = pgsim::MockServer::builder()
+            .fixture_set(set_of(1000))
+            .start()
+            .await
+            .expect("server");
+        let (client, conn) =
+            tokio_postgres::connect(&server.url_for("bench"), tokio_postgres::NoTls)
+                .await
+                .expect("connect");
+        tokio::spawn(conn);
+        (server, client)
+    });
+    let stmt = rt.block_on(client.prepare(synth::SQL)).expect("prepare");
+    c.bench_function("round trip/prepared select", |b| {
+        let mut i = 0i32;
+        b.iter_batched(
+            || {
+                i = i % 1000 + 1;
+                i
+            },
+            |aid| {
+                rt.block_on(client.query_one(&stmt, &[&aid]))
+                    .expect("answer")
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    drop(client);
+    drop(server);
+}
+
+criterion_group!(benches, lookup, codecs, load, round_trip);
+criterion_main!(benches);

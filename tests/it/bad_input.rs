@@ -1,0 +1,216 @@
+//! Bad input: corrupt fixtures, malformed protocol bytes, SSL requests.
+
+use std::io::Write;
+
+use bytes::{BufMut, BytesMut};
+use pgsim::tokio_postgres::{self, NoTls};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::scenario::DEMO_DB;
+use crate::support::{demo_dir, demo_server};
+
+fn startup_packet(db: &str) -> BytesMut {
+    let mut body = BytesMut::new();
+    body.put_i32(196608);
+    for (k, v) in [("user", "postgres"), ("database", db)] {
+        body.put_slice(k.as_bytes());
+        body.put_u8(0);
+        body.put_slice(v.as_bytes());
+        body.put_u8(0);
+    }
+    body.put_u8(0);
+    let mut packet = BytesMut::new();
+    packet.put_i32(body.len() as i32 + 4);
+    packet.put_slice(&body);
+    packet
+}
+
+/// Reads backend messages until ReadyForQuery or EOF; returns their type bytes.
+async fn read_until_ready(s: &mut TcpStream) -> (Vec<u8>, Vec<u8>) {
+    let mut all = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = s.read(&mut buf).await.unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        all.extend_from_slice(&buf[..n]);
+        if all.len() >= 6 && all[all.len() - 6] == b'Z' {
+            break;
+        }
+    }
+    let mut kinds = Vec::new();
+    let mut i = 0;
+    while i + 5 <= all.len() {
+        kinds.push(all[i]);
+        let len = i32::from_be_bytes([all[i + 1], all[i + 2], all[i + 3], all[i + 4]]) as usize;
+        i += 1 + len;
+    }
+    (kinds, all)
+}
+
+#[tokio::test]
+async fn a_malformed_message_closes_only_that_connection() {
+    let server = demo_server().await;
+    let (good, conn) = tokio_postgres::connect(&server.url_for(DEMO_DB), NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+
+    let mut bad = TcpStream::connect(server.addr()).await.unwrap();
+    bad.write_all(&startup_packet(DEMO_DB)).await.unwrap();
+    let (kinds, _) = read_until_ready(&mut bad).await;
+    assert_eq!(kinds.first(), Some(&b'R'));
+    assert_eq!(kinds.last(), Some(&b'Z'));
+    // A Bind that declares three parameter formats and carries none.
+    let mut msg = BytesMut::new();
+    msg.put_u8(b'B');
+    msg.put_i32(4 + 2 + 2);
+    msg.put_slice(b"\0\0");
+    msg.put_i16(3);
+    bad.write_all(&msg).await.unwrap();
+    let (kinds, bytes) = read_until_ready(&mut bad).await;
+    assert_eq!(
+        kinds,
+        vec![b'E'],
+        "one ErrorResponse, then the connection closes"
+    );
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains("08P01"), "{text}");
+    assert!(text.contains("malformed"), "{text}");
+    let mut rest = [0u8; 1];
+    assert_eq!(
+        bad.read(&mut rest).await.unwrap_or(0),
+        0,
+        "the bad connection is closed"
+    );
+
+    // Everyone else is still served.
+    let rows = good
+        .query(
+            "select id, name from items where id = $1 and active = $2",
+            &[&1i32, &true],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let (again, conn) = tokio_postgres::connect(&server.url_for(DEMO_DB), NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let messages = again
+        .simple_query("select count(*) from events")
+        .await
+        .unwrap();
+    assert!(messages
+        .iter()
+        .any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_))));
+}
+
+#[tokio::test]
+async fn an_oversized_length_is_a_protocol_error() {
+    let server = demo_server().await;
+    let mut s = TcpStream::connect(server.addr()).await.unwrap();
+    s.write_all(&startup_packet(DEMO_DB)).await.unwrap();
+    read_until_ready(&mut s).await;
+    let mut msg = BytesMut::new();
+    msg.put_u8(b'Q');
+    msg.put_i32(i32::MAX);
+    s.write_all(&msg).await.unwrap();
+    let (kinds, bytes) = read_until_ready(&mut s).await;
+    assert_eq!(kinds, vec![b'E']);
+    assert!(String::from_utf8_lossy(&bytes).contains("08P01"));
+}
+
+#[tokio::test]
+async fn ssl_requests_are_refused_with_n_and_the_session_goes_on() {
+    let server = demo_server().await;
+    let mut s = TcpStream::connect(server.addr()).await.unwrap();
+    let mut req = BytesMut::new();
+    req.put_i32(8);
+    req.put_i32(80877103);
+    s.write_all(&req).await.unwrap();
+    let mut answer = [0u8; 1];
+    s.read_exact(&mut answer).await.unwrap();
+    assert_eq!(&answer, b"N");
+    s.write_all(&startup_packet(DEMO_DB)).await.unwrap();
+    let (kinds, _) = read_until_ready(&mut s).await;
+    assert_eq!(kinds.last(), Some(&b'Z'));
+}
+
+#[tokio::test]
+async fn a_corrupt_fixture_is_rejected_with_its_path_and_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read_to_string(demo_dir().join("session-0001.json")).unwrap();
+    let path = dir.path().join("session-0001.json");
+    // Cut the file in the middle of line 10.
+    let cut: Vec<&str> = good.lines().take(10).collect();
+    std::fs::write(&path, cut.join("\n")).unwrap();
+    let err = pgsim::MockServer::builder()
+        .fixtures(dir.path())
+        .start()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(&path.display().to_string()), "{err}");
+    assert!(err.contains("line 10"), "{err}");
+
+    // Valid JSON, impossible content: named by exchange.
+    let mut session: pgsim::fixture::Session = serde_json::from_str(&good).unwrap();
+    session.exchanges[0].results[0].tag = None;
+    session.exchanges[0].results[0].error = None;
+    std::fs::write(&path, serde_json::to_string_pretty(&session).unwrap()).unwrap();
+    let err = pgsim::MockServer::builder()
+        .fixtures(dir.path())
+        .start()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("exchange seq"), "{err}");
+    assert!(err.contains("exactly one of"), "{err}");
+}
+
+#[tokio::test]
+async fn a_torn_journal_line_loses_only_the_exchange_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read_to_string(demo_dir().join("session-0001.json")).unwrap();
+    let session: pgsim::fixture::Session = serde_json::from_str(&good).unwrap();
+    let path = dir.path().join("session-0009.jsonl");
+    let mut w = pgsim::fixture::JournalWriter::create(&path, &session).unwrap();
+    for ex in &session.exchanges {
+        w.append(ex).unwrap();
+    }
+    drop(w);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    f.write_all(b"{\"seq\": 99999, \"key\": \"ab").unwrap();
+    let set = pgsim::fixture::load_dir(dir.path()).unwrap();
+    assert_eq!(set.exchange_count(), session.exchanges.len());
+    assert_eq!(set.warnings.len(), 1, "{:?}", set.warnings);
+    assert!(
+        set.warnings[0].contains("interrupted write"),
+        "{:?}",
+        set.warnings
+    );
+
+    // A broken line that is not the last is an error with its line number.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.insert(2, "{not json");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let err = pgsim::fixture::load_dir(dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("line 3"), "{err}");
+}
+
+#[test]
+fn fixtures_round_trip_through_json() {
+    let text = std::fs::read_to_string(demo_dir().join("session-0001.json")).unwrap();
+    let session: pgsim::fixture::Session = serde_json::from_str(&text).unwrap();
+    let again = serde_json::to_string_pretty(&session).unwrap() + "\n";
+    assert_eq!(again, text, "re-serialising a fixture changes nothing");
+}

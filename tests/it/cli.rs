@@ -1,0 +1,103 @@
+//! The `pgsim` binary itself.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use crate::support::demo_dir;
+
+/// Kills the child if the test fails before it ends it.
+pub(crate) struct Reap(pub(crate) std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn serve_prints_where_it_listens_and_a_summary_on_sigterm() {
+    let mut child = Reap(
+        Command::new(env!("CARGO_BIN_EXE_pgsim"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--fixtures"])
+            .arg(demo_dir())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(first.starts_with("pgsim serve: replaying"), "{first}");
+    let port = first.trim().rsplit(':').next().unwrap().to_owned();
+    let psql = Command::new("psql")
+        .args([
+            "-X",
+            "-A",
+            "-t",
+            "-c",
+            "select name from items where id = 99",
+            "-c",
+            "select count(*) from events",
+        ])
+        .arg(format!(
+            "host=127.0.0.1 port={port} user=postgres dbname=pgsim_demo sslmode=disable"
+        ))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&psql.stdout);
+    assert!(
+        psql.status.success(),
+        "{}",
+        String::from_utf8_lossy(&psql.stderr)
+    );
+    assert_eq!(stdout.trim(), "3");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.0.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let mut rest = String::new();
+    for line in out.lines() {
+        rest.push_str(&line.unwrap());
+        rest.push('\n');
+    }
+    assert!(rest.contains("1 sessions, 2 queries, 0 misses"), "{rest}");
+}
+
+#[test]
+fn a_corrupt_fixture_stops_serve_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("session-0001.json"),
+        "{\n  \"format_version\": 1,\n  oops\n}",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pgsim"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--fixtures"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("session-0001.json: line 3, column 3"), "{err}");
+}
+
+#[test]
+fn demo_replays_the_bundled_fixtures_and_checks_every_answer() {
+    let out = Command::new(env!("CARGO_BIN_EXE_pgsim"))
+        .args(["demo", "--fixtures"])
+        .arg(demo_dir())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains(" 0 differed"), "{text}");
+    assert!(text.contains("0 misses"), "{text}");
+}

@@ -1,0 +1,14 @@
+//! pgsim's integration tests: one binary, one module per area.
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../recorder/src/scenario.rs"]
+mod scenario;
+
+mod bad_input;
+mod cli;
+mod key_nearest;
+mod key_props;
+mod live;
+mod replay_demo;
+mod support;
+mod types;

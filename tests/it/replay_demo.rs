@@ -1,0 +1,197 @@
+//! Replay mode: the bundled fixtures served by the mock server to real
+//! clients, compared with what the live server gave the same clients when
+//! the fixtures were recorded. No PostgreSQL needed.
+
+use pgsim::tokio_postgres::{self, NoTls};
+
+use crate::scenario::{self, DEMO_DB, PGBENCH_RUNS};
+use crate::support::{assert_same_lines, demo_server, expected, mock_target};
+
+/// The whole scenario in recorded order (tokio-postgres, then psql, then
+/// pgbench) against one mock server: answers to the same query are served in
+/// the order they were recorded across sessions, so order matters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_client_sees_exactly_what_the_live_server_sent() {
+    let server = demo_server().await;
+    let want = expected();
+    let got = scenario::run_all(&mock_target(&server)).await.unwrap();
+    assert_same_lines(&got.tokio, &want.tokio, "tokio-postgres transcript");
+    assert_same_lines(
+        &got.psql.lines().map(str::to_owned).collect::<Vec<_>>(),
+        &want.psql.lines().map(str::to_owned).collect::<Vec<_>>(),
+        "psql output",
+    );
+    for (i, (mode, _, _)) in PGBENCH_RUNS.into_iter().enumerate() {
+        assert_eq!(got.pgbench[i], want.pgbench[i], "pgbench -M {mode}");
+        assert!(got.pgbench[i].failed.contains(" 0 ("), "pgbench -M {mode}");
+    }
+    let report = server.report();
+    assert!(report.misses.is_empty(), "{report}");
+}
+
+#[tokio::test]
+async fn pgbench_alone_replays_every_mode_with_zero_misses() {
+    let server = demo_server().await;
+    let want = expected().pgbench;
+    for (i, (mode, clients, tx)) in PGBENCH_RUNS.into_iter().enumerate() {
+        let target = mock_target(&server);
+        let got = tokio::task::spawn_blocking(move || {
+            scenario::pgbench_workload(&target, mode, clients, tx)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(got, want[i], "pgbench -M {mode}");
+    }
+    let report = server.report();
+    assert!(report.misses.is_empty(), "{report}");
+}
+
+#[tokio::test]
+async fn many_connections_replay_what_one_connection_recorded() {
+    let server = demo_server().await;
+    let target = mock_target(&server);
+    let one = scenario::tokio_reads(&target.connect(DEMO_DB).await.unwrap()).await;
+    assert_same_lines(
+        &one,
+        &expected().tokio[..one.len()],
+        "reads on one connection",
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let t = target.clone();
+        tasks.push(tokio::spawn(async move {
+            scenario::tokio_reads(&t.connect(DEMO_DB).await.unwrap()).await
+        }));
+    }
+    for task in tasks {
+        assert_same_lines(
+            &task.await.unwrap(),
+            &one,
+            "reads on a concurrent connection",
+        );
+    }
+    assert!(server.report().misses.is_empty(), "{}", server.report());
+}
+
+#[tokio::test]
+async fn a_miss_names_the_query_its_key_and_the_closest_recording() {
+    let server = demo_server().await;
+    let (client, conn) = tokio_postgres::connect(&server.url_for(DEMO_DB), NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let err = client
+        .simple_query("select name from items where id = 100")
+        .await
+        .unwrap_err();
+    let db = err.as_db_error().expect("a server error");
+    assert_eq!(db.code().code(), pgsim::SQLSTATE_NO_RECORDING);
+    assert!(
+        db.message()
+            .contains("select name from items where id = 100"),
+        "{}",
+        db.message()
+    );
+    let key = pgsim::key::query_key("select name from items where id = 100", &[]).to_string();
+    assert!(
+        db.message().contains(&key),
+        "message names the key: {}",
+        db.message()
+    );
+    let detail = db.detail().unwrap_or_default();
+    assert!(
+        detail.contains("select name from items where id = 99"),
+        "{detail}"
+    );
+    // Bound parameters that were never recorded: the detail names the parameter.
+    let err = client
+        .query(
+            "select name, price, scores from items where id = $1",
+            &[&7i32],
+        )
+        .await
+        .unwrap_err();
+    let detail = err
+        .as_db_error()
+        .and_then(|d| d.detail())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(detail.contains("parameter $1 differs"), "{detail}");
+    // The connection stays usable.
+    let rows = client
+        .query(
+            "select id, name from items where id = $1 and active = $2",
+            &[&1i32, &true],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows[0].get::<_, String>(1), "apple");
+    let report = server.report();
+    assert_eq!(report.misses.len(), 2, "{report}");
+}
+
+#[tokio::test]
+async fn an_unknown_database_is_refused_like_postgres_does() {
+    let server = demo_server().await;
+    let Err(err) = tokio_postgres::connect(&server.url_for("no_such_db"), NoTls).await else {
+        panic!("connected to an unknown database")
+    };
+    let db = err.as_db_error().expect("a server error");
+    assert_eq!(db.code().code(), "3D000");
+    assert_eq!(db.message(), "database \"no_such_db\" does not exist");
+}
+
+#[tokio::test]
+async fn the_report_lists_answers_never_used() {
+    let server = demo_server().await;
+    let count = "select count(*) from events";
+    let unused = |r: &pgsim::Report| {
+        r.unused
+            .iter()
+            .filter(|u| pgsim::key::normalize(&u.sql) == count)
+            .count()
+    };
+    let before = unused(&server.report());
+    assert!(before >= 4, "several recorded answers for {count}");
+    let (client, conn) = tokio_postgres::connect(&server.url_for(DEMO_DB), NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client.simple_query(count).await.unwrap();
+    drop(client);
+    let report = server.shutdown().await;
+    assert_eq!(report.sessions, 1);
+    assert_eq!(report.queries, 1);
+    assert_eq!(
+        unused(&report),
+        before - 1,
+        "only the served answer left the list"
+    );
+    assert!(
+        report
+            .unused
+            .iter()
+            .any(|u| u.sql.contains("pgbench_accounts")),
+        "pgbench answers unused"
+    );
+}
+
+#[tokio::test]
+async fn count_answers_follow_recorded_order_then_repeat() {
+    let server = demo_server().await;
+    let (client, conn) = tokio_postgres::connect(&server.url_for(DEMO_DB), NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let mut counts = Vec::new();
+    for _ in 0..6 {
+        let row = client
+            .query_one("select count(*) from events", &[])
+            .await
+            .unwrap();
+        counts.push(row.get::<_, i64>(0));
+    }
+    // Recorded over the extended protocol: 3 before the insert, then 4, 4, 5.
+    assert_eq!(counts, vec![3, 4, 4, 5, 5, 5]);
+}

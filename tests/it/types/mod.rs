@@ -1,0 +1,6 @@
+//! Value codec properties: every supported type round-trips between
+//! PostgreSQL's text and binary forms, and bad input is an error, never a panic.
+
+mod common;
+mod robustness;
+mod roundtrip;
