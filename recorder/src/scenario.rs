@@ -438,9 +438,10 @@ pub fn psql_workload(target: &Target) -> Result<String, String> {
     let out = Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "psql -X -a -f '{}' '{}' 2>&1",
-            script.display(),
-            target.libpq(DEMO_DB)
+            // From stdin, so messages read `psql:<stdin>:N` wherever the checkout is.
+            "psql -X -a -f - '{}' < '{}' 2>&1",
+            target.libpq(DEMO_DB),
+            script.display()
         ))
         .env("PGPASSWORD", &target.password)
         .output()
