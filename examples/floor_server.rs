@@ -1,5 +1,7 @@
 //! The benchmark floor: a bare pgwire server that answers every query, over
 //! the simple and the extended protocol, with one fixed row (`1`, int4).
+//! pgbench's one start-up probe for partitions gets the fixed three-column
+//! row it expects; everything else gets the one-column row.
 //! It does no lookup, no matching and no recorded encoding, so the TPS a
 //! client reaches against it is what the socket and the protocol cost.
 //! `benches/compare.sh` measures `pgsim serve` against it in the same run.
@@ -50,12 +52,40 @@ fn one_row(format: &Format) -> PgWireResult<Response> {
     )))
 }
 
+/// pgbench asks `select o.n, p.partstrat, count(i.inhparent) ...` at start.
+fn partition_probe() -> PgWireResult<Response> {
+    let text = Format::UnifiedText;
+    let schema = Arc::new(vec![
+        FieldInfo::new("n".into(), None, None, Type::INT4, text.format_for(0)),
+        FieldInfo::new(
+            "partstrat".into(),
+            None,
+            None,
+            Type::CHAR,
+            text.format_for(1),
+        ),
+        FieldInfo::new("count".into(), None, None, Type::INT8, text.format_for(2)),
+    ]);
+    let mut encoder = DataRowEncoder::new(schema.clone());
+    encoder.encode_field(&1i32)?;
+    encoder.encode_field(&None::<i8>)?;
+    encoder.encode_field(&0i64)?;
+    let row = encoder.take_row();
+    Ok(Response::Query(QueryResponse::new(
+        schema,
+        stream::iter(vec![Ok(row)]),
+    )))
+}
+
 #[async_trait]
 impl SimpleQueryHandler for Floor {
-    async fn do_query<C>(&self, _client: &mut C, _query: &str) -> PgWireResult<Vec<Response>>
+    async fn do_query<C>(&self, _client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
+        if query.contains("partstrat") {
+            return Ok(vec![partition_probe()?]);
+        }
         Ok(vec![one_row(&Format::UnifiedText)?])
     }
 }

@@ -90,7 +90,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 builder = builder.password(p);
             }
             let server = builder.start().await.map_err(|e| e.to_string())?;
-            for w in server_warnings(&fixtures) {
+            for w in server.warnings() {
                 eprintln!("warning: {w}");
             }
             println!(
@@ -140,12 +140,6 @@ async fn run(cli: Cli) -> Result<(), String> {
         } => inspect::run(&fixtures, exchanges),
         Command::Demo { fixtures } => demo::run(&fixtures).await,
     }
-}
-
-fn server_warnings(dir: &std::path::Path) -> Vec<String> {
-    pgsim::fixture::load_dir(dir)
-        .map(|s| s.warnings)
-        .unwrap_or_default()
 }
 
 fn main() -> ExitCode {

@@ -353,6 +353,29 @@ pub async fn tokio_writes(client: &mut Client) -> Vec<String> {
         client.query(count, &[]).await,
     );
 
+    log.push("portal read two rows at a time".into());
+    match client.transaction().await {
+        Ok(tx) => {
+            match tx.bind("select id, name from items order by id", &[]).await {
+                Ok(portal) => {
+                    for step in 1..=3 {
+                        outcome(
+                            &mut log,
+                            &format!("portal step {step}"),
+                            tx.query_portal(&portal, 2).await,
+                        );
+                    }
+                }
+                Err(e) => log.push(render_error(&e)),
+            }
+            log.push(format!(
+                "  commit: {:?}",
+                tx.commit().await.map_err(|e| e.to_string())
+            ));
+        }
+        Err(e) => log.push(render_error(&e)),
+    }
+
     log.push("savepoint rolled back, transaction committed".into());
     match client.transaction().await {
         Ok(mut tx) => {

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::fixture::{Column, ErrorFields, Format, Phase, QueryResult, Value};
+use crate::fixture::{Column, ErrorFields, Format, Phase, Value};
 use crate::types;
 use crate::wire::{self, ColumnWire};
 
@@ -17,20 +17,31 @@ pub const SQLSTATE_CANNOT_ENCODE: &str = "PGS02";
 /// What a statement's result ends with.
 #[derive(Debug)]
 pub(crate) enum Completion {
-    Tag(String),
+    Tag(Arc<str>),
     Empty,
-    Error(ErrorFields),
+    Error(Box<ErrorFields>),
+}
+
+/// Rows of one result.
+#[derive(Debug)]
+pub(crate) enum Rows {
+    /// Text-format DataRow messages, ready to send as they are (every value
+    /// was text or NULL). Usually a slice of one buffer shared by a whole
+    /// fixture file.
+    Wire { bytes: Bytes, count: usize },
+    /// Rows holding raw values, encoded per request.
+    Values(Box<[Vec<Value>]>),
 }
 
 /// One recorded statement result.
 #[derive(Debug)]
 pub(crate) struct PreparedResult {
-    pub(crate) notices: Vec<ErrorFields>,
+    pub(crate) notices: Box<[ErrorFields]>,
     pub(crate) columns: Option<Arc<[Column]>>,
-    rows: Vec<Vec<Value>>,
+    pub(crate) rows: Rows,
     pub(crate) completion: Completion,
-    text_rows: OnceLock<Result<Bytes, ErrorFields>>,
-    binary_rows: OnceLock<Result<Bytes, ErrorFields>>,
+    /// Boxed: most answers are never asked for in binary.
+    binary_rows: OnceLock<Box<Result<Bytes, ErrorFields>>>,
 }
 
 /// Which wire formats the client asked for, per column.
@@ -82,24 +93,26 @@ pub(crate) fn put_columns(
 }
 
 impl PreparedResult {
-    pub(crate) fn new(r: QueryResult) -> Self {
-        let completion = match (r.error, r.tag) {
-            (Some(e), _) => Completion::Error(e),
-            (None, Some(tag)) => Completion::Tag(tag),
-            (None, None) => Completion::Empty,
-        };
+    pub(crate) fn new(
+        notices: Vec<ErrorFields>,
+        columns: Option<Arc<[Column]>>,
+        rows: Rows,
+        completion: Completion,
+    ) -> Self {
         PreparedResult {
-            notices: r.notices,
-            columns: r.columns.map(Arc::from),
-            rows: r.rows,
+            notices: notices.into_boxed_slice(),
+            columns,
+            rows,
             completion,
-            text_rows: OnceLock::new(),
             binary_rows: OnceLock::new(),
         }
     }
 
     pub(crate) fn row_count(&self) -> usize {
-        self.rows.len()
+        match &self.rows {
+            Rows::Wire { count, .. } => *count,
+            Rows::Values(v) => v.len(),
+        }
     }
 
     /// The DataRow messages for rows `range` in `formats`.
@@ -108,17 +121,16 @@ impl PreparedResult {
         formats: &Formats,
         range: std::ops::Range<usize>,
     ) -> Result<Bytes, ErrorFields> {
-        let whole = range.start == 0 && range.end >= self.rows.len();
-        let cache = match formats {
-            Formats::AllText if whole => Some(&self.text_rows),
-            Formats::AllBinary if whole => Some(&self.binary_rows),
-            _ => None,
-        };
-        match cache {
-            Some(cell) => cell
-                .get_or_init(|| self.encode_rows(formats, 0..self.rows.len()))
+        let whole = range.start == 0 && range.end >= self.row_count();
+        match (&self.rows, formats) {
+            (Rows::Wire { bytes, .. }, Formats::AllText) if whole => Ok(bytes.clone()),
+            (Rows::Wire { bytes, .. }, Formats::AllText) => Ok(frames(bytes, range)),
+            (_, Formats::AllBinary) if whole => self
+                .binary_rows
+                .get_or_init(|| Box::new(self.encode_rows(formats, 0..self.row_count())))
+                .as_ref()
                 .clone(),
-            None => self.encode_rows(formats, range),
+            _ => self.encode_rows(formats, range),
         }
     }
 
@@ -128,19 +140,60 @@ impl PreparedResult {
         range: std::ops::Range<usize>,
     ) -> Result<Bytes, ErrorFields> {
         let columns = self.columns.as_deref().unwrap_or(&[]);
+        let type_of = |i: usize| columns.get(i).map_or(0, |c| c.type_oid);
         let mut buf = BytesMut::new();
         let mut encoded: Vec<Option<Vec<u8>>> = Vec::with_capacity(columns.len());
-        for row in self.rows.get(range).unwrap_or(&[]) {
-            encoded.clear();
-            for (i, value) in row.iter().enumerate() {
-                let type_oid = columns.get(i).map_or(0, |c| c.type_oid);
-                encoded.push(encode_value(value, type_oid, formats.code(i))?);
-            }
+        let put = |encoded: &Vec<Option<Vec<u8>>>, buf: &mut BytesMut| {
             let refs: Vec<Option<&[u8]>> = encoded.iter().map(|v| v.as_deref()).collect();
-            wire::put_data_row(&mut buf, &refs).map_err(|e| cannot_encode(e.to_string()))?;
+            wire::put_data_row(buf, &refs).map_err(|e| cannot_encode(e.to_string()))
+        };
+        match &self.rows {
+            Rows::Wire { bytes, .. } => {
+                let mut rest = frames(bytes, range);
+                while let Ok(Some(frame)) = wire::split_frame_bytes(&mut rest) {
+                    encoded.clear();
+                    let values =
+                        wire::data_row_body(&frame).map_err(|e| cannot_encode(e.to_string()))?;
+                    for (i, v) in values.into_iter().enumerate() {
+                        let value = v.map(|b| Value::Text(String::from_utf8_lossy(b).into_owned()));
+                        let value = value.unwrap_or(Value::Null);
+                        encoded.push(encode_value(&value, type_of(i), formats.code(i))?);
+                    }
+                    put(&encoded, &mut buf)?;
+                }
+            }
+            Rows::Values(rows) => {
+                for row in rows.get(range).unwrap_or(&[]) {
+                    encoded.clear();
+                    for (i, value) in row.iter().enumerate() {
+                        encoded.push(encode_value(value, type_of(i), formats.code(i))?);
+                    }
+                    put(&encoded, &mut buf)?;
+                }
+            }
         }
         Ok(buf.freeze())
     }
+}
+
+/// The DataRow messages `range` (by row index) of a run of messages.
+fn frames(bytes: &Bytes, range: std::ops::Range<usize>) -> Bytes {
+    let mut offsets = Vec::new();
+    let mut at = 0usize;
+    while at + 5 <= bytes.len() {
+        offsets.push(at);
+        let len = u32::from_be_bytes([bytes[at + 1], bytes[at + 2], bytes[at + 3], bytes[at + 4]])
+            as usize;
+        at += 1 + len;
+    }
+    offsets.push(bytes.len().min(at));
+    let start = offsets.get(range.start).copied().unwrap_or(bytes.len());
+    let end = offsets
+        .get(range.end)
+        .copied()
+        .unwrap_or(bytes.len())
+        .max(start);
+    bytes.slice(start..end)
 }
 
 fn cannot_encode(message: String) -> ErrorFields {
@@ -184,9 +237,9 @@ pub(crate) fn encode_value(
 /// A recorded exchange as the replay engine serves it.
 #[derive(Debug)]
 pub(crate) struct Answer {
-    pub(crate) origin: Arc<Origin>,
+    pub(crate) origin: Origin,
     pub(crate) phase: Phase,
-    pub(crate) results: Vec<PreparedResult>,
+    pub(crate) results: Box<[PreparedResult]>,
     used: AtomicBool,
 }
 
@@ -194,21 +247,21 @@ pub(crate) struct Answer {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Origin {
     /// The fixture file.
-    pub file: String,
+    pub file: Arc<str>,
     /// The exchange's `seq`.
     pub seq: u64,
     /// The database.
-    pub database: String,
+    pub database: Arc<str>,
     /// The recorded SQL.
-    pub sql: String,
+    pub sql: Arc<str>,
 }
 
 impl Answer {
-    pub(crate) fn new(origin: Origin, phase: Phase, results: Vec<QueryResult>) -> Self {
+    pub(crate) fn new(origin: Origin, phase: Phase, results: Vec<PreparedResult>) -> Self {
         Answer {
-            origin: Arc::new(origin),
+            origin,
             phase,
-            results: results.into_iter().map(PreparedResult::new).collect(),
+            results: results.into_boxed_slice(),
             used: AtomicBool::new(false),
         }
     }

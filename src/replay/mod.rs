@@ -4,17 +4,18 @@
 //! unused answers for the report. No I/O here.
 
 mod answer;
+mod index;
 mod report;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub(crate) use answer::{put_columns, Answer, Completion, Formats};
 pub use answer::{Origin, SQLSTATE_CANNOT_ENCODE};
 pub use report::{Miss, Report};
 
-use crate::fixture::{Column, ErrorFields, FixtureSet, Format, Phase, Value};
+use crate::fixture::{Column, ErrorFields, FixtureSet, Format, Value};
 use crate::key::{self, ParamValue, QueryKey};
 
 /// SQLSTATE of the error pgsim sends for a query with no recorded answer.
@@ -31,12 +32,97 @@ pub(crate) struct StatementInfo {
     pub(crate) parse_error: Option<Arc<Answer>>,
 }
 
+/// The recorded answers of one key, in recorded order.
+#[derive(Debug)]
+enum Answers {
+    One(Arc<Answer>),
+    Many(Vec<Arc<Answer>>),
+}
+
+impl Answers {
+    fn as_slice(&self) -> &[Arc<Answer>] {
+        match self {
+            Answers::One(a) => std::slice::from_ref(a),
+            Answers::Many(many) => many,
+        }
+    }
+
+    fn push(&mut self, answer: Arc<Answer>) {
+        match self {
+            Answers::One(first) => *self = Answers::Many(vec![Arc::clone(first), answer]),
+            Answers::Many(many) => many.push(answer),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Queue {
-    answers: Vec<Arc<Answer>>,
-    cursor: AtomicUsize,
+    answers: Answers,
+    cursor: AtomicU32,
+    /// Normalized SQL and parameters (see [`encode_params`]), for the
+    /// near-miss diagnostic.
     sql: Arc<str>,
-    params: Vec<Value>,
+    params: bytes::Bytes,
+}
+
+/// Appends parameter values in a compact form: per value `N`, or `T` + u32
+/// length + UTF-8, or `R` + format + u32 length + bytes.
+fn encode_params(values: &[Value], out: &mut Vec<u8>) {
+    for v in values {
+        match v {
+            Value::Null => out.push(b'N'),
+            Value::Text(t) => {
+                out.push(b'T');
+                out.extend_from_slice(&(t.len() as u32).to_be_bytes());
+                out.extend_from_slice(t.as_bytes());
+            }
+            Value::Raw { hex: h, format } => {
+                let bytes = hex::decode(h).unwrap_or_default();
+                out.push(b'R');
+                out.push(format.code() as u8);
+                out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+                out.extend_from_slice(&bytes);
+            }
+        }
+    }
+}
+
+/// The inverse of [`encode_params`], borrowing from `bytes`.
+fn decode_params(mut bytes: &[u8]) -> Vec<ParamValue<'_>> {
+    let mut out = Vec::new();
+    fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+        let (head, tail) = (b.get(..n)?, b.get(n..)?);
+        *b = tail;
+        Some(head)
+    }
+    while let Some((&tag, rest)) = bytes.split_first() {
+        bytes = rest;
+        let format = if tag == b'R' {
+            take(&mut bytes, 1).map_or(0, |f| i16::from(f[0]))
+        } else {
+            0
+        };
+        if tag == b'N' {
+            out.push(ParamValue::Null);
+            continue;
+        }
+        let Some(len) =
+            take(&mut bytes, 4).map(|l| u32::from_be_bytes([l[0], l[1], l[2], l[3]]) as usize)
+        else {
+            break;
+        };
+        let Some(value) = take(&mut bytes, len) else {
+            break;
+        };
+        out.push(match (tag, std::str::from_utf8(value)) {
+            (b'T', Ok(text)) => ParamValue::Text(text),
+            _ => ParamValue::Raw {
+                format,
+                bytes: value,
+            },
+        });
+    }
+    out
 }
 
 /// The recorded world of one database name.
@@ -48,27 +134,72 @@ pub(crate) struct DatabaseIndex {
     pub(crate) backend_pid: i32,
     /// Replayed at startup when no session to this database succeeded.
     pub(crate) startup_error: Option<ErrorFields>,
-    queues: HashMap<QueryKey, Queue>,
-    statements: HashMap<QueryKey, Arc<StatementInfo>>,
+    /// Key to position in `queues` (a small map entry; the queues
+    /// themselves sit in an exactly-sized vector).
+    index: HashMap<QueryKey, u32, KeyHasher>,
+    queues: Vec<Queue>,
+    statements: HashMap<QueryKey, Arc<StatementInfo>, KeyHasher>,
+}
+
+/// Query keys are already uniformly random digests: hashing them again is
+/// wasted work on every lookup, so the map uses their first bytes directly.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct KeyHasher;
+
+impl std::hash::BuildHasher for KeyHasher {
+    type Hasher = DigestHasher;
+    fn build_hasher(&self) -> DigestHasher {
+        DigestHasher(0)
+    }
+}
+
+/// See [`KeyHasher`].
+#[derive(Debug, Default)]
+pub(crate) struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8).take(1) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 ^= u64::from_le_bytes(word);
+        }
+    }
+
+    fn write_usize(&mut self, _len: usize) {}
 }
 
 impl DatabaseIndex {
-    fn new(name: &str) -> Self {
+    pub(super) fn new(name: &str) -> Self {
         DatabaseIndex {
             name: name.to_owned(),
             parameters: Vec::new(),
             backend_pid: 0,
             startup_error: None,
-            queues: HashMap::new(),
-            statements: HashMap::new(),
+            index: HashMap::with_hasher(KeyHasher),
+            queues: Vec::new(),
+            statements: HashMap::with_hasher(KeyHasher),
         }
     }
 
     /// The next recorded answer for `key`, if any.
     pub(crate) fn answer(&self, key: &QueryKey) -> Option<Arc<Answer>> {
-        let queue = self.queues.get(key)?;
-        let i = queue.cursor.fetch_add(1, Ordering::Relaxed);
-        let answer = queue.answers.get(i).or(queue.answers.last())?;
+        let queue = self.queues.get(*self.index.get(key)? as usize)?;
+        let answer = match &queue.answers {
+            Answers::One(a) => a,
+            Answers::Many(many) => {
+                let i = queue.cursor.fetch_add(1, Ordering::Relaxed) as usize;
+                if i >= many.len() {
+                    // Drained: park the cursor so it can never wrap around.
+                    queue.cursor.store(many.len() as u32, Ordering::Relaxed);
+                }
+                many.get(i).or(many.last())?
+            }
+        };
         answer.mark_used();
         Some(Arc::clone(answer))
     }
@@ -119,94 +250,71 @@ pub(crate) fn with_param_values<R>(values: &[Value], f: impl FnOnce(&[ParamValue
 impl Replay {
     /// Indexes a loaded fixture set.
     pub fn new(set: FixtureSet) -> Self {
-        let mut databases: BTreeMap<String, DatabaseIndex> = BTreeMap::new();
-        let mut exchanges = Vec::new();
+        let mut builder = index::Builder::default();
         for loaded in set.sessions {
-            let s = loaded.session;
-            let db = databases
-                .entry(s.database.clone())
-                .or_insert_with(|| DatabaseIndex::new(&s.database));
-            if let Some(err) = s.startup_error {
-                if db.parameters.is_empty() && db.startup_error.is_none() {
-                    db.startup_error = Some(err);
+            builder.add_session(&loaded.path.display().to_string(), loaded.session);
+        }
+        Self::from_parts(builder.finish(), set.warnings)
+    }
+
+    /// Loads and indexes a fixture directory, one file at a time: a reader
+    /// thread parses the next file while this one indexes the last.
+    pub fn load(dir: impl AsRef<std::path::Path>) -> Result<Self, crate::fixture::FixtureError> {
+        let files = crate::fixture::fixture_files(dir.as_ref())?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(2);
+        let reader = std::thread::spawn(move || {
+            for path in files {
+                let parsed = crate::fixture::load_file(&path).map(|(s, w)| (path, s, w));
+                let failed = parsed.is_err();
+                if tx.send(parsed).is_err() || failed {
+                    return;
                 }
-                continue;
             }
-            if db.parameters.is_empty() {
-                db.parameters = s.server.parameters.into_iter().collect();
-                db.backend_pid = s.server.backend_pid;
-                db.startup_error = None;
-            }
-            let file = loaded.path.display().to_string();
-            for ex in s.exchanges {
-                exchanges.push((s.database.clone(), file.clone(), ex));
+        });
+        let mut builder = index::Builder::default();
+        let mut warnings = Vec::new();
+        let mut outcome = Ok(());
+        for parsed in rx {
+            match parsed {
+                Ok((path, session, warning)) => {
+                    warnings.extend(warning);
+                    builder.add_session(&path.display().to_string(), session);
+                }
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
             }
         }
-        exchanges.sort_by_key(|(_, file, ex)| (ex.seq, file.clone()));
-        for (database, file, ex) in exchanges {
-            let Some(db) = databases.get_mut(&database) else {
-                continue;
-            };
-            let normalized = key::normalize(&ex.sql).into_owned();
-            let params: Vec<Value> = ex
-                .params
-                .iter()
-                .flatten()
-                .map(|p| p.value.clone())
-                .collect();
-            let k = with_param_values(&params, |p| key::query_key_normalized(&normalized, p));
-            let bound = ex
-                .params
-                .as_ref()
-                .map(|p| p.iter().map(|p| p.type_oid).collect());
-            let described = ex.param_types.clone();
-            let origin = Origin {
-                file,
-                seq: ex.seq,
-                database: database.clone(),
-                sql: ex.sql,
-            };
-            let answer = Arc::new(Answer::new(origin, ex.phase, ex.results));
-            note_statement(db, &normalized, &answer, (described, bound));
-            db.queues
-                .entry(k)
-                .or_insert_with(|| Queue {
-                    answers: Vec::new(),
-                    cursor: AtomicUsize::new(0),
-                    sql: Arc::from(normalized.as_str()),
-                    params,
-                })
-                .answers
-                .push(answer);
-        }
+        let _ = reader.join();
+        outcome?;
+        Ok(Self::from_parts(builder.finish(), warnings))
+    }
+
+    fn from_parts(databases: BTreeMap<String, DatabaseIndex>, warnings: Vec<String>) -> Self {
         Replay {
             databases,
             misses: Mutex::new(Vec::new()),
             sessions: AtomicU64::new(0),
             queries: AtomicU64::new(0),
-            warnings: set.warnings,
+            warnings,
         }
-    }
-
-    /// Loads and indexes a fixture directory.
-    pub fn load(dir: impl AsRef<std::path::Path>) -> Result<Self, crate::fixture::FixtureError> {
-        Ok(Self::new(crate::fixture::load_dir(dir)?))
     }
 
     /// Takes the next recorded answer for `key` in `database`, exactly as a
     /// served query does, and says where it was recorded.
-    pub fn lookup(&self, database: &str, key: &QueryKey) -> Option<Arc<Origin>> {
+    pub fn lookup(&self, database: &str, key: &QueryKey) -> Option<Origin> {
         self.database(database)?
             .answer(key)
-            .map(|a| Arc::clone(&a.origin))
+            .map(|a| a.origin.clone())
     }
 
     /// Number of recorded answers.
     pub fn answer_count(&self) -> usize {
         self.databases
             .values()
-            .flat_map(|db| db.queues.values())
-            .map(|q| q.answers.len())
+            .flat_map(|db| db.queues.iter())
+            .map(|q| q.answers.as_slice().len())
             .sum()
     }
 
@@ -236,42 +344,17 @@ impl Replay {
     pub(crate) fn miss(&self, db: &DatabaseIndex, sql: &str, params: &[Value]) -> ErrorFields {
         let normalized = key::normalize(sql);
         let k = with_param_values(params, |p| key::query_key_normalized(&normalized, p));
-        let queues: Vec<&Queue> = db.queues.values().collect();
         let nearest = with_param_values(params, |p| {
-            let decoded: Vec<Vec<Vec<u8>>> = queues
+            let candidates: Vec<key::Candidate<'_>> = db
+                .queues
                 .iter()
-                .map(|q| {
-                    q.params
-                        .iter()
-                        .map(|v| match v {
-                            Value::Raw { hex: h, .. } => hex::decode(h).unwrap_or_default(),
-                            _ => Vec::new(),
-                        })
-                        .collect()
-                })
-                .collect();
-            let candidates: Vec<key::Candidate<'_>> = queues
-                .iter()
-                .zip(&decoded)
-                .map(|(q, raw)| key::Candidate {
+                .map(|q| key::Candidate {
                     sql: &q.sql,
-                    params: q
-                        .params
-                        .iter()
-                        .zip(raw)
-                        .map(|(v, b)| match v {
-                            Value::Null => ParamValue::Null,
-                            Value::Text(t) => ParamValue::Text(t),
-                            Value::Raw { format, .. } => ParamValue::Raw {
-                                format: format.code(),
-                                bytes: b,
-                            },
-                        })
-                        .collect(),
+                    params: decode_params(&q.params),
                 })
                 .collect();
             key::nearest(&normalized, p, &candidates)
-                .map(|n| (queues[n.index].sql.to_string(), n.description))
+                .map(|n| (db.queues[n.index].sql.to_string(), n.description))
         });
         let shown = shorten(&normalized, 200);
         let message = format!(
@@ -308,10 +391,10 @@ impl Replay {
         let mut unused: Vec<Origin> = self
             .databases
             .values()
-            .flat_map(|db| db.queues.values())
-            .flat_map(|q| q.answers.iter())
+            .flat_map(|db| db.queues.iter())
+            .flat_map(|q| q.answers.as_slice().iter())
             .filter(|a| !a.was_used())
-            .map(|a| (*a.origin).clone())
+            .map(|a| a.origin.clone())
             .collect();
         unused.sort();
         Report {
@@ -320,41 +403,6 @@ impl Replay {
             misses: self.misses.lock().map(|m| m.clone()).unwrap_or_default(),
             unused,
         }
-    }
-}
-
-/// Learns a statement's shape (parameter types, columns) from one of its
-/// recorded exchanges; the first exchange that knows wins.
-fn note_statement(
-    db: &mut DatabaseIndex,
-    normalized: &str,
-    answer: &Arc<Answer>,
-    (described, bound): (Option<Vec<u32>>, Option<Vec<u32>>),
-) {
-    let skey = key::statement_key_normalized(normalized);
-    let info = db.statements.entry(skey).or_default();
-    let Some(info) = Arc::get_mut(info) else {
-        return;
-    };
-    let first = answer.results.first();
-    let failed = first.is_some_and(|r| matches!(r.completion, Completion::Error(_)));
-    if answer.phase == Phase::Parse && failed {
-        if info.columns.is_none() && info.param_types.is_none() {
-            info.parse_error = Some(Arc::clone(answer));
-        }
-        return;
-    }
-    info.parse_error = None;
-    if info.param_types.is_none() {
-        info.param_types = match (described, bound) {
-            (Some(types), _) => Some(types),
-            (None, Some(types)) if types.iter().all(|t| *t != 0) => Some(types),
-            (None, Some(_)) => None,
-            (None, None) => Some(Vec::new()),
-        };
-    }
-    if info.columns.is_none() && answer.results.len() == 1 && !failed {
-        info.columns = first.map(|r| r.columns.clone());
     }
 }
 

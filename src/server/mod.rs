@@ -102,13 +102,13 @@ impl MockServerBuilder {
 
     /// Loads the fixtures, binds and starts serving.
     pub async fn start(self) -> Result<MockServer, Error> {
-        let set = match (self.set, self.fixtures) {
-            (Some(set), _) => set,
-            (None, Some(dir)) => crate::fixture::load_dir(&dir)?,
-            (None, None) => FixtureSet::default(),
+        let replay = match (self.set, self.fixtures) {
+            (Some(set), _) => Replay::new(set),
+            (None, Some(dir)) => Replay::load(&dir)?,
+            (None, None) => Replay::new(FixtureSet::default()),
         };
         let shared = Arc::new(Shared {
-            replay: Arc::new(Replay::new(set)),
+            replay: Arc::new(replay),
             password: self.password,
             sessions: SessionCounter::default(),
         });
@@ -185,6 +185,11 @@ impl MockServer {
     /// What has been served so far.
     pub fn report(&self) -> Report {
         self.shared.replay.report()
+    }
+
+    /// Warnings from loading the fixtures (torn journal lines).
+    pub fn warnings(&self) -> &[String] {
+        self.shared.replay.warnings()
     }
 
     /// The most sessions open at once, per database.

@@ -160,6 +160,34 @@ pub(crate) fn decode_backend(mut frame: BytesMut) -> Result<BackendMessage, Wire
     })
 }
 
+/// Cuts one backend message off a frozen buffer of messages (no copy).
+pub(crate) fn split_frame_bytes(buf: &mut bytes::Bytes) -> Result<Option<bytes::Bytes>, WireError> {
+    if buf.len() < 5 {
+        return Ok(None);
+    }
+    let len = (&buf[1..5]).get_i32();
+    if len < 4 || buf.len() < 1 + len as usize {
+        return Err(WireError::BadLength {
+            kind: Some(char::from(buf[0])),
+            len: i64::from(len),
+            limit: buf.len(),
+        });
+    }
+    Ok(Some(buf.split_to(1 + len as usize)))
+}
+
+/// The values of a whole DataRow message (type byte and length included).
+pub(crate) fn data_row_body(frame: &[u8]) -> Result<Vec<Option<&[u8]>>, WireError> {
+    if frame.len() < 7 || frame[0] != b'D' {
+        return Err(WireError::Malformed {
+            kind: Some('D'),
+            reason: "not a DataRow".into(),
+        });
+    }
+    let count = (&frame[5..7]).get_i16();
+    data_row_values(&frame[7..], count)
+}
+
 /// Splits the body of a DataRow into its values (`None` is SQL NULL).
 pub(crate) fn data_row_values(data: &[u8], count: i16) -> Result<Vec<Option<&[u8]>>, WireError> {
     let bad = |reason: &str| WireError::Malformed {

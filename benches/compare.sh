@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# Replay vs the real PostgreSQL, side by side, in one run on one machine.
+#
+#   benches/compare.sh            # full run (a few minutes)
+#   ROUNDS=1 TX=2000 benches/compare.sh   # quicker
+#
+# Needs the machine's PostgreSQL started as .ci/run does (PGSIM_LIVE_URL, or
+# postgres:postgres@127.0.0.1:5432), pgbench and psql on the PATH. Every
+# client uses sslmode=disable on every side, runs are interleaved, and the
+# loopback floor (a bare pgwire server answering one fixed row) is measured
+# in the same run. Prints a markdown table on stdout; progress on stderr.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+LIVE_URL=${PGSIM_LIVE_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}
+ROUNDS=${ROUNDS:-3}
+TX=${TX:-5000}
+SEED=${SEED:-42}
+SCALES=${SCALES:-"10000 100000 1000000"}
+DB=pgsim_bench
+
+re='^postgres(ql)?://([^:@/]+)(:([^@/]*))?@([^:/]+)(:([0-9]+))?/'
+[[ $LIVE_URL =~ $re ]] || { echo "cannot parse $LIVE_URL" >&2; exit 1; }
+PGUSER_=${BASH_REMATCH[2]}; export PGPASSWORD=${BASH_REMATCH[4]}
+LIVE_HOST=${BASH_REMATCH[5]}; LIVE_PORT=${BASH_REMATCH[7]:-5432}
+
+REC_PORT=6601; REPLAY_PORT=6602; FLOOR_PORT=6603; CLUSTER_PORT=6604; START_PORT=6605
+WORK=$(mktemp -d /tmp/pgsim-compare.XXXXXX)
+chmod 755 "$WORK"
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    if [ -d "$WORK/pgdata" ]; then su postgres -c "/usr/lib/postgresql/15/bin/pg_ctl -D $WORK/pgdata -m immediate stop" >/dev/null 2>&1 || true; fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+log() { echo "compare: $*" >&2; }
+conn() { echo "host=$1 port=$2 user=$PGUSER_ dbname=${3:-$DB} sslmode=disable"; }
+now_ms() { date +%s%3N; }
+median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+wait_port() { for _ in $(seq 1 500); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.01; done; return 1; }
+
+log "building (release)"
+cargo build --release -q --bin pgsim --example floor_server --example gen_fixtures
+BIN=target/release/pgsim
+
+log "preparing $DB on the live server"
+psql -X -q "$(conn "$LIVE_HOST" "$LIVE_PORT" postgres)" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
+pgbench -i -s 1 -q "$(conn "$LIVE_HOST" "$LIVE_PORT")" >/dev/null 2>&1
+
+# The catalog-heavy workload: psql meta-commands and introspection queries.
+CATALOG="$WORK/catalog.sql"
+for _ in $(seq 1 10); do cat >>"$CATALOG" <<'SQL'
+\dt
+\d pgbench_accounts
+\di
+\dn
+\l
+\du
+select table_name, column_name, data_type from information_schema.columns where table_schema = 'public' order by 1, 2;
+select c.relname, c.reltuples::bigint, pg_total_relation_size(c.oid) from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public' order by 1;
+SQL
+done
+
+PGBENCH_RUNS=("simple 1" "extended 1" "prepared 1" "simple 4" "extended 4" "prepared 4")
+run_pgbench() { # mode clients host port -> "tps latency_ms"
+    pgbench -n -S -M "$1" -c "$2" -j "$2" -t "$TX" --random-seed="$SEED" "$(conn "$3" "$4")" 2>&1 |
+        awk '/^latency average/ {lat=$4} /^tps/ {tps=$3} END {print tps, lat}'
+}
+
+log "recording pgbench -S (seed $SEED) and the catalog workload through pgsim record"
+"$BIN" record --upstream "$LIVE_HOST:$LIVE_PORT" --listen 127.0.0.1:$REC_PORT --fixtures "$WORK/fx" >"$WORK/record.log" 2>&1 &
+REC=$!; PIDS+=($REC); wait_port $REC_PORT
+for run in "${PGBENCH_RUNS[@]}"; do set -- $run; run_pgbench "$1" "$2" 127.0.0.1 $REC_PORT >/dev/null; done
+psql -X -q -f "$CATALOG" "$(conn 127.0.0.1 $REC_PORT)" >/dev/null
+kill -INT $REC; wait $REC || true
+log "$(tail -1 "$WORK/record.log")"
+
+"$BIN" serve --fixtures "$WORK/fx" --listen 127.0.0.1:$REPLAY_PORT >"$WORK/serve.log" 2>&1 &
+SERVE=$!; PIDS+=($SERVE)
+target/release/examples/floor_server 127.0.0.1:$FLOOR_PORT >/dev/null 2>&1 &
+PIDS+=($!)
+wait_port $REPLAY_PORT; wait_port $FLOOR_PORT
+
+declare -A TPS LAT
+for round in $(seq 1 "$ROUNDS"); do
+    log "pgbench round $round/$ROUNDS"
+    for run in "${PGBENCH_RUNS[@]}"; do
+        set -- $run
+        for side in live replay floor; do
+            case $side in live) h=$LIVE_HOST; p=$LIVE_PORT ;; replay) h=127.0.0.1; p=$REPLAY_PORT ;; floor) h=127.0.0.1; p=$FLOOR_PORT ;; esac
+            read -r tps lat < <(run_pgbench "$1" "$2" "$h" "$p")
+            TPS["$1 $2 $side"]+="$tps "; LAT["$1 $2 $side"]+="$lat "
+        done
+    done
+done
+
+declare -A CAT
+for round in $(seq 1 "$ROUNDS"); do
+    for side in live replay; do
+        case $side in live) h=$LIVE_HOST; p=$LIVE_PORT ;; replay) h=127.0.0.1; p=$REPLAY_PORT ;; esac
+        t0=$(now_ms); psql -X -q -f "$CATALOG" "$(conn "$h" "$p")" >/dev/null; t1=$(now_ms)
+        CAT[$side]+="$((t1 - t0)) "
+    done
+done
+kill -INT $SERVE; wait $SERVE || true
+MISSES=$(grep -o '[0-9]* misses' "$WORK/serve.log" | head -1)
+
+log "time to first answered query: pgsim serve vs a throwaway cluster"
+START=()
+for _ in $(seq 1 "$ROUNDS"); do
+    t0=$(now_ms)
+    "$BIN" serve --fixtures fixtures/demo --listen 127.0.0.1:$START_PORT >/dev/null 2>&1 &
+    sp=$!
+    until psql -X -q -A -t -c 'select count(*) from events' "$(conn 127.0.0.1 $START_PORT pgsim_demo)" >/dev/null 2>&1; do :; done
+    t1=$(now_ms); kill $sp; wait $sp 2>/dev/null || true
+    START+=("$((t1 - t0))")
+done
+CLUSTER=()
+chown postgres "$WORK"
+for _ in $(seq 1 "$ROUNDS"); do
+    t0=$(now_ms)
+    su postgres -c "/usr/lib/postgresql/15/bin/initdb -q -A trust -U postgres -D $WORK/pgdata >/dev/null &&
+        /usr/lib/postgresql/15/bin/pg_ctl -D $WORK/pgdata -o '-p $CLUSTER_PORT -k $WORK -c listen_addresses=127.0.0.1' -w -l $WORK/pg.log start >/dev/null"
+    psql -X -q -A -t -c 'SELECT 1' "$(conn 127.0.0.1 $CLUSTER_PORT postgres)" >/dev/null
+    t1=$(now_ms)
+    su postgres -c "/usr/lib/postgresql/15/bin/pg_ctl -D $WORK/pgdata -m immediate stop" >/dev/null
+    rm -rf "$WORK/pgdata"
+    CLUSTER+=("$((t1 - t0))")
+done
+
+log "scale: synthetic fixture sets"
+mkdir -p "$WORK/empty"
+"$BIN" serve --fixtures "$WORK/empty" --listen 127.0.0.1:$START_PORT >"$WORK/empty.log" 2>&1 &
+ep=$!; wait_port $START_PORT; BASE_KB=$(awk '/VmRSS/ {print $2}' /proc/$ep/status); kill $ep; wait $ep 2>/dev/null || true
+SCALE_ROWS=()
+for n in $SCALES; do
+    target/release/examples/gen_fixtures "$WORK/scale-$n" "$n" >/dev/null
+    bytes=$(du -sb "$WORK/scale-$n" | cut -f1)
+    t0=$(now_ms)
+    "$BIN" serve --fixtures "$WORK/scale-$n" --listen 127.0.0.1:$START_PORT >"$WORK/scale.log" 2>&1 &
+    sp=$!; wait_port $START_PORT; t1=$(now_ms)
+    kb=$(awk '/VmRSS/ {print $2}' /proc/$sp/status)
+    kill $sp; wait $sp 2>/dev/null || true
+    rm -rf "$WORK/scale-$n"
+    SCALE_ROWS+=("| $n | $((bytes / 1048576)) MiB | $((t1 - t0)) ms | $(((kb - BASE_KB) / 1024)) MiB | $(((kb - BASE_KB) * 1024 / n)) B |")
+done
+
+cpu=$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')
+echo "## pgsim compare — $(date -u +%Y-%m-%dT%H:%MZ)"
+echo
+echo "Machine: $(nproc) cores ($cpu), $(free -g | awk '/Mem:/ {print $2}') GiB; PostgreSQL $(psql -X -A -t -c 'show server_version' "$(conn "$LIVE_HOST" "$LIVE_PORT" postgres)"); rounds=$ROUNDS, -t $TX per client, seed $SEED; medians."
+echo
+echo "### pgbench -S (TPS, median of $ROUNDS interleaved runs; replay: $MISSES)"
+echo
+echo "| mode | clients | live TPS | replay TPS | floor TPS | live lat ms | replay lat ms | replay/live | replay/floor |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+for run in "${PGBENCH_RUNS[@]}"; do
+    set -- $run
+    l=$(echo ${TPS["$1 $2 live"]} | tr ' ' '\n' | median); r=$(echo ${TPS["$1 $2 replay"]} | tr ' ' '\n' | median)
+    f=$(echo ${TPS["$1 $2 floor"]} | tr ' ' '\n' | median)
+    ll=$(echo ${LAT["$1 $2 live"]} | tr ' ' '\n' | median); rl=$(echo ${LAT["$1 $2 replay"]} | tr ' ' '\n' | median)
+    printf '| %s | %s | %.0f | %.0f | %.0f | %.3f | %.3f | %.2f | %.2f |\n' "$1" "$2" "$l" "$r" "$f" "$ll" "$rl" \
+        "$(echo "$r / $l" | bc -l)" "$(echo "$r / $f" | bc -l)"
+done
+echo
+cl=$(echo ${CAT[live]} | tr ' ' '\n' | median); cr=$(echo ${CAT[replay]} | tr ' ' '\n' | median)
+echo "### Catalog-heavy workload (psql meta-commands and introspection, 80 statements in one session)"
+echo
+echo "| live ms | replay ms | live/replay |"
+echo "| --- | --- | --- |"
+printf '| %s | %s | %.1f |\n' "$cl" "$cr" "$(echo "$cl / $cr" | bc -l)"
+echo
+sm=$(printf '%s\n' "${START[@]}" | median); cm=$(printf '%s\n' "${CLUSTER[@]}" | median)
+echo "### Time to first answered query"
+echo
+echo "| pgsim serve (bundled fixtures) | throwaway cluster (initdb + start + SELECT 1) | cluster/pgsim |"
+echo "| --- | --- | --- |"
+printf '| %s ms | %s ms | %.0f |\n' "$sm" "$cm" "$(echo "$cm / ($sm + 0.0001)" | bc -l)"
+echo
+echo "### Scale (synthetic pgbench-shaped exchanges; baseline RSS of an empty server subtracted)"
+echo
+echo "| exchanges | fixture files | load (start to listening) | resident memory | per exchange |"
+echo "| --- | --- | --- | --- | --- |"
+printf '%s\n' "${SCALE_ROWS[@]}"

@@ -1,0 +1,296 @@
+//! Building the replay index from sessions, one file at a time, with shared
+//! strings, shared column descriptions and one row buffer per file, so a
+//! million recorded exchanges stay compact.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::AtomicU32;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::answer::{Answer, Completion, Origin, PreparedResult, Rows};
+use super::{with_param_values, Answers, DatabaseIndex, Queue};
+use crate::fixture::{Column, Exchange, Phase, QueryResult, Session, Value};
+use crate::key::{self, QueryKey};
+use crate::wire;
+
+/// What one distinct SQL text normalizes and hashes to.
+struct SqlInfo {
+    original: Arc<str>,
+    normalized: Arc<str>,
+    statement_key: QueryKey,
+}
+
+/// Accumulates sessions into per-database indexes.
+#[derive(Default)]
+pub(super) struct Builder {
+    pub(super) databases: BTreeMap<String, DatabaseIndex>,
+    strings: HashSet<Arc<str>>,
+    sqls: HashMap<Arc<str>, SqlInfo>,
+    columns: HashSet<Arc<[Column]>>,
+}
+
+/// A result whose rows still point into the file's row buffer.
+struct Draft {
+    notices: Vec<crate::fixture::ErrorFields>,
+    columns: Option<Arc<[Column]>>,
+    rows: DraftRows,
+    completion: Completion,
+}
+
+enum DraftRows {
+    Wire {
+        start: usize,
+        end: usize,
+        count: usize,
+    },
+    Values(Box<[Vec<Value>]>),
+}
+
+impl Builder {
+    fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some(found) = self.strings.get(s) {
+            return Arc::clone(found);
+        }
+        let new: Arc<str> = Arc::from(s);
+        self.strings.insert(Arc::clone(&new));
+        new
+    }
+
+    fn sql(&mut self, sql: &str) -> (Arc<str>, Arc<str>, QueryKey) {
+        if let Some(info) = self.sqls.get(sql) {
+            return (
+                Arc::clone(&info.original),
+                Arc::clone(&info.normalized),
+                info.statement_key,
+            );
+        }
+        let original: Arc<str> = Arc::from(sql);
+        let normalized: Arc<str> = Arc::from(key::normalize(sql).as_ref());
+        let statement_key = key::statement_key_normalized(&normalized);
+        let info = SqlInfo {
+            original: Arc::clone(&original),
+            normalized: Arc::clone(&normalized),
+            statement_key,
+        };
+        self.sqls.insert(Arc::clone(&original), info);
+        (original, normalized, statement_key)
+    }
+
+    fn columns(&mut self, columns: Vec<Column>) -> Arc<[Column]> {
+        if let Some(found) = self.columns.get(columns.as_slice()) {
+            return Arc::clone(found);
+        }
+        let new: Arc<[Column]> = Arc::from(columns);
+        self.columns.insert(Arc::clone(&new));
+        new
+    }
+
+    /// Adds one session read from `file`.
+    pub(super) fn add_session(&mut self, file: &str, s: Session) {
+        let name = s.database.clone();
+        let db = self
+            .databases
+            .entry(name.clone())
+            .or_insert_with(|| DatabaseIndex::new(&name));
+        if let Some(err) = s.startup_error {
+            if db.parameters.is_empty() && db.startup_error.is_none() {
+                db.startup_error = Some(err);
+            }
+            return;
+        }
+        if db.parameters.is_empty() {
+            db.parameters = s.server.parameters.into_iter().collect();
+            db.backend_pid = s.server.backend_pid;
+            db.startup_error = None;
+        }
+        let file = self.intern(file);
+        let database = self.intern(&name);
+        let mut arena: Vec<u8> = Vec::new();
+        let mut drafts = Vec::with_capacity(s.exchanges.len());
+        for mut ex in s.exchanges {
+            let results: Vec<Draft> = std::mem::take(&mut ex.results)
+                .into_iter()
+                .map(|r| self.draft(r, &mut arena))
+                .collect();
+            let values: Vec<Value> = ex
+                .params
+                .iter()
+                .flatten()
+                .map(|p| p.value.clone())
+                .collect();
+            let start = arena.len();
+            super::encode_params(&values, &mut arena);
+            drafts.push((ex, values, start..arena.len(), results));
+        }
+        let arena = Bytes::from(arena);
+        for (ex, values, params, results) in drafts {
+            let results = results
+                .into_iter()
+                .map(|d| finish_draft(d, &arena))
+                .collect();
+            self.add_exchange(
+                &name,
+                &file,
+                &database,
+                ex,
+                &values,
+                arena.slice(params),
+                results,
+            );
+        }
+    }
+
+    fn draft(&mut self, r: QueryResult, arena: &mut Vec<u8>) -> Draft {
+        let completion = match (r.error, r.tag) {
+            (Some(e), _) => Completion::Error(Box::new(e)),
+            (None, Some(tag)) => Completion::Tag(self.intern(&tag)),
+            (None, None) => Completion::Empty,
+        };
+        let columns = r.columns.map(|c| self.columns(c));
+        let all_text = r
+            .rows
+            .iter()
+            .flatten()
+            .all(|v| matches!(v, Value::Null | Value::Text(_)));
+        let rows = if all_text {
+            let start = arena.len();
+            let mut buf = bytes::BytesMut::new();
+            let mut ok = true;
+            for row in &r.rows {
+                let values: Vec<Option<&[u8]>> = row
+                    .iter()
+                    .map(|v| match v {
+                        Value::Text(t) => Some(t.as_bytes()),
+                        _ => None,
+                    })
+                    .collect();
+                ok &= wire::put_data_row(&mut buf, &values).is_ok();
+            }
+            if ok {
+                arena.extend_from_slice(&buf);
+                DraftRows::Wire {
+                    start,
+                    end: arena.len(),
+                    count: r.rows.len(),
+                }
+            } else {
+                DraftRows::Values(r.rows.into_boxed_slice())
+            }
+        } else {
+            DraftRows::Values(r.rows.into_boxed_slice())
+        };
+        Draft {
+            notices: r.notices,
+            columns,
+            rows,
+            completion,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)] // one call site; the parts come from one exchange
+    fn add_exchange(
+        &mut self,
+        db_name: &str,
+        file: &Arc<str>,
+        database: &Arc<str>,
+        ex: Exchange,
+        values: &[Value],
+        params: Bytes,
+        results: Vec<PreparedResult>,
+    ) {
+        let (sql, normalized, skey) = self.sql(&ex.sql);
+        let k = with_param_values(values, |p| key::query_key_normalized(&normalized, p));
+        let bound: Option<Vec<u32>> = ex
+            .params
+            .as_ref()
+            .map(|p| p.iter().map(|p| p.type_oid).collect());
+        let origin = Origin {
+            file: Arc::clone(file),
+            seq: ex.seq,
+            database: Arc::clone(database),
+            sql,
+        };
+        let answer = Arc::new(Answer::new(origin, ex.phase, results));
+        let Some(db) = self.databases.get_mut(db_name) else {
+            return;
+        };
+        note_statement(db, skey, &answer, (ex.param_types, bound));
+        match db.index.get(&k) {
+            Some(&i) => {
+                if let Some(q) = db.queues.get_mut(i as usize) {
+                    q.answers.push(answer);
+                }
+            }
+            None => {
+                db.index.insert(k, db.queues.len() as u32);
+                db.queues.push(Queue {
+                    answers: Answers::One(answer),
+                    cursor: AtomicU32::new(0),
+                    sql: normalized,
+                    params,
+                });
+            }
+        }
+    }
+
+    /// Orders every queue by recording sequence and seals the indexes.
+    pub(super) fn finish(mut self) -> BTreeMap<String, DatabaseIndex> {
+        for db in self.databases.values_mut() {
+            for q in &mut db.queues {
+                if let Answers::Many(many) = &mut q.answers {
+                    many.sort_by_key(|a| a.origin.seq);
+                    many.shrink_to_fit();
+                }
+            }
+            db.queues.shrink_to_fit();
+            db.index.shrink_to_fit();
+        }
+        self.databases
+    }
+}
+
+fn finish_draft(d: Draft, arena: &Bytes) -> PreparedResult {
+    let rows = match d.rows {
+        DraftRows::Wire { start, end, count } => Rows::Wire {
+            bytes: arena.slice(start..end),
+            count,
+        },
+        DraftRows::Values(v) => Rows::Values(v),
+    };
+    PreparedResult::new(d.notices, d.columns, rows, d.completion)
+}
+
+/// Learns a statement's shape (parameter types, columns) from one of its
+/// recorded exchanges; the first exchange that knows wins.
+fn note_statement(
+    db: &mut DatabaseIndex,
+    skey: QueryKey,
+    answer: &Arc<Answer>,
+    (described, bound): (Option<Vec<u32>>, Option<Vec<u32>>),
+) {
+    let info = db.statements.entry(skey).or_default();
+    let Some(info) = Arc::get_mut(info) else {
+        return;
+    };
+    let first = answer.results.first();
+    let failed = first.is_some_and(|r| matches!(r.completion, Completion::Error(_)));
+    if answer.phase == Phase::Parse && failed {
+        if info.columns.is_none() && info.param_types.is_none() {
+            info.parse_error = Some(Arc::clone(answer));
+        }
+        return;
+    }
+    info.parse_error = None;
+    if info.param_types.is_none() {
+        info.param_types = match (described, bound) {
+            (Some(types), _) => Some(types),
+            (None, Some(types)) if types.iter().all(|t| *t != 0) => Some(types),
+            (None, Some(_)) => None,
+            (None, None) => Some(Vec::new()),
+        };
+    }
+    if info.columns.is_none() && answer.results.len() == 1 && !failed {
+        info.columns = first.map(|r| r.columns.clone());
+    }
+}
