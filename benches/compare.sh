@@ -17,6 +17,8 @@ ROUNDS=${ROUNDS:-3}
 TX=${TX:-5000}
 SEED=${SEED:-42}
 SCALES=${SCALES:-"10000 100000 1000000"}
+PARTS=${PARTS:-"pgbench catalog start scale"}   # which measurements to run
+has() { [[ " $PARTS " == *" $1 "* ]]; }
 DB=pgsim_bench
 
 re='^postgres(ql)?://([^:@/]+)(:([^@/]*))?@([^:/]+)(:([0-9]+))?/'
@@ -38,12 +40,16 @@ log() { echo "compare: $*" >&2; }
 conn() { echo "host=$1 port=$2 user=$PGUSER_ dbname=${3:-$DB} sslmode=disable"; }
 now_ms() { date +%s%3N; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-wait_port() { for _ in $(seq 1 500); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.01; done; return 1; }
+wait_port() { # port [tries of 10 ms]
+    for _ in $(seq 1 "${2:-1000}"); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.01; done
+    echo "compare: nothing listens on $1" >&2; return 1
+}
 
 log "building (release)"
-cargo build --release -q --bin pgsim --example floor_server --example gen_fixtures
+cargo build --release -q --bin pgsim --example floor_server --example gen_fixtures --example first_query
 BIN=target/release/pgsim
 
+if has pgbench || has catalog; then
 log "preparing $DB on the live server"
 psql -X -q "$(conn "$LIVE_HOST" "$LIVE_PORT" postgres)" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 pgbench -i -s 1 -q "$(conn "$LIVE_HOST" "$LIVE_PORT")" >/dev/null 2>&1
@@ -82,8 +88,8 @@ target/release/examples/floor_server 127.0.0.1:$FLOOR_PORT >/dev/null 2>&1 &
 PIDS+=($!)
 wait_port $REPLAY_PORT; wait_port $FLOOR_PORT
 
-declare -A TPS LAT
-for round in $(seq 1 "$ROUNDS"); do
+declare -A TPS LAT CAT
+has pgbench && for round in $(seq 1 "$ROUNDS"); do
     log "pgbench round $round/$ROUNDS"
     for run in "${PGBENCH_RUNS[@]}"; do
         set -- $run
@@ -95,8 +101,7 @@ for round in $(seq 1 "$ROUNDS"); do
     done
 done
 
-declare -A CAT
-for round in $(seq 1 "$ROUNDS"); do
+has catalog && for round in $(seq 1 "$ROUNDS"); do
     for side in live replay; do
         case $side in live) h=$LIVE_HOST; p=$LIVE_PORT ;; replay) h=127.0.0.1; p=$REPLAY_PORT ;; esac
         t0=$(now_ms); psql -X -q -f "$CATALOG" "$(conn "$h" "$p")" >/dev/null; t1=$(now_ms)
@@ -105,52 +110,57 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 kill -INT $SERVE; wait $SERVE || true
 MISSES=$(grep -o '[0-9]* misses' "$WORK/serve.log" | head -1)
+fi
 
+START=(); CLUSTER=()
+if has start; then
 log "time to first answered query: pgsim serve vs a throwaway cluster"
-START=()
 for _ in $(seq 1 "$ROUNDS"); do
     t0=$(now_ms)
     "$BIN" serve --fixtures fixtures/demo --listen 127.0.0.1:$START_PORT >/dev/null 2>&1 &
     sp=$!
-    until psql -X -q -A -t -c 'select count(*) from events' "$(conn 127.0.0.1 $START_PORT pgsim_demo)" >/dev/null 2>&1; do :; done
+    target/release/examples/first_query "$(conn 127.0.0.1 $START_PORT pgsim_demo)" 'select count(*) from events'
     t1=$(now_ms); kill $sp; wait $sp 2>/dev/null || true
     START+=("$((t1 - t0))")
 done
-CLUSTER=()
 chown postgres "$WORK"
 for _ in $(seq 1 "$ROUNDS"); do
     t0=$(now_ms)
-    su postgres -c "/usr/lib/postgresql/15/bin/initdb -q -A trust -U postgres -D $WORK/pgdata >/dev/null &&
+    su postgres -c "/usr/lib/postgresql/15/bin/initdb -A trust -U postgres -D $WORK/pgdata >/dev/null &&
         /usr/lib/postgresql/15/bin/pg_ctl -D $WORK/pgdata -o '-p $CLUSTER_PORT -k $WORK -c listen_addresses=127.0.0.1' -w -l $WORK/pg.log start >/dev/null"
-    psql -X -q -A -t -c 'SELECT 1' "$(conn 127.0.0.1 $CLUSTER_PORT postgres)" >/dev/null
+    target/release/examples/first_query "$(conn 127.0.0.1 $CLUSTER_PORT postgres)" 'SELECT 1'
     t1=$(now_ms)
     su postgres -c "/usr/lib/postgresql/15/bin/pg_ctl -D $WORK/pgdata -m immediate stop" >/dev/null
     rm -rf "$WORK/pgdata"
     CLUSTER+=("$((t1 - t0))")
 done
+fi
 
+SCALE_ROWS=()
+if has scale; then
 log "scale: synthetic fixture sets"
 mkdir -p "$WORK/empty"
 "$BIN" serve --fixtures "$WORK/empty" --listen 127.0.0.1:$START_PORT >"$WORK/empty.log" 2>&1 &
 ep=$!; wait_port $START_PORT; BASE_KB=$(awk '/VmRSS/ {print $2}' /proc/$ep/status); kill $ep; wait $ep 2>/dev/null || true
-SCALE_ROWS=()
 for n in $SCALES; do
     target/release/examples/gen_fixtures "$WORK/scale-$n" "$n" >/dev/null
     bytes=$(du -sb "$WORK/scale-$n" | cut -f1)
     t0=$(now_ms)
     "$BIN" serve --fixtures "$WORK/scale-$n" --listen 127.0.0.1:$START_PORT >"$WORK/scale.log" 2>&1 &
-    sp=$!; wait_port $START_PORT; t1=$(now_ms)
+    sp=$!; wait_port $START_PORT 30000; t1=$(now_ms)
     kb=$(awk '/VmRSS/ {print $2}' /proc/$sp/status)
     kill $sp; wait $sp 2>/dev/null || true
     rm -rf "$WORK/scale-$n"
     SCALE_ROWS+=("| $n | $((bytes / 1048576)) MiB | $((t1 - t0)) ms | $(((kb - BASE_KB) / 1024)) MiB | $(((kb - BASE_KB) * 1024 / n)) B |")
 done
+fi
 
 cpu=$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')
 echo "## pgsim compare — $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
 echo "Machine: $(nproc) cores ($cpu), $(free -g | awk '/Mem:/ {print $2}') GiB; PostgreSQL $(psql -X -A -t -c 'show server_version' "$(conn "$LIVE_HOST" "$LIVE_PORT" postgres)"); rounds=$ROUNDS, -t $TX per client, seed $SEED; medians."
 echo
+if has pgbench; then
 echo "### pgbench -S (TPS, median of $ROUNDS interleaved runs; replay: $MISSES)"
 echo
 echo "| mode | clients | live TPS | replay TPS | floor TPS | live lat ms | replay lat ms | replay/live | replay/floor |"
@@ -164,6 +174,8 @@ for run in "${PGBENCH_RUNS[@]}"; do
         "$(echo "$r / $l" | bc -l)" "$(echo "$r / $f" | bc -l)"
 done
 echo
+fi
+if has catalog; then
 cl=$(echo ${CAT[live]} | tr ' ' '\n' | median); cr=$(echo ${CAT[replay]} | tr ' ' '\n' | median)
 echo "### Catalog-heavy workload (psql meta-commands and introspection, 80 statements in one session)"
 echo
@@ -171,6 +183,8 @@ echo "| live ms | replay ms | live/replay |"
 echo "| --- | --- | --- |"
 printf '| %s | %s | %.1f |\n' "$cl" "$cr" "$(echo "$cl / $cr" | bc -l)"
 echo
+fi
+if has start; then
 sm=$(printf '%s\n' "${START[@]}" | median); cm=$(printf '%s\n' "${CLUSTER[@]}" | median)
 echo "### Time to first answered query"
 echo
@@ -178,8 +192,11 @@ echo "| pgsim serve (bundled fixtures) | throwaway cluster (initdb + start + SEL
 echo "| --- | --- | --- |"
 printf '| %s ms | %s ms | %.0f |\n' "$sm" "$cm" "$(echo "$cm / ($sm + 0.0001)" | bc -l)"
 echo
+fi
+if has scale; then
 echo "### Scale (synthetic pgbench-shaped exchanges; baseline RSS of an empty server subtracted)"
 echo
 echo "| exchanges | fixture files | load (start to listening) | resident memory | per exchange |"
 echo "| --- | --- | --- | --- | --- |"
 printf '%s\n' "${SCALE_ROWS[@]}"
+fi

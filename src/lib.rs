@@ -10,6 +10,7 @@ mod record;
 pub mod replay;
 mod server;
 pub mod types;
+pub mod validate;
 mod wire;
 
 pub use error::{Error, Result};

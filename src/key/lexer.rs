@@ -68,11 +68,11 @@ pub(crate) fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
 }
 
-fn is_ident_start(b: u8) -> bool {
+pub(crate) fn is_ident_start(b: u8) -> bool {
     b.is_ascii_alphabetic() || b == b'_' || b >= 0x80
 }
 
-fn is_ident_cont(b: u8) -> bool {
+pub(crate) fn is_ident_cont(b: u8) -> bool {
     is_ident_start(b) || b.is_ascii_digit() || b == b'$'
 }
 
@@ -177,7 +177,15 @@ impl<'a> Scanner<'a> {
                 break;
             }
             let continues = match word {
-                Word::Ident | Word::Param => is_ident_cont(b),
+                Word::Ident => is_ident_cont(b),
+                // `$1abc` is one (junk) word, but `$` right after the digits
+                // ends the parameter (`param` is `\$[0-9]+` in `scan.l`), so
+                // `$1$$x$$` is `$1` followed by a dollar-quoted string.
+                Word::Param if is_ident_start(b) => {
+                    word = Word::Ident;
+                    true
+                }
+                Word::Param => b.is_ascii_digit(),
                 // Letters after digits (`1abc`, `1.5e3a$b`) lex as one word
                 // (PostgreSQL 15+ "trailing junk"; an identifier before 15).
                 Word::Number if is_ident_start(b) => {

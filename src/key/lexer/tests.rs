@@ -82,7 +82,12 @@ fn dollar_quotes() {
     assert_eq!(v[5], (DollarString, "$fn$ x $$ y $fn$"));
     assert_eq!(v[7], (Code, "+"));
     assert_eq!(v[9], (Code, "$1"));
-    assert_eq!(spans("$1$$x$$").len(), 1);
+    // `$` directly after a parameter's digits starts a new token.
+    assert_eq!(
+        spans("$1$$x$$"),
+        vec![(Code, "$1"), (DollarString, "$$x$$")]
+    );
+    assert_eq!(spans("$1$ x")[0], (Code, "$1$"));
     assert_eq!(spans("a$b$ c")[0], (Code, "a$b$"));
     assert_eq!(spans("a$$b$$")[0], (Code, "a$$b$$"));
     assert_eq!(spans("1$$ x$$")[1], (DollarString, "$$ x$$"));
