@@ -218,6 +218,9 @@ impl DatabaseIndex {
 pub struct Replay {
     databases: BTreeMap<String, DatabaseIndex>,
     misses: Mutex<Vec<Miss>>,
+    /// Text-format RowDescription bytes per shared column set (keyed by
+    /// the set's address: column sets are interned and live as long as this).
+    descriptions: std::sync::RwLock<HashMap<usize, bytes::Bytes>>,
     sessions: AtomicU64,
     queries: AtomicU64,
     warnings: Vec<String>,
@@ -295,6 +298,7 @@ impl Replay {
         Replay {
             databases,
             misses: Mutex::new(Vec::new()),
+            descriptions: std::sync::RwLock::new(HashMap::new()),
             sessions: AtomicU64::new(0),
             queries: AtomicU64::new(0),
             warnings,
@@ -316,6 +320,30 @@ impl Replay {
             .flat_map(|db| db.queues.iter())
             .map(|q| q.answers.as_slice().len())
             .sum()
+    }
+
+    /// The RowDescription of `columns` with every column in text format,
+    /// encoded once per column set.
+    pub(crate) fn text_description(
+        &self,
+        columns: &Arc<[Column]>,
+    ) -> Result<bytes::Bytes, crate::wire::WireError> {
+        let id = columns.as_ptr() as usize;
+        if let Some(found) = self
+            .descriptions
+            .read()
+            .ok()
+            .and_then(|d| d.get(&id).cloned())
+        {
+            return Ok(found);
+        }
+        let mut buf = bytes::BytesMut::new();
+        put_columns(&mut buf, columns, &Formats::AllText)?;
+        let bytes = buf.freeze();
+        if let Ok(mut d) = self.descriptions.write() {
+            d.insert(id, bytes.clone());
+        }
+        Ok(bytes)
     }
 
     pub(crate) fn database(&self, name: &str) -> Option<&DatabaseIndex> {

@@ -289,31 +289,48 @@ impl Session<'_> {
             wire::put_empty_query(out)?;
             return wire::put_ready(out, self.status);
         }
-        let statements = txn::statements(sql);
-        let kinds: Vec<TxKind> = statements.iter().map(|s| txn::classify(s)).collect();
-        let first = kinds.first().copied().unwrap_or(TxKind::Other);
-        if self.status == TransactionStatus::Error && !txn::allowed_when_failed(first) {
-            wire::put_error(out, aborted().to_wire())?;
-            return wire::put_ready(out, self.status);
-        }
-        if self.status == TransactionStatus::Error
-            && first == TxKind::Commit
-            && statements.len() == 1
-        {
-            wire::put_command_complete(out, "ROLLBACK")?;
-            self.status = TransactionStatus::Idle;
-            return wire::put_ready(out, self.status);
+        // Statement kinds matter only in a failed transaction or after a
+        // ROLLBACK tag (which ROLLBACK TO also sends): work them out lazily,
+        // so the hot path does not scan the SQL again.
+        let mut kinds: Option<Vec<TxKind>> = None;
+        let mut kinds_of = |sql: &str| -> Vec<TxKind> {
+            kinds
+                .get_or_insert_with(|| {
+                    txn::statements(sql)
+                        .iter()
+                        .map(|s| txn::classify(s))
+                        .collect()
+                })
+                .clone()
+        };
+        if self.status == TransactionStatus::Error {
+            let all = kinds_of(sql);
+            let first = all.first().copied().unwrap_or(TxKind::Other);
+            if !txn::allowed_when_failed(first) {
+                wire::put_error(out, aborted().to_wire())?;
+                return wire::put_ready(out, self.status);
+            }
+            if first == TxKind::Commit && all.len() == 1 {
+                wire::put_command_complete(out, "ROLLBACK")?;
+                self.status = TransactionStatus::Idle;
+                return wire::put_ready(out, self.status);
+            }
         }
         let key = key::query_key_normalized(&normalized, &[]);
         match self.db.answer(&key) {
             Some(answer) => {
                 for (i, result) in answer.results.iter().enumerate() {
-                    let kind = kinds.get(i).copied().unwrap_or(TxKind::Other);
+                    let kind = match &result.completion {
+                        Completion::Tag(tag) if &**tag == "ROLLBACK" => {
+                            kinds_of(sql).get(i).copied().unwrap_or(TxKind::Other)
+                        }
+                        _ => TxKind::Other,
+                    };
                     for n in &result.notices {
                         wire::put_notice(out, n.to_wire())?;
                     }
                     if let Some(columns) = &result.columns {
-                        put_columns(out, columns, &Formats::AllText)?;
+                        out.extend_from_slice(&self.shared.replay.text_description(columns)?);
                         match result.data_rows(&Formats::AllText, 0..result.row_count()) {
                             Ok(rows) => out.extend_from_slice(&rows),
                             Err(e) => {
@@ -462,7 +479,10 @@ impl Session<'_> {
             };
             wire::put_parameter_description(out, &stmt.param_types)?;
             return match stmt.info.columns.as_ref().and_then(Option::as_ref) {
-                Some(columns) => put_columns(out, columns, &Formats::AllText),
+                Some(columns) => {
+                    out.extend_from_slice(&self.shared.replay.text_description(columns)?);
+                    Ok(())
+                }
                 None => wire::put_no_data(out),
             };
         }
