@@ -115,22 +115,33 @@ impl PreparedResult {
         }
     }
 
-    /// The DataRow messages for rows `range` in `formats`.
+    /// The DataRow messages for rows `range` in `formats`. Borrowed on the
+    /// hot paths (recorded text, cached binary): no reference count on the
+    /// shared row buffer is touched, so connections on other cores never
+    /// contend for it.
     pub(crate) fn data_rows(
         &self,
         formats: &Formats,
         range: std::ops::Range<usize>,
-    ) -> Result<Bytes, ErrorFields> {
+    ) -> Result<std::borrow::Cow<'_, [u8]>, ErrorFields> {
+        use std::borrow::Cow;
         let whole = range.start == 0 && range.end >= self.row_count();
         match (&self.rows, formats) {
-            (Rows::Wire { bytes, .. }, Formats::AllText) if whole => Ok(bytes.clone()),
-            (Rows::Wire { bytes, .. }, Formats::AllText) => Ok(frames(bytes, range)),
-            (_, Formats::AllBinary) if whole => self
+            (Rows::Wire { bytes, .. }, Formats::AllText) if whole => Ok(Cow::Borrowed(&bytes[..])),
+            (Rows::Wire { bytes, .. }, Formats::AllText) => {
+                Ok(Cow::Owned(frames(bytes, range).to_vec()))
+            }
+            (_, Formats::AllBinary) if whole => match self
                 .binary_rows
                 .get_or_init(|| Box::new(self.encode_rows(formats, 0..self.row_count())))
                 .as_ref()
-                .clone(),
-            _ => self.encode_rows(formats, range),
+            {
+                Ok(bytes) => Ok(Cow::Borrowed(&bytes[..])),
+                Err(e) => Err(e.clone()),
+            },
+            _ => self
+                .encode_rows(formats, range)
+                .map(|b| Cow::Owned(b.to_vec())),
         }
     }
 

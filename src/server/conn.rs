@@ -176,6 +176,7 @@ async fn run(io: &mut Io, shared: &Arc<Shared>, conn_id: i32) -> Result<(), Conn
         statements: HashMap::new(),
         portals: HashMap::new(),
         skipping: false,
+        descriptions: HashMap::new(),
     };
     while let Some(frame) = io.frame(false).await? {
         let msg = wire::decode_frontend(frame, wire::Phase::Running)?;
@@ -217,6 +218,22 @@ struct Session<'a> {
     portals: HashMap<String, Portal>,
     /// After an error in the extended protocol, messages are ignored until Sync.
     skipping: bool,
+    /// Text RowDescriptions this connection has sent, by column set: a
+    /// private copy, so the hot path takes no lock shared with other cores.
+    descriptions: HashMap<usize, Vec<u8>>,
+}
+
+/// The text RowDescription of `columns` from this connection's own cache.
+fn description<'m>(
+    cache: &'m mut HashMap<usize, Vec<u8>>,
+    replay: &crate::replay::Replay,
+    columns: &Arc<[crate::fixture::Column]>,
+) -> Result<&'m [u8], WireError> {
+    use std::collections::hash_map::Entry;
+    match cache.entry(columns.as_ptr() as usize) {
+        Entry::Occupied(e) => Ok(e.into_mut()),
+        Entry::Vacant(e) => Ok(e.insert(replay.text_description(columns)?.to_vec())),
+    }
 }
 
 fn aborted() -> ErrorFields {
@@ -330,7 +347,11 @@ impl Session<'_> {
                         wire::put_notice(out, n.to_wire())?;
                     }
                     if let Some(columns) = &result.columns {
-                        out.extend_from_slice(&self.shared.replay.text_description(columns)?);
+                        out.extend_from_slice(description(
+                            &mut self.descriptions,
+                            &self.shared.replay,
+                            columns,
+                        )?);
                         match result.data_rows(&Formats::AllText, 0..result.row_count()) {
                             Ok(rows) => out.extend_from_slice(&rows),
                             Err(e) => {
@@ -480,7 +501,11 @@ impl Session<'_> {
             wire::put_parameter_description(out, &stmt.param_types)?;
             return match stmt.info.columns.as_ref().and_then(Option::as_ref) {
                 Some(columns) => {
-                    out.extend_from_slice(&self.shared.replay.text_description(columns)?);
+                    out.extend_from_slice(description(
+                        &mut self.descriptions,
+                        &self.shared.replay,
+                        columns,
+                    )?);
                     Ok(())
                 }
                 None => wire::put_no_data(out),
