@@ -209,9 +209,17 @@ impl MockServer {
 }
 
 impl Drop for MockServer {
+    /// Like wiremock's verification on drop: a server that missed queries
+    /// says so (on stderr, where a failing test's output shows it), with the
+    /// closest recordings. It does not panic: tests assert on
+    /// [`MockServer::report`] when a miss must fail them.
     fn drop(&mut self) {
         if let Some(task) = self.task.take() {
             task.abort();
+            let report = self.shared.replay.report();
+            if !report.misses.is_empty() {
+                eprint!("pgsim MockServer dropped with misses:\n{report}");
+            }
         }
     }
 }
