@@ -597,6 +597,16 @@ pub fn load_transcript(dir: &Path) -> Result<Transcript, String> {
     })
 }
 
+/// A recording proxy in front of the live server, writing into `dir`.
+pub async fn start_recorder(live: &Target, dir: &Path) -> Result<pgsim::Recorder, String> {
+    pgsim::Recorder::builder()
+        .upstream(format!("{}:{}", live.host, live.port))
+        .fixtures(dir)
+        .start()
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// Records the scenario into `dir` through an in-process recorder: the
 /// directory is emptied first. Returns what the live server answered.
 pub async fn record(live: &Target, dir: &Path) -> Result<Transcript, String> {
@@ -604,12 +614,7 @@ pub async fn record(live: &Target, dir: &Path) -> Result<Transcript, String> {
         std::fs::remove_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     setup(live).await?;
-    let recorder = pgsim::Recorder::builder()
-        .upstream(format!("{}:{}", live.host, live.port))
-        .fixtures(dir)
-        .start()
-        .await
-        .map_err(|e| e.to_string())?;
+    let recorder = start_recorder(live, dir).await?;
     let transcript = run_all(&live.at(recorder.addr())).await;
     let summary = recorder.shutdown().await;
     if !summary.errors.is_empty() {

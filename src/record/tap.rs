@@ -34,8 +34,7 @@ struct StmtRec {
 #[derive(Debug, Default)]
 struct PortalRec {
     stmt: StmtRec,
-    params: Vec<Value>,
-    param_types: Vec<u32>,
+    params: Vec<Param>,
     result_formats: Vec<i16>,
     columns: Option<Option<Vec<Column>>>,
     rows: Vec<Vec<Value>>,
@@ -177,12 +176,10 @@ impl Tap {
                 }) = self.pop()
                 {
                     let stmt = self.statements.get(&stmt).cloned().unwrap_or_default();
-                    let types = param_types(&stmt, params.len());
-                    let params = canonical_params(&formats, &params, &types);
+                    let params = bound_params(&stmt, &formats, &params);
                     let rec = PortalRec {
                         stmt,
                         params,
-                        param_types: types,
                         result_formats,
                         ..PortalRec::default()
                     };
@@ -346,15 +343,7 @@ impl Tap {
         result.rows = std::mem::take(&mut p.rows);
         result.notices = std::mem::take(&mut p.notices);
         result.notices.extend(std::mem::take(&mut self.notices));
-        let params = p
-            .params
-            .iter()
-            .zip(p.param_types.iter().chain(std::iter::repeat(&0)))
-            .map(|(v, t)| Param {
-                type_oid: *t,
-                value: v.clone(),
-            })
-            .collect();
+        let params = p.params.clone();
         let (sql, types) = (p.stmt.sql.clone(), p.stmt.param_types.clone());
         self.emit(sql, Some(params), types, phase, vec![result]);
     }
@@ -393,16 +382,7 @@ impl Tap {
                 ..
             }) => {
                 let stmt = self.statements.get(&stmt).cloned().unwrap_or_default();
-                let types = param_types(&stmt, params.len());
-                let values = canonical_params(&formats, &params, &types);
-                let params = values
-                    .into_iter()
-                    .zip(types.iter())
-                    .map(|(value, t)| Param {
-                        type_oid: *t,
-                        value,
-                    })
-                    .collect();
+                let params = bound_params(&stmt, &formats, &params);
                 let result = QueryResult {
                     error: Some(fields),
                     ..QueryResult::default()
@@ -453,6 +433,16 @@ impl Tap {
             results,
         }));
     }
+}
+
+/// Bound parameters as recorded: canonical values with their types.
+fn bound_params(stmt: &StmtRec, formats: &[i16], values: &[Option<Bytes>]) -> Vec<Param> {
+    let types = param_types(stmt, values.len());
+    canonical_params(formats, values, &types)
+        .into_iter()
+        .zip(types)
+        .map(|(value, type_oid)| Param { type_oid, value })
+        .collect()
 }
 
 fn param_types(stmt: &StmtRec, n: usize) -> Vec<u32> {

@@ -189,15 +189,11 @@ impl PreparedResult {
 
 /// The DataRow messages `range` (by row index) of a run of messages.
 fn frames(bytes: &Bytes, range: std::ops::Range<usize>) -> Bytes {
-    let mut offsets = Vec::new();
-    let mut at = 0usize;
-    while at + 5 <= bytes.len() {
-        offsets.push(at);
-        let len = u32::from_be_bytes([bytes[at + 1], bytes[at + 2], bytes[at + 3], bytes[at + 4]])
-            as usize;
-        at += 1 + len;
+    let mut offsets = vec![0];
+    let mut rest = bytes.clone();
+    while let Ok(Some(frame)) = wire::split_frame_bytes(&mut rest) {
+        offsets.push(offsets[offsets.len() - 1] + frame.len());
     }
-    offsets.push(bytes.len().min(at));
     let start = offsets.get(range.start).copied().unwrap_or(bytes.len());
     let end = offsets
         .get(range.end)

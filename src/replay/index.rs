@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::answer::{Answer, Completion, Origin, PreparedResult, Rows};
 use super::{with_param_values, Answers, DatabaseIndex, Queue};
@@ -106,7 +106,7 @@ impl Builder {
         }
         let file = self.intern(file);
         let database = self.intern(&name);
-        let mut arena: Vec<u8> = Vec::new();
+        let mut arena = BytesMut::new();
         let mut drafts = Vec::with_capacity(s.exchanges.len());
         for mut ex in s.exchanges {
             let results: Vec<Draft> = std::mem::take(&mut ex.results)
@@ -123,7 +123,7 @@ impl Builder {
             super::encode_params(&values, &mut arena);
             drafts.push((ex, values, start..arena.len(), results));
         }
-        let arena = Bytes::from(arena);
+        let arena = arena.freeze();
         for (ex, values, params, results) in drafts {
             let results = results
                 .into_iter()
@@ -141,7 +141,7 @@ impl Builder {
         }
     }
 
-    fn draft(&mut self, r: QueryResult, arena: &mut Vec<u8>) -> Draft {
+    fn draft(&mut self, r: QueryResult, arena: &mut BytesMut) -> Draft {
         let completion = match (r.error, r.tag) {
             (Some(e), _) => Completion::Error(Box::new(e)),
             (None, Some(tag)) => Completion::Tag(self.intern(&tag)),
@@ -155,9 +155,7 @@ impl Builder {
             .all(|v| matches!(v, Value::Null | Value::Text(_)));
         let rows = if all_text {
             let start = arena.len();
-            let mut buf = bytes::BytesMut::new();
-            let mut ok = true;
-            for row in &r.rows {
+            let ok = r.rows.iter().all(|row| {
                 let values: Vec<Option<&[u8]>> = row
                     .iter()
                     .map(|v| match v {
@@ -165,16 +163,16 @@ impl Builder {
                         _ => None,
                     })
                     .collect();
-                ok &= wire::put_data_row(&mut buf, &values).is_ok();
-            }
+                wire::put_data_row(arena, &values).is_ok()
+            });
             if ok {
-                arena.extend_from_slice(&buf);
                 DraftRows::Wire {
                     start,
                     end: arena.len(),
                     count: r.rows.len(),
                 }
             } else {
+                arena.truncate(start);
                 DraftRows::Values(r.rows.into_boxed_slice())
             }
         } else {

@@ -21,6 +21,13 @@ use crate::key::{self, ParamValue, QueryKey};
 /// SQLSTATE of the error pgsim sends for a query with no recorded answer.
 pub const SQLSTATE_NO_RECORDING: &str = "PGS01";
 
+/// What Parse answers for the empty statement (it describes to NoData).
+pub(crate) static EMPTY_STATEMENT: StatementInfo = StatementInfo {
+    param_types: Some(Vec::new()),
+    columns: Some(None),
+    parse_error: None,
+};
+
 /// What Parse and Describe need to know about a statement.
 #[derive(Debug, Default)]
 pub(crate) struct StatementInfo {
@@ -67,21 +74,22 @@ struct Queue {
 
 /// Appends parameter values in a compact form: per value `N`, or `T` + u32
 /// length + UTF-8, or `R` + format + u32 length + bytes.
-fn encode_params(values: &[Value], out: &mut Vec<u8>) {
+fn encode_params(values: &[Value], out: &mut bytes::BytesMut) {
+    use bytes::BufMut;
     for v in values {
         match v {
-            Value::Null => out.push(b'N'),
+            Value::Null => out.put_u8(b'N'),
             Value::Text(t) => {
-                out.push(b'T');
-                out.extend_from_slice(&(t.len() as u32).to_be_bytes());
-                out.extend_from_slice(t.as_bytes());
+                out.put_u8(b'T');
+                out.put_u32(t.len() as u32);
+                out.put_slice(t.as_bytes());
             }
             Value::Raw { hex: h, format } => {
                 let bytes = hex::decode(h).unwrap_or_default();
-                out.push(b'R');
-                out.push(format.code() as u8);
-                out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
-                out.extend_from_slice(&bytes);
+                out.put_u8(b'R');
+                out.put_u8(format.code() as u8);
+                out.put_u32(bytes.len() as u32);
+                out.put_slice(&bytes);
             }
         }
     }
@@ -187,7 +195,7 @@ impl DatabaseIndex {
     }
 
     /// The next recorded answer for `key`, if any.
-    pub(crate) fn answer(&self, key: &QueryKey) -> Option<Arc<Answer>> {
+    pub(crate) fn answer(&self, key: &QueryKey) -> Option<&Answer> {
         let queue = self.queues.get(*self.index.get(key)? as usize)?;
         let answer = match &queue.answers {
             Answers::One(a) => a,
@@ -201,14 +209,14 @@ impl DatabaseIndex {
             }
         };
         answer.mark_used();
-        Some(Arc::clone(answer))
+        Some(answer)
     }
 
     /// What was recorded about a statement's shape, by normalized SQL.
-    pub(crate) fn statement(&self, normalized_sql: &str) -> Option<Arc<StatementInfo>> {
+    pub(crate) fn statement(&self, normalized_sql: &str) -> Option<&StatementInfo> {
         self.statements
             .get(&key::statement_key_normalized(normalized_sql))
-            .cloned()
+            .map(|info| &**info)
     }
 }
 
@@ -407,11 +415,6 @@ impl Replay {
             });
         }
         fields
-    }
-
-    /// Records a miss raised for another reason (e.g. a Parse of unknown SQL).
-    pub(crate) fn miss_statement(&self, db: &DatabaseIndex, sql: &str) -> ErrorFields {
-        self.miss(db, sql, &[])
     }
 
     /// What has been served so far: sessions, queries, misses, answers never used.

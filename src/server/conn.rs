@@ -12,7 +12,9 @@ use super::txn::{self, TxKind};
 use super::Shared;
 use crate::fixture::{ErrorFields, Phase};
 use crate::key;
-use crate::replay::{put_columns, Answer, Completion, DatabaseIndex, Formats, StatementInfo};
+use crate::replay::{
+    put_columns, Answer, Completion, DatabaseIndex, Formats, StatementInfo, EMPTY_STATEMENT,
+};
 use crate::wire::{self, FrontendMessage, SslNegotiationMetaMessage, TransactionStatus, WireError};
 
 /// SQLSTATE for a malformed protocol message, as PostgreSQL uses it.
@@ -188,24 +190,27 @@ async fn run(io: &mut Io, shared: &Arc<Shared>, conn_id: i32) -> Result<(), Conn
 }
 
 #[derive(Clone)]
-struct Statement {
-    sql: Arc<str>,
-    normalized: Arc<str>,
+struct Statement<'a> {
+    sql: Box<str>,
+    normalized: Box<str>,
     kind: TxKind,
-    info: Arc<StatementInfo>,
-    param_types: Arc<[u32]>,
+    /// Borrowed from the replay index: no reference count shared with
+    /// other connections is touched per Parse.
+    info: &'a StatementInfo,
+    param_types: Box<[u32]>,
 }
 
-enum Resolved {
-    Answer(Arc<Answer>),
+enum Resolved<'a> {
+    Answer(&'a Answer),
     Miss(ErrorFields),
     /// COMMIT of a failed transaction: the server answers ROLLBACK.
     CommitOfFailed,
 }
 
-struct Portal {
-    stmt: Statement,
-    resolved: Resolved,
+struct Portal<'a> {
+    /// The statement's kind, for the transaction status after Execute.
+    kind: TxKind,
+    resolved: Resolved<'a>,
     formats: Formats,
     next_row: usize,
 }
@@ -214,8 +219,8 @@ struct Session<'a> {
     shared: &'a Arc<Shared>,
     db: &'a DatabaseIndex,
     status: TransactionStatus,
-    statements: HashMap<String, Statement>,
-    portals: HashMap<String, Portal>,
+    statements: HashMap<String, Statement<'a>>,
+    portals: HashMap<String, Portal<'a>>,
     /// After an error in the extended protocol, messages are ignored until Sync.
     skipping: bool,
     /// Text RowDescriptions this connection has sent, by column set: a
@@ -244,7 +249,7 @@ fn aborted() -> ErrorFields {
     )
 }
 
-impl Session<'_> {
+impl<'a> Session<'a> {
     /// Handles one message; `Ok(false)` ends the connection.
     fn handle(&mut self, msg: FrontendMessage, out: &mut BytesMut) -> Result<bool, WireError> {
         if self.skipping
@@ -393,17 +398,14 @@ impl Session<'_> {
         if self.status == TransactionStatus::Error && !txn::allowed_when_failed(kind) {
             return self.fail(out, &aborted());
         }
+        let db: &'a DatabaseIndex = self.db;
         let info = if normalized.is_empty() {
-            Arc::new(StatementInfo {
-                param_types: Some(Vec::new()),
-                columns: Some(None),
-                parse_error: None,
-            })
+            &EMPTY_STATEMENT
         } else {
-            match self.db.statement(&normalized) {
+            match db.statement(&normalized) {
                 Some(info) => info,
                 None => {
-                    let e = self.shared.replay.miss_statement(self.db, &p.query);
+                    let e = self.shared.replay.miss(db, &p.query, &[]);
                     return self.fail(out, &e);
                 }
             }
@@ -415,7 +417,7 @@ impl Session<'_> {
                 return self.fail(out, &e);
             }
         }
-        let param_types: Arc<[u32]> = match &info.param_types {
+        let param_types: Box<[u32]> = match &info.param_types {
             Some(t) => t
                 .iter()
                 .enumerate()
@@ -430,8 +432,8 @@ impl Session<'_> {
             None => p.type_oids.clone().into(),
         };
         let stmt = Statement {
-            sql: Arc::from(p.query.as_str()),
-            normalized: Arc::from(normalized.as_str()),
+            sql: p.query.into_boxed_str(),
+            normalized: normalized.into_boxed_str(),
             kind,
             info,
             param_types,
@@ -442,32 +444,37 @@ impl Session<'_> {
 
     fn bind(&mut self, b: wire::Bind, out: &mut BytesMut) -> Result<(), WireError> {
         let name = b.statement_name.unwrap_or_default();
-        let Some(stmt) = self.statements.get(&name).cloned() else {
-            let e = ErrorFields::error(
+        let failed = self.status == TransactionStatus::Error;
+        let db: &'a DatabaseIndex = self.db;
+        let bound = match self.statements.get(&name) {
+            None => Err(ErrorFields::error(
                 "26000",
                 format!("prepared statement \"{name}\" does not exist"),
                 None,
-            );
-            return self.fail(out, &e);
-        };
-        if self.status == TransactionStatus::Error && !txn::allowed_when_failed(stmt.kind) {
-            return self.fail(out, &aborted());
-        }
-        let params = crate::replay::canonical_params(
-            &b.parameter_format_codes,
-            &b.parameters,
-            &stmt.param_types,
-        );
-        let resolved = if self.status == TransactionStatus::Error && stmt.kind == TxKind::Commit {
-            Resolved::CommitOfFailed
-        } else {
-            let key = crate::replay::with_param_values(&params, |p| {
-                key::query_key_normalized(&stmt.normalized, p)
-            });
-            match self.db.answer(&key) {
-                Some(a) => Resolved::Answer(a),
-                None => Resolved::Miss(self.shared.replay.miss(self.db, &stmt.sql, &params)),
+            )),
+            Some(stmt) if failed && !txn::allowed_when_failed(stmt.kind) => Err(aborted()),
+            Some(stmt) if failed && stmt.kind == TxKind::Commit => {
+                Ok((stmt.kind, Resolved::CommitOfFailed))
             }
+            Some(stmt) => {
+                let params = crate::replay::canonical_params(
+                    &b.parameter_format_codes,
+                    &b.parameters,
+                    &stmt.param_types,
+                );
+                let key = crate::replay::with_param_values(&params, |p| {
+                    key::query_key_normalized(&stmt.normalized, p)
+                });
+                let resolved = match db.answer(&key) {
+                    Some(a) => Resolved::Answer(a),
+                    None => Resolved::Miss(self.shared.replay.miss(db, &stmt.sql, &params)),
+                };
+                Ok((stmt.kind, resolved))
+            }
+        };
+        let (kind, resolved) = match bound {
+            Ok(bound) => bound,
+            Err(e) => return self.fail(out, &e),
         };
         if let Resolved::Answer(a) = &resolved {
             if a.phase == Phase::Bind {
@@ -477,7 +484,7 @@ impl Session<'_> {
             }
         }
         let portal = Portal {
-            stmt,
+            kind,
             resolved,
             formats: Formats::from_codes(&b.result_column_format_codes),
             next_row: 0,
@@ -537,9 +544,9 @@ impl Session<'_> {
                 ErrorFields::error("34000", format!("portal \"{name}\" does not exist"), None);
             return self.fail(out, &err);
         };
-        let kind = portal.stmt.kind;
-        let answer = match &portal.resolved {
-            Resolved::Answer(a) => Arc::clone(a),
+        let kind = portal.kind;
+        let answer: &'a Answer = match &portal.resolved {
+            Resolved::Answer(a) => a,
             Resolved::Miss(err) => {
                 let err = err.clone();
                 return self.fail(out, &err);

@@ -139,6 +139,16 @@ async fn ssl_requests_are_refused_with_n_and_the_session_goes_on() {
     assert_eq!(kinds.last(), Some(&b'Z'));
 }
 
+/// Why a mock server refuses to start on `dir`.
+async fn start_error(dir: &std::path::Path) -> String {
+    pgsim::MockServer::builder()
+        .fixtures(dir)
+        .start()
+        .await
+        .unwrap_err()
+        .to_string()
+}
+
 #[tokio::test]
 async fn a_corrupt_fixture_is_rejected_with_its_path_and_position() {
     let dir = tempfile::tempdir().unwrap();
@@ -147,12 +157,7 @@ async fn a_corrupt_fixture_is_rejected_with_its_path_and_position() {
     // Cut the file in the middle of line 10.
     let cut: Vec<&str> = good.lines().take(10).collect();
     std::fs::write(&path, cut.join("\n")).unwrap();
-    let err = pgsim::MockServer::builder()
-        .fixtures(dir.path())
-        .start()
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = start_error(dir.path()).await;
     assert!(err.contains(&path.display().to_string()), "{err}");
     assert!(err.contains("line 10"), "{err}");
 
@@ -161,12 +166,7 @@ async fn a_corrupt_fixture_is_rejected_with_its_path_and_position() {
     session.exchanges[0].results[0].tag = None;
     session.exchanges[0].results[0].error = None;
     std::fs::write(&path, serde_json::to_string_pretty(&session).unwrap()).unwrap();
-    let err = pgsim::MockServer::builder()
-        .fixtures(dir.path())
-        .start()
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = start_error(dir.path()).await;
     assert!(err.contains("exchange seq"), "{err}");
     assert!(err.contains("exactly one of"), "{err}");
 }

@@ -48,12 +48,7 @@ async fn demo_scenario_rerecorded_live_replays_identically() {
 async fn concurrent_sessions_record_without_mixing() {
     let Some(live) = live_target() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let recorder = pgsim::Recorder::builder()
-        .upstream(format!("{}:{}", live.host, live.port))
-        .fixtures(dir.path())
-        .start()
-        .await
-        .unwrap();
+    let recorder = scenario::start_recorder(&live, dir.path()).await.unwrap();
     let target = live.at(recorder.addr());
     let mut tasks = Vec::new();
     for i in 0..8i32 {
@@ -186,12 +181,7 @@ async fn kill_9_during_recording_leaves_valid_fixtures() {
 async fn refused_database_is_recorded_and_replayed() {
     let Some(live) = live_target() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let recorder = pgsim::Recorder::builder()
-        .upstream(format!("{}:{}", live.host, live.port))
-        .fixtures(dir.path())
-        .start()
-        .await
-        .unwrap();
+    let recorder = scenario::start_recorder(&live, dir.path()).await.unwrap();
     let live_err = live
         .at(recorder.addr())
         .connect("pgsim_missing_db")
