@@ -1,8 +1,12 @@
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use crate::fixture::FixtureError;
 
 /// Everything that can go wrong in pgsim's library API.
+///
+/// Callers ask questions instead of matching strings: [`Error::code`] for the
+/// SQLSTATE, [`Error::is_timeout`], [`Error::is_transient`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -21,19 +25,168 @@ pub enum Error {
     /// A setting is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
-    /// A PostgreSQL client error (from tokio-postgres).
+    /// A setting (builder method or environment variable) has a value it
+    /// cannot take.
+    #[error("invalid {setting} = {value:?}: {reason}")]
+    Setting {
+        /// The builder method or environment variable.
+        setting: String,
+        /// The value given (a password in it is hidden).
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A connection string is malformed or names something pgsim cannot
+    /// connect to.
+    #[error("invalid connection string {url}: {reason}")]
+    Url {
+        /// The string, with any password replaced by `***`.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A PostgreSQL client error (from tokio-postgres), outside any query.
     #[error(transparent)]
     Postgres(#[from] tokio_postgres::Error),
+    /// A query failed: the server answered an error, or the connection broke.
+    #[error("{source} (in `{sql}`)")]
+    Query {
+        /// The query, sanitized for logs ([`crate::validate::sanitize_for_log`]).
+        sql: String,
+        /// The driver's error, with the server's fields.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// The parameters given do not match the query's placeholders; nothing
+    /// was sent to the server.
+    #[error("{source} (in `{sql}`)")]
+    Params {
+        /// The query, sanitized for logs.
+        sql: String,
+        /// Expected and given counts.
+        #[source]
+        source: crate::validate::ParamCountError,
+    },
+    /// `query_one` found no row.
+    #[error("query returned no rows, expected exactly one (in `{sql}`)")]
+    NoRows {
+        /// The query, sanitized for logs.
+        sql: String,
+    },
+    /// `query_one` or `query_opt` found more than one row.
+    #[error("query returned more than one row, expected {expected} (in `{sql}`)")]
+    TooManyRows {
+        /// `"exactly one"` or `"at most one"`.
+        expected: &'static str,
+        /// The query, sanitized for logs.
+        sql: String,
+    },
+    /// Every pooled connection stayed in use for the whole acquire timeout.
+    #[error("no pooled connection became free within {waited:?} (max_connections reached)")]
+    AcquireTimeout {
+        /// The acquire timeout that ran out.
+        waited: Duration,
+    },
+    /// Opening a new connection took longer than the connect timeout.
+    #[error("could not connect within {timeout:?}")]
+    ConnectTimeout {
+        /// The connect timeout that ran out.
+        timeout: Duration,
+    },
+    /// The client was closed.
+    #[error("the connection pool is closed")]
+    PoolClosed,
+    /// Another pool failure (a hook or runtime problem).
+    #[error("connection pool: {reason}")]
+    Pool {
+        /// What deadpool reported.
+        reason: String,
+    },
+    /// `commit` was called on a transaction a failed statement had aborted;
+    /// the server rolled it back.
+    #[error("the transaction was aborted by an earlier error and has been rolled back")]
+    TransactionAborted,
+    /// A closure transaction hit a serialization failure or deadlock on
+    /// every attempt it was allowed.
+    #[error("transaction gave up after {attempts} attempts: {last}")]
+    RetriesExhausted {
+        /// Attempts made.
+        attempts: u32,
+        /// The last attempt's error.
+        #[source]
+        last: Box<Error>,
+    },
+    /// Recording could not write every exchange it saw.
+    #[error("recording incomplete: {}", errors.join("; "))]
+    Recording {
+        /// One line per problem.
+        errors: Vec<String>,
+    },
 }
 
 impl Error {
     /// The SQLSTATE, when the error came from a server (real or mock).
     pub fn code(&self) -> Option<&str> {
         match self {
-            Error::Postgres(e) => e.code().map(|c| c.code()),
+            Error::Postgres(e) | Error::Query { source: e, .. } => e.code().map(|c| c.code()),
+            Error::RetriesExhausted { last, .. } => last.code(),
             _ => None,
         }
     }
+
+    /// The server's error, with its detail, hint and position.
+    pub fn as_db_error(&self) -> Option<&tokio_postgres::error::DbError> {
+        match self {
+            Error::Postgres(e) | Error::Query { source: e, .. } => e.as_db_error(),
+            Error::RetriesExhausted { last, .. } => last.as_db_error(),
+            _ => None,
+        }
+    }
+
+    /// A timeout: acquiring a pooled connection, connecting, or the server
+    /// cancelling a statement (57014, e.g. `statement_timeout`; 55P03,
+    /// `lock_timeout`; 25P04, idle in transaction).
+    pub fn is_timeout(&self) -> bool {
+        match self {
+            Error::AcquireTimeout { .. } | Error::ConnectTimeout { .. } => true,
+            _ => matches!(self.code(), Some("57014" | "55P03" | "25P04")),
+        }
+    }
+
+    /// Worth trying again as it was: pool and connection timeouts, a broken
+    /// connection, SQLSTATE class 08 (connection exception), 40001
+    /// (serialization failure), 40P01 (deadlock), 57P01..57P03 (shutdown,
+    /// cannot connect now) and 53300 (too many connections). Never a
+    /// constraint violation (23), a syntax or permission error (42) or a
+    /// statement timeout.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::AcquireTimeout { .. } | Error::ConnectTimeout { .. } => true,
+            Error::Postgres(e) | Error::Query { source: e, .. } => match e.code() {
+                Some(code) => is_transient_sqlstate(code.code()),
+                None => {
+                    e.is_closed()
+                        || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+                }
+            },
+            _ => false,
+        }
+    }
+
+    /// A serialization failure (40001) or deadlock (40P01): what a
+    /// transaction retries from its start.
+    pub fn is_serialization_failure(&self) -> bool {
+        matches!(self.code(), Some("40001" | "40P01"))
+    }
+}
+
+/// Whether a SQLSTATE marks a failure that may pass if tried again.
+pub fn is_transient_sqlstate(code: &str) -> bool {
+    code.starts_with("08")
+        || matches!(
+            code,
+            "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "53300"
+        )
 }
 
 /// `Result` with pgsim's [`Error`].
@@ -47,5 +200,29 @@ mod tests {
         check::<super::Error>();
         check::<super::FixtureError>();
         check::<crate::wire::WireError>();
+    }
+
+    #[test]
+    fn transient_sqlstates_follow_their_class() {
+        for code in [
+            "08000", "08006", "08P01", "40001", "40P01", "57P01", "57P03", "53300",
+        ] {
+            assert!(super::is_transient_sqlstate(code), "{code}");
+        }
+        for code in [
+            "23505", "23503", "42601", "42501", "57014", "22012", "25P02", "53100",
+        ] {
+            assert!(!super::is_transient_sqlstate(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn timeouts_are_transient_and_say_so() {
+        let e = super::Error::AcquireTimeout {
+            waited: std::time::Duration::from_millis(200),
+        };
+        assert!(e.is_timeout() && e.is_transient());
+        assert_eq!(e.code(), None);
+        assert!(e.to_string().contains("200ms"), "{e}");
     }
 }

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod client;
 mod error;
 pub mod fixture;
 pub mod key;
@@ -13,10 +14,13 @@ pub mod types;
 pub mod validate;
 mod wire;
 
-pub use error::{Error, Result};
+pub use client::{Client, ClientBuilder, ConnectionString, Mode};
+pub use error::{is_transient_sqlstate, Error, Result};
 pub use record::{RecordSummary, Recorder, RecorderBuilder};
 pub use replay::{Replay, Report, SQLSTATE_NO_RECORDING};
 pub use server::{MockServer, MockServerBuilder};
 
+/// The pool crate [`Client`] is built on, re-exported so versions never mix.
+pub use deadpool_postgres;
 /// The driver crate pgsim speaks through, re-exported so versions never mix.
 pub use tokio_postgres;

@@ -1,11 +1,13 @@
 //! `pgsim-recorder`: regenerates the bundled fixtures from a real server.
 //!
 //! ```text
-//! PGSIM_LIVE_URL=postgres://postgres:postgres@127.0.0.1:5432/postgres cargo run -p pgsim-recorder
+//! PGSIM_LIVE_URL=postgres://postgres:postgres@127.0.0.1:5432/postgres cargo run -p pgsim-recorder [demo|toolkit|all]
 //! ```
 
 #[allow(dead_code)] // shared with the integration tests, which use the rest
 mod scenario;
+#[allow(dead_code)]
+mod toolkit;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,27 +18,40 @@ async fn main() -> ExitCode {
         eprintln!("pgsim-recorder: set PGSIM_LIVE_URL to a real PostgreSQL (e.g. postgres://postgres:postgres@127.0.0.1:5432/postgres)");
         return ExitCode::FAILURE;
     };
-    let out = std::env::args()
-        .nth(1)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/demo"));
+    let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
+    let (demo, toolkit) = match which.as_str() {
+        "all" => (true, true),
+        "demo" => (true, false),
+        "toolkit" => (false, true),
+        other => {
+            eprintln!("pgsim-recorder: unknown scenario {other:?}: expected demo, toolkit or all");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = async {
-        let live = scenario::Target::from_url(&url)?;
-        let transcript = scenario::record(&live, &out).await?;
-        scenario::save_transcript(&out, &transcript)?;
-        Ok::<_, String>(transcript)
-    }
-    .await;
-    match result {
-        Ok(t) => {
+        if demo {
+            let live = scenario::Target::from_url(&url)?;
+            let out = fixtures.join("demo");
+            let t = scenario::record(&live, &out).await?;
+            scenario::save_transcript(&out, &t)?;
             println!(
                 "recorded the demo scenario into {} ({} tokio-postgres steps, {} pgbench runs)",
                 out.display(),
                 t.tokio.len(),
                 t.pgbench.len()
             );
-            ExitCode::SUCCESS
         }
+        if toolkit {
+            let out = fixtures.join("toolkit");
+            let cases = toolkit::record_all(&url, &out).await?;
+            println!("recorded {cases} toolkit cases into {}", out.display());
+        }
+        Ok::<_, String>(())
+    }
+    .await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("pgsim-recorder: {e}");
             ExitCode::FAILURE

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 
 use super::answer::{Answer, Completion, Origin, PreparedResult, Rows};
-use super::{with_param_values, Answers, DatabaseIndex, Queue};
+use super::{with_param_values, Answers, DatabaseIndex, Queue, SQLSTATE_IN_FAILED_TRANSACTION};
 use crate::fixture::{Column, Exchange, Phase, QueryResult, Session, Value};
 use crate::key::{self, QueryKey};
 use crate::wire;
@@ -197,6 +197,14 @@ impl Builder {
         params: Bytes,
         results: Vec<PreparedResult>,
     ) {
+        // What a failed transaction answers (25P02) depends on nothing but
+        // its state, which the server tracks and answers itself; queuing it
+        // would hand it to the same statement once the transaction is over.
+        if results.first().is_some_and(|r| {
+            matches!(&r.completion, Completion::Error(e) if e.code() == SQLSTATE_IN_FAILED_TRANSACTION)
+        }) {
+            return;
+        }
         let (sql, normalized, skey) = self.sql(&ex.sql);
         let k = with_param_values(values, |p| key::query_key_normalized(&normalized, p));
         let bound: Option<Vec<u32>> = ex

@@ -21,6 +21,10 @@ use crate::key::{self, ParamValue, QueryKey};
 /// SQLSTATE of the error pgsim sends for a query with no recorded answer.
 pub const SQLSTATE_NO_RECORDING: &str = "PGS01";
 
+/// What PostgreSQL answers any statement but ROLLBACK in a failed
+/// transaction; the mock server answers it from its own transaction state.
+pub(crate) const SQLSTATE_IN_FAILED_TRANSACTION: &str = "25P02";
+
 /// What Parse answers for the empty statement (it describes to NoData).
 pub(crate) static EMPTY_STATEMENT: StatementInfo = StatementInfo {
     param_types: Some(Vec::new()),

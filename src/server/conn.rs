@@ -243,7 +243,7 @@ fn description<'m>(
 
 fn aborted() -> ErrorFields {
     ErrorFields::error(
-        "25P02",
+        crate::replay::SQLSTATE_IN_FAILED_TRANSACTION,
         "current transaction is aborted, commands ignored until end of transaction block".into(),
         None,
     )

@@ -167,14 +167,7 @@ impl MockServer {
 
     /// A connection URL for `database` (user `postgres`, no TLS).
     pub fn url_for(&self, database: &str) -> String {
-        let mut db = String::new();
-        for b in database.bytes() {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                db.push(char::from(b));
-            } else {
-                db.push_str(&format!("%{b:02X}"));
-            }
-        }
+        let db = percent_encode(database);
         format!(
             "postgres://postgres@{}:{}/{db}?sslmode=disable",
             self.addr.ip(),
@@ -222,4 +215,18 @@ impl Drop for MockServer {
             }
         }
     }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters, so any
+/// name fits in a URL path or user part.
+pub(crate) fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

@@ -3,6 +3,9 @@
 #[allow(dead_code, unreachable_pub)]
 #[path = "../../recorder/src/scenario.rs"]
 mod scenario;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../recorder/src/toolkit.rs"]
+mod toolkit;
 
 mod bad_input;
 mod cli;
@@ -11,4 +14,5 @@ mod key_props;
 mod live;
 mod replay_demo;
 mod support;
+mod toolkit_cases;
 mod types;

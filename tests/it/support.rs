@@ -6,13 +6,11 @@ use pgsim::MockServer;
 
 use crate::scenario::{self, Target};
 
-/// The live server from `PGSIM_LIVE_URL`. Without it the live tests skip
-/// locally, but with `CI=true` a missing URL fails the test.
-pub fn live_target() -> Option<Target> {
+/// The live server's URL from `PGSIM_LIVE_URL`. Without it the live tests
+/// skip locally, but with `CI=true` a missing URL fails the test.
+pub fn live_url() -> Option<String> {
     match std::env::var("PGSIM_LIVE_URL") {
-        Ok(url) => {
-            Some(Target::from_url(&url).expect("PGSIM_LIVE_URL must be a valid PostgreSQL URL"))
-        }
+        Ok(url) => Some(url),
         Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => {
             panic!("CI=true but PGSIM_LIVE_URL is not set: live tests must run in CI (see .ci/run)")
         }
@@ -21,6 +19,12 @@ pub fn live_target() -> Option<Target> {
             None
         }
     }
+}
+
+/// The live server from `PGSIM_LIVE_URL` (see [`live_url`]).
+pub fn live_target() -> Option<Target> {
+    live_url()
+        .map(|url| Target::from_url(&url).expect("PGSIM_LIVE_URL must be a valid PostgreSQL URL"))
 }
 
 /// Serialises live tests that rebuild the demo database.

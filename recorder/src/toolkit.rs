@@ -1,0 +1,779 @@
+//! The toolkit scenario: one case per capability of [`pgsim::Client`], each
+//! run through the same code in Record mode (to make `fixtures/toolkit/<case>`)
+//! and in Replay mode (the tests). A case asserts what must hold in every
+//! mode and returns a transcript of what it saw; replay must see exactly
+//! what the live server gave.
+//!
+//! Shared by the `pgsim-recorder` binary and the integration tests.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::time::{Duration, SystemTime};
+
+use futures_util::{FutureExt, StreamExt};
+use pgsim::client::{Closed, IsolationLevel, TransactionOptions};
+use pgsim::tokio_postgres::NoTls;
+use pgsim::{Client, ClientBuilder, Error, Mode};
+
+/// The database every toolkit case runs in.
+pub const TOOLKIT_DB: &str = "pgsim_toolkit";
+
+/// What a case saw, one line per observation.
+pub type Lines = Vec<String>;
+
+type CaseFuture<'a> = Pin<Box<dyn Future<Output = Lines> + 'a>>;
+
+/// One capability, its pool settings and its body.
+pub struct Case {
+    /// Also the fixture directory's name.
+    pub name: &'static str,
+    /// Pool settings the case needs.
+    pub configure: fn(ClientBuilder) -> ClientBuilder,
+    /// The body: asserts, and returns its transcript.
+    pub run: for<'a> fn(&'a Client) -> CaseFuture<'a>,
+}
+
+/// Every case, in recording order.
+pub fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            name: "queries",
+            configure: |b| b.max_connections(2),
+            run: |c| Box::pin(queries(c)),
+        },
+        Case {
+            name: "values",
+            configure: |b| b.max_connections(1),
+            run: |c| Box::pin(values(c)),
+        },
+        Case {
+            name: "pool_exhaustion",
+            configure: |b| b.max_connections(2).acquire_timeout(ACQUIRE_TIMEOUT),
+            run: |c| Box::pin(pool_exhaustion(c)),
+        },
+        Case {
+            name: "pool_lifecycle",
+            configure: |b| {
+                b.max_connections(4)
+                    .min_idle(2)
+                    .idle_timeout(SHORT)
+                    .max_lifetime(None)
+                    .maintenance_interval(Duration::from_secs(3600))
+            },
+            run: |c| Box::pin(pool_lifecycle(c)),
+        },
+        Case {
+            name: "pool_max_lifetime",
+            configure: |b| b.max_connections(1).max_lifetime(SHORT).idle_timeout(None),
+            run: |c| Box::pin(pool_max_lifetime(c)),
+        },
+        Case {
+            name: "statement_timeout",
+            configure: |b| b.max_connections(1).statement_timeout(SHORT),
+            run: |c| Box::pin(statement_timeout(c)),
+        },
+        Case {
+            name: "transactions",
+            configure: |b| b.max_connections(2),
+            run: |c| Box::pin(transactions(c)),
+        },
+        Case {
+            name: "transaction_retry",
+            configure: |b| b.max_connections(2),
+            run: |c| Box::pin(transaction_retry(c)),
+        },
+    ]
+}
+
+/// The case called `name`.
+pub fn case(name: &str) -> Case {
+    cases()
+        .into_iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no toolkit case {name}"))
+}
+
+const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(150);
+/// Idle timeout, max lifetime and statement timeout of the cases that
+/// test them; they wait `SHORT * 3 / 2` to pass one.
+const SHORT: Duration = Duration::from_millis(300);
+
+/// Where the bundled toolkit fixtures live.
+pub fn fixtures_dir() -> PathBuf {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if base.join("scenarios").is_dir() {
+        base.join("../fixtures/toolkit")
+    } else {
+        base.join("fixtures/toolkit")
+    }
+}
+
+/// Creates the toolkit database on the live server when it is missing.
+pub async fn setup(live_url: &str) -> Result<(), String> {
+    let (client, conn) = pgsim::tokio_postgres::connect(live_url, NoTls)
+        .await
+        .map_err(|e| format!("connecting to the live server: {e}"))?;
+    tokio::spawn(conn);
+    let exists = client
+        .query_opt(
+            "select 1 from pg_database where datname = $1",
+            &[&TOOLKIT_DB],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    if exists.is_none() {
+        client
+            .batch_execute(&format!("create database {TOOLKIT_DB}"))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Runs `case` against `url` in `mode` and closes the client; returns the
+/// transcript and what closing found.
+pub async fn run_case(case: &Case, url: &str, mode: Mode) -> Result<(Lines, Closed), String> {
+    let builder = Client::builder().url(url).database(TOOLKIT_DB).mode(mode);
+    let client = (case.configure)(builder)
+        .build()
+        .await
+        .map_err(|e| format!("{}: building the client: {e}", case.name))?;
+    let lines = (case.run)(&client).await;
+    let closed = client
+        .close()
+        .await
+        .map_err(|e| format!("{}: closing: {e}", case.name))?;
+    Ok((lines, closed))
+}
+
+/// Records every case into `dir/<case>` (emptied first) with its transcript
+/// in `dir/<case>/expected.txt`.
+pub async fn record_all(live_url: &str, dir: &Path) -> Result<usize, String> {
+    setup(live_url).await?;
+    let all = cases();
+    for case in &all {
+        let out = dir.join(case.name);
+        if out.exists() {
+            std::fs::remove_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+        }
+        let (lines, _) = run_case(
+            case,
+            live_url,
+            Mode::Record {
+                fixtures: out.clone(),
+            },
+        )
+        .await?;
+        save_lines(&out, &lines)?;
+    }
+    Ok(all.len())
+}
+
+/// Writes a transcript next to its fixtures.
+pub fn save_lines(dir: &Path, lines: &[String]) -> Result<(), String> {
+    let path = dir.join("expected.txt");
+    std::fs::write(&path, lines.join("\n") + "\n").map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Reads a transcript written by [`save_lines`].
+pub fn load_lines(dir: &Path) -> Result<Lines, String> {
+    let path = dir.join("expected.txt");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(text.lines().map(str::to_owned).collect())
+}
+
+/// `Ok` as its value, errors by kind and SQLSTATE: what must be the same
+/// live and replayed.
+fn outcome<T: std::fmt::Debug>(r: &Result<T, Error>) -> String {
+    match r {
+        Ok(v) => format!("ok {v:?}"),
+        Err(e) => format!("error {}", kind(e)),
+    }
+}
+
+fn kind(e: &Error) -> String {
+    match e {
+        Error::Query { .. } | Error::Postgres(_) => {
+            format!("sqlstate {}", e.code().unwrap_or("none"))
+        }
+        Error::Params { source, .. } => format!("params: {source}"),
+        Error::NoRows { .. } => "no rows".into(),
+        Error::TooManyRows { expected, .. } => format!("too many rows (expected {expected})"),
+        Error::AcquireTimeout { waited } => format!("acquire timeout after {waited:?}"),
+        Error::TransactionAborted => "transaction aborted".into(),
+        Error::RetriesExhausted { attempts, last } => {
+            format!("gave up after {attempts} attempts: {}", kind(last))
+        }
+        other => format!("other: {other}"),
+    }
+}
+
+async fn reset(c: &Client, ddl: &str) {
+    c.batch_execute(ddl).await.expect("reset the case's tables");
+}
+
+async fn count(c: &Client, table: &str) -> i64 {
+    c.query_one(&format!("select count(*) from {table}"), &[])
+        .await
+        .expect("count rows")
+        .get(0)
+}
+
+async fn queries(c: &Client) -> Lines {
+    let mut out = Lines::new();
+    reset(
+        c,
+        "drop table if exists q_users; \
+         create table q_users (id int primary key, name text not null, active bool not null)",
+    )
+    .await;
+    for (id, name, active) in [(1, "ada", true), (2, "brian", false), (3, "cleo", true)] {
+        let n = c
+            .execute(
+                "insert into q_users (id, name, active) values ($1, $2, $3)",
+                &[&id, &name, &active],
+            )
+            .await;
+        out.push(format!("insert {id}: {}", outcome(&n)));
+    }
+    let rows = c
+        .query(
+            "select id, name from q_users where active = $1 order by id",
+            &[&true],
+        )
+        .await
+        .expect("active users");
+    let names: Vec<String> = rows.iter().map(|r| r.get::<_, String>("name")).collect();
+    assert_eq!(names, ["ada", "cleo"]);
+    out.push(format!("active: {names:?}"));
+
+    let one = c
+        .query_one("select name from q_users where id = $1", &[&2i32])
+        .await;
+    out.push(format!(
+        "query_one id 2: {}",
+        outcome(&one.map(|r| r.get::<_, String>(0)))
+    ));
+    let none = c
+        .query_one("select name from q_users where id = $1", &[&9i32])
+        .await;
+    assert!(matches!(none, Err(Error::NoRows { .. })), "{none:?}");
+    out.push(format!("query_one id 9: {}", outcome(&none.map(|_| ()))));
+    let many = c.query_one("select name from q_users", &[]).await;
+    assert!(matches!(many, Err(Error::TooManyRows { .. })), "{many:?}");
+    out.push(format!("query_one all: {}", outcome(&many.map(|_| ()))));
+    let opt = c
+        .query_opt("select name from q_users where id = $1", &[&9i32])
+        .await;
+    out.push(format!(
+        "query_opt id 9: {}",
+        outcome(&opt.map(|r| r.is_some()))
+    ));
+
+    // Checked before any connection is taken: nothing reaches the server.
+    let wrong = c
+        .query(
+            "select name from q_users where id = $1 and active = $2",
+            &[&1i32],
+        )
+        .await;
+    assert!(matches!(wrong, Err(Error::Params { .. })), "{wrong:?}");
+    out.push(format!(
+        "two placeholders, one value: {}",
+        outcome(&wrong.map(|_| ()))
+    ));
+
+    let dup = c
+        .execute(
+            "insert into q_users (id, name, active) values ($1, $2, $3)",
+            &[&1i32, &"again", &true],
+        )
+        .await;
+    let e = dup.as_ref().expect_err("duplicate key");
+    assert_eq!(e.code(), Some("23505"));
+    assert!(!e.is_transient() && !e.is_timeout());
+    out.push(format!("duplicate id: {}", outcome(&dup)));
+    let missing = c.query("select * from q_nowhere", &[]).await;
+    assert_eq!(missing.as_ref().err().and_then(Error::code), Some("42P01"));
+    out.push(format!("missing table: {}", outcome(&missing.map(|_| ()))));
+
+    let mut stream = c
+        .query_stream("select g from generate_series(1, $1) g", &[&5000i32])
+        .await
+        .expect("stream");
+    let (mut rows, mut sum) = (0u64, 0i64);
+    while let Some(row) = stream.next().await {
+        let g: i32 = row.expect("streamed row").get(0);
+        rows += 1;
+        sum += i64::from(g);
+    }
+    assert_eq!((rows, sum), (5000, 5000 * 5001 / 2));
+    out.push(format!(
+        "streamed {rows} rows, sum {sum}, rows_affected {:?}",
+        stream.rows_affected()
+    ));
+    drop(stream);
+
+    let batch = c
+        .batch_execute("update q_users set active = true; delete from q_users where id = 2")
+        .await;
+    out.push(format!(
+        "batch: {} then {} users",
+        outcome(&batch),
+        count(c, "q_users").await
+    ));
+
+    // The same query twice on one connection is prepared once.
+    let conn = c.acquire().await.expect("a connection");
+    let cached = "select upper(name) from q_users where id = $1";
+    for id in [1i32, 3] {
+        conn.query_one(cached, &[&id])
+            .await
+            .expect("cached statement");
+    }
+    let prepared: i64 = conn
+        .query_one(
+            "select count(*) from pg_prepared_statements where statement = $1",
+            &[&cached],
+        )
+        .await
+        .expect("prepared statements")
+        .get(0);
+    assert_eq!(
+        prepared, 1,
+        "the statement cache prepares a query once per connection"
+    );
+    out.push(format!("prepared once per connection: {prepared}"));
+    out
+}
+
+async fn values(c: &Client) -> Lines {
+    let mut out = Lines::new();
+    let when = SystemTime::UNIX_EPOCH + Duration::from_micros(1_700_000_000_123_456);
+    let json = serde_json::json!({"a": [1, 2.5, null], "b": "é"});
+    let row = c
+        .query_one(
+            "select $1::int2, $2::int4, $3::int8, $4::float4, $5::float8, $6::bool, $7::text, \
+             $8::bytea, $9::jsonb, $10::timestamptz, $11::int4[], $12::text",
+            &[
+                &-7i16,
+                &2_000_000_000i32,
+                &-9_007_199_254_740_993i64,
+                &1.5f32,
+                &f64::MIN_POSITIVE,
+                &true,
+                &"snow ☃",
+                &vec![0u8, 255, 10],
+                &json,
+                &when,
+                &vec![Some(1i32), None, Some(-3)],
+                &None::<String>,
+            ],
+        )
+        .await
+        .expect("typed values");
+    let got = (
+        row.get::<_, i16>(0),
+        row.get::<_, i32>(1),
+        row.get::<_, i64>(2),
+        row.get::<_, f32>(3),
+        row.get::<_, f64>(4),
+        row.get::<_, bool>(5),
+        row.get::<_, String>(6),
+        row.get::<_, Vec<u8>>(7),
+    );
+    assert_eq!(
+        got,
+        (
+            -7,
+            2_000_000_000,
+            -9_007_199_254_740_993,
+            1.5,
+            f64::MIN_POSITIVE,
+            true,
+            "snow ☃".to_owned(),
+            vec![0, 255, 10]
+        )
+    );
+    out.push(format!("scalars: {got:?}"));
+    assert_eq!(row.get::<_, serde_json::Value>(8), json);
+    assert_eq!(row.get::<_, SystemTime>(9), when);
+    assert_eq!(
+        row.get::<_, Vec<Option<i32>>>(10),
+        [Some(1), None, Some(-3)]
+    );
+    assert_eq!(row.get::<_, Option<String>>(11), None);
+    out.push(format!(
+        "json {}, timestamptz {:?}, array {:?}, null {:?}",
+        row.get::<_, serde_json::Value>(8),
+        row.get::<_, SystemTime>(9)
+            .duration_since(SystemTime::UNIX_EPOCH),
+        row.get::<_, Vec<Option<i32>>>(10),
+        row.get::<_, Option<String>>(11)
+    ));
+    // The server's text rendering of the same values, as psql would show.
+    let text = c
+        .query_one(
+            "select ($1::timestamptz at time zone 'UTC')::text, $2::text::numeric(20,3)::text, $3::float8::text",
+            &[&when, &"12345.6789", &0.1f64],
+        )
+        .await;
+    out.push(format!(
+        "text forms: {}",
+        outcome(&text.map(|r| (
+            r.get::<_, String>(0),
+            r.get::<_, String>(1),
+            r.get::<_, String>(2)
+        )))
+    ));
+    out
+}
+
+async fn pool_exhaustion(c: &Client) -> Lines {
+    let mut out = Lines::new();
+    let stats = |c: &Client| {
+        let s = c.pool_stats();
+        format!(
+            "idle {} in_use {} max {} waiting {}",
+            s.idle, s.in_use, s.max, s.waiting
+        )
+    };
+    out.push(format!("built: {}", stats(c)));
+    let first = c.acquire().await.expect("first");
+    let second = c.acquire().await.expect("second");
+    first.query_one("select 1", &[]).await.expect("first works");
+    out.push(format!("two held: {}", stats(c)));
+    assert_eq!((c.pool_stats().in_use, c.pool_stats().idle), (2, 0));
+
+    let started = tokio::time::Instant::now();
+    let third = c.acquire().await;
+    let elapsed = started.elapsed();
+    let e = third.expect_err("max_connections are out");
+    assert!(
+        matches!(e, Error::AcquireTimeout { waited } if waited == ACQUIRE_TIMEOUT),
+        "{e:?}"
+    );
+    assert!(
+        elapsed >= ACQUIRE_TIMEOUT,
+        "gave up after {elapsed:?}, before the timeout"
+    );
+    assert!(e.is_timeout() && e.is_transient());
+    out.push(format!("third: error {}", kind(&e)));
+
+    // A waiter is counted, and served as soon as a connection comes back.
+    let waiter = {
+        let c = c.clone();
+        tokio::spawn(async move { c.acquire().await.map(|_| ()) })
+    };
+    while c.pool_stats().waiting == 0 {
+        tokio::task::yield_now().await;
+    }
+    out.push(format!("one waiting: {}", stats(c)));
+    drop(first);
+    let served = waiter.await.expect("waiter task");
+    out.push(format!("waiter after a release: {}", outcome(&served)));
+    drop(second);
+    out.push(format!("all returned: {}", stats(c)));
+    assert_eq!(c.pool_stats().in_use, 0);
+    out
+}
+
+async fn pool_lifecycle(c: &Client) -> Lines {
+    let mut out = Lines::new();
+    let stats = |c: &Client| {
+        let s = c.pool_stats();
+        format!(
+            "idle {} in_use {} created {} retired {}",
+            s.idle, s.in_use, s.created, s.retired
+        )
+    };
+    // min_idle connections are opened by build.
+    out.push(format!("built: {}", stats(c)));
+    assert_eq!((c.pool_stats().idle, c.pool_stats().created), (2, 2));
+    let held: Vec<_> = futures_util::future::join_all((0..4).map(|_| c.acquire()))
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .expect("four connections");
+    for conn in &held {
+        conn.query_one("select 1", &[]).await.expect("each works");
+    }
+    out.push(format!("four held: {}", stats(c)));
+    drop(held);
+    c.maintain().await.expect("maintain");
+    out.push(format!("returned, not yet idle long: {}", stats(c)));
+    assert_eq!(c.pool_stats().idle, 4);
+    tokio::time::sleep(SHORT + SHORT / 2).await;
+    c.maintain().await.expect("maintain");
+    out.push(format!("after the idle timeout: {}", stats(c)));
+    assert_eq!(
+        (c.pool_stats().idle, c.pool_stats().retired),
+        (2, 2),
+        "min_idle stay warm"
+    );
+    out
+}
+
+async fn pool_max_lifetime(c: &Client) -> Lines {
+    let mut out = Lines::new();
+    let pid = |c: &Client| {
+        let c = c.clone();
+        async move {
+            let conn = c.acquire().await.expect("a connection");
+            conn.query_one("select pg_backend_pid()", &[])
+                .await
+                .expect("pid")
+                .get::<_, i32>(0)
+        }
+    };
+    let first = pid(c).await;
+    let again = pid(c).await;
+    assert_eq!(first, again, "a young connection is reused");
+    out.push("young connection reused: true".into());
+    tokio::time::sleep(SHORT + SHORT / 2).await;
+    let later = pid(c).await;
+    assert_ne!(first, later, "an old connection is replaced");
+    let s = c.pool_stats();
+    out.push(format!(
+        "after max lifetime: new backend {}, created {}, retired {}",
+        first != later,
+        s.created,
+        s.retired
+    ));
+    assert_eq!((s.created, s.retired), (2, 1));
+    out
+}
+
+async fn statement_timeout(c: &Client) -> Lines {
+    let mut out = Lines::new();
+    let slow = c.query("select pg_sleep(2)", &[]).await;
+    let e = slow.as_ref().expect_err("cancelled by statement_timeout");
+    assert_eq!(e.code(), Some("57014"));
+    assert!(e.is_timeout() && !e.is_transient());
+    out.push(format!(
+        "pg_sleep(2) with a 300 ms statement_timeout: {}",
+        outcome(&slow.map(|_| ()))
+    ));
+    let setting = c.query_one("show statement_timeout", &[]).await;
+    out.push(format!(
+        "show statement_timeout: {}",
+        outcome(&setting.map(|r| r.get::<_, String>(0)))
+    ));
+    out
+}
+
+async fn transactions(c: &Client) -> Lines {
+    let mut out = Lines::new();
+    reset(
+        c,
+        "drop table if exists t_items; create table t_items (id int primary key, note text)",
+    )
+    .await;
+    let notes = |c: &Client| {
+        let c = c.clone();
+        async move {
+            c.query("select id from t_items order by id", &[])
+                .await
+                .expect("list")
+                .iter()
+                .map(|r| r.get::<_, i32>(0))
+                .collect::<Vec<_>>()
+        }
+    };
+    let insert = "insert into t_items (id, note) values ($1, $2)";
+
+    let mut conn = c.acquire().await.expect("a connection");
+    let tx = conn.begin().await.expect("begin");
+    tx.execute(insert, &[&1i32, &"committed"])
+        .await
+        .expect("insert 1");
+    tx.commit().await.expect("commit");
+    let tx = conn.begin().await.expect("begin");
+    tx.execute(insert, &[&2i32, &"rolled back"])
+        .await
+        .expect("insert 2");
+    tx.rollback().await.expect("rollback");
+    out.push(format!("commit then rollback: {:?}", notes(c).await));
+    assert_eq!(notes(c).await, [1]);
+
+    let mut tx = conn.begin().await.expect("begin");
+    tx.execute(insert, &[&3i32, &"before savepoint"])
+        .await
+        .expect("insert 3");
+    {
+        let mut outer = tx.savepoint("outer").await.expect("savepoint");
+        outer
+            .execute(insert, &[&4i32, &"released"])
+            .await
+            .expect("insert 4");
+        let inner = outer
+            .savepoint("inner \"quoted\"")
+            .await
+            .expect("nested savepoint");
+        inner
+            .execute(insert, &[&5i32, &"undone"])
+            .await
+            .expect("insert 5");
+        inner.rollback().await.expect("rollback to inner");
+        outer.commit().await.expect("release outer");
+    }
+    let sp = tx.savepoint("after_error").await.expect("savepoint");
+    let dup = sp.execute(insert, &[&3i32, &"duplicate"]).await;
+    assert_eq!(dup.as_ref().err().and_then(Error::code), Some("23505"));
+    assert!(sp.is_failed());
+    sp.rollback()
+        .await
+        .expect("rollback to savepoint clears the error");
+    assert!(!tx.is_failed());
+    tx.execute(insert, &[&6i32, &"after savepoint"])
+        .await
+        .expect("insert 6");
+    tx.commit().await.expect("commit");
+    out.push(format!("savepoints: {:?}", notes(c).await));
+    assert_eq!(notes(c).await, [1, 3, 4, 6]);
+
+    let tx = conn.begin().await.expect("begin");
+    let dup = tx.execute(insert, &[&1i32, &"duplicate"]).await;
+    out.push(format!(
+        "error in transaction: {}, failed {}",
+        outcome(&dup),
+        tx.is_failed()
+    ));
+    let next = tx.query("select 1", &[]).await;
+    assert_eq!(next.as_ref().err().and_then(Error::code), Some("25P02"));
+    out.push(format!("next statement: {}", outcome(&next.map(|_| ()))));
+    let commit = tx.commit().await;
+    assert!(
+        matches!(commit, Err(Error::TransactionAborted)),
+        "{commit:?}"
+    );
+    out.push(format!("commit: {}", outcome(&commit)));
+    conn.query_one("select 1", &[])
+        .await
+        .expect("usable after the rollback");
+
+    let options = TransactionOptions::new()
+        .isolation(IsolationLevel::Serializable)
+        .read_only(true);
+    let tx = conn.begin_with(&options).await.expect("begin read only");
+    let level = tx
+        .query_one("show transaction_isolation", &[])
+        .await
+        .expect("isolation");
+    let write = tx.execute(insert, &[&7i32, &"read only"]).await;
+    assert_eq!(write.as_ref().err().and_then(Error::code), Some("25006"));
+    out.push(format!(
+        "serializable read only: {}, write {}",
+        level.get::<_, String>(0),
+        outcome(&write)
+    ));
+    tx.rollback().await.expect("rollback");
+    drop(conn);
+
+    let closure = c
+        .transaction(async |tx| {
+            tx.execute(insert, &[&8i32, &"closure"]).await?;
+            tx.query_one("select count(*) from t_items", &[])
+                .await
+                .map(|r| r.get::<_, i64>(0))
+        })
+        .await;
+    out.push(format!("closure commits: {}", outcome(&closure)));
+    let failed = c
+        .transaction(async |tx| {
+            tx.execute(insert, &[&9i32, &"closure error"]).await?;
+            tx.execute(insert, &[&9i32, &"closure error"]).await
+        })
+        .await;
+    out.push(format!("closure error rolls back: {}", outcome(&failed)));
+    let panicked = AssertUnwindSafe(c.transaction(async |tx| {
+        tx.execute(insert, &[&10i32, &"closure panic"]).await?;
+        if tx.attempt() > 0 {
+            panic!("the closure panics");
+        }
+        Ok(())
+    }))
+    .catch_unwind()
+    .await;
+    assert!(panicked.is_err(), "the panic carries on to the caller");
+    out.push(format!("after closures: {:?}", notes(c).await));
+    assert_eq!(notes(c).await, [1, 3, 4, 6, 8]);
+    out
+}
+
+async fn transaction_retry(c: &Client) -> Lines {
+    let mut out = Lines::new();
+    reset(
+        c,
+        "drop table if exists r_acct; create table r_acct (id int primary key, balance int); \
+              insert into r_acct values (1, 100)",
+    )
+    .await;
+    let options = TransactionOptions::new()
+        .isolation(IsolationLevel::RepeatableRead)
+        .max_attempts(3)
+        .backoff(Duration::from_millis(5));
+    // Another session changes the row between this transaction's read and
+    // its write: a real 40001 on the first attempt only.
+    let mut attempts = Vec::new();
+    let moved = c
+        .transaction_with(&options, async |tx| {
+            attempts.push(tx.attempt());
+            let balance: i32 = tx
+                .query_one("select balance from r_acct where id = 1", &[])
+                .await?
+                .get(0);
+            if tx.attempt() == 1 {
+                c.execute("update r_acct set balance = balance + 1 where id = 1", &[])
+                    .await?;
+            }
+            tx.execute(
+                "update r_acct set balance = $1 where id = 1",
+                &[&(balance - 10)],
+            )
+            .await
+        })
+        .await;
+    assert_eq!(attempts, [1, 2]);
+    out.push(format!(
+        "one conflict: {}, attempts {attempts:?}",
+        outcome(&moved)
+    ));
+    let balance: i32 = c
+        .query_one("select balance from r_acct where id = 1", &[])
+        .await
+        .expect("balance")
+        .get(0);
+    assert_eq!(balance, 91);
+    out.push(format!("balance {balance}"));
+
+    // A conflict on every attempt: the closure gives up after the bound.
+    let mut tries = 0;
+    let gave_up = c
+        .transaction_with(&options, async |tx| {
+            tries += 1;
+            tx.query_one("select balance from r_acct where id = 1", &[])
+                .await?;
+            c.execute("update r_acct set balance = balance + 1 where id = 1", &[])
+                .await?;
+            tx.execute("update r_acct set balance = 0 where id = 1", &[])
+                .await
+        })
+        .await;
+    assert!(
+        matches!(&gave_up, Err(Error::RetriesExhausted { attempts: 3, .. })),
+        "{gave_up:?}"
+    );
+    assert_eq!(gave_up.as_ref().err().and_then(Error::code), Some("40001"));
+    assert_eq!(tries, 3);
+    out.push(format!("always conflicting: {}", outcome(&gave_up)));
+    let balance: i32 = c
+        .query_one("select balance from r_acct where id = 1", &[])
+        .await
+        .expect("balance")
+        .get(0);
+    out.push(format!("balance {balance}"));
+    out
+}

@@ -1,0 +1,497 @@
+//! The client builder and its environment variables.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::pool::PoolSettings;
+use super::url::redact;
+use crate::{Error, Result};
+
+/// Where a [`Client`](crate::Client)'s queries go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Straight to the real server.
+    Live,
+    /// To the real server through an in-process recording proxy that writes
+    /// every exchange to `fixtures` (added to what is there already).
+    Record {
+        /// The fixture directory (created if missing).
+        fixtures: PathBuf,
+    },
+    /// To an in-process [`MockServer`](crate::MockServer) replaying
+    /// `fixtures`; no server needed.
+    Replay {
+        /// The fixture directory.
+        fixtures: PathBuf,
+    },
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mode::Live => f.write_str("live"),
+            Mode::Record { fixtures } => write!(f, "record into {}", fixtures.display()),
+            Mode::Replay { fixtures } => write!(f, "replay from {}", fixtures.display()),
+        }
+    }
+}
+
+/// Configures a [`Client`](crate::Client). Every setting has a default;
+/// only the connection string is required.
+///
+/// | setting | default | environment |
+/// | --- | --- | --- |
+/// | [`url`](Self::url) | — | `PGSIM_URL`, else `DATABASE_URL`, else `PGHOST` `PGPORT` `PGUSER` `PGDATABASE` (`PGPASSWORD` fills a missing password) |
+/// | [`mode`](Self::mode) | Live | `PGSIM_MODE` (`live`, `record`, `replay`) with `PGSIM_FIXTURES` |
+/// | [`max_connections`](Self::max_connections) | 10 | `PGSIM_MAX_CONNECTIONS` |
+/// | [`min_idle`](Self::min_idle) | 0 | `PGSIM_MIN_IDLE` |
+/// | [`connect_timeout`](Self::connect_timeout) | 10 s | `PGSIM_CONNECT_TIMEOUT_MS`, else `PGCONNECT_TIMEOUT` (seconds) |
+/// | [`acquire_timeout`](Self::acquire_timeout) | 30 s | `PGSIM_ACQUIRE_TIMEOUT_MS` |
+/// | [`idle_timeout`](Self::idle_timeout) | 10 min | `PGSIM_IDLE_TIMEOUT_S` (0: never) |
+/// | [`max_lifetime`](Self::max_lifetime) | 30 min | `PGSIM_MAX_LIFETIME_S` (0: never) |
+/// | [`statement_timeout`](Self::statement_timeout) | none | `PGSIM_STATEMENT_TIMEOUT_MS` (0: none) |
+///
+/// `Debug` hides the password.
+#[derive(Clone)]
+pub struct ClientBuilder {
+    pub(crate) url: Option<String>,
+    pub(crate) database: Option<String>,
+    pub(crate) default_password: Option<String>,
+    pub(crate) mode: Mode,
+    pub(crate) max_connections: usize,
+    pub(crate) min_idle: usize,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) acquire_timeout: Duration,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) max_lifetime: Option<Duration>,
+    pub(crate) statement_timeout: Option<Duration>,
+    pub(crate) maintenance_interval: Option<Duration>,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder {
+            url: None,
+            database: None,
+            default_password: None,
+            mode: Mode::Live,
+            max_connections: 10,
+            min_idle: 0,
+            connect_timeout: Duration::from_secs(10),
+            acquire_timeout: Duration::from_secs(30),
+            idle_timeout: Some(Duration::from_secs(600)),
+            max_lifetime: Some(Duration::from_secs(1800)),
+            statement_timeout: None,
+            maintenance_interval: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("url", &self.url.as_deref().map(redact))
+            .field("database", &self.database)
+            .field("mode", &self.mode)
+            .field("max_connections", &self.max_connections)
+            .field("min_idle", &self.min_idle)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_lifetime", &self.max_lifetime)
+            .field("statement_timeout", &self.statement_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// The server: a `postgres://` URL or a libpq `key=value` string (see
+    /// [`ConnectionString`](crate::ConnectionString)). In Replay mode only
+    /// the user and database are used.
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+
+    /// Connects to `database` instead of the connection string's (any name
+    /// PostgreSQL accepts; it is encoded, not refused).
+    pub fn database(mut self, database: impl Into<String>) -> Self {
+        self.database = Some(database.into());
+        self
+    }
+
+    /// Live, Record or Replay.
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// The most connections open at once (at least 1).
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// Connections kept open and idle, ready for a burst (at most
+    /// `max_connections`). They are opened by `build`.
+    pub fn min_idle(mut self, n: usize) -> Self {
+        self.min_idle = n;
+        self
+    }
+
+    /// How long opening one connection (TCP and authentication) may take.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long [`acquire`](crate::Client::acquire) waits for a free
+    /// connection when `max_connections` are in use, before
+    /// [`Error::AcquireTimeout`]. Zero: fail at once.
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// Idle connections beyond `min_idle` are closed after this long unused
+    /// (`None`: never).
+    pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.idle_timeout = timeout.into();
+        self
+    }
+
+    /// Connections are closed once this old, when next returned or found
+    /// idle (`None`: never).
+    pub fn max_lifetime(mut self, lifetime: impl Into<Option<Duration>>) -> Self {
+        self.max_lifetime = lifetime.into();
+        self
+    }
+
+    /// PostgreSQL's `statement_timeout` on every connection, set in the
+    /// startup packet (`None`: the server's default). A statement running
+    /// longer fails with 57014 ([`Error::is_timeout`]).
+    pub fn statement_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.statement_timeout = timeout.into();
+        self
+    }
+
+    /// How often idle connections are retired and `min_idle` restored in
+    /// the background (default: a quarter of the shortest of idle timeout
+    /// and max lifetime, at most 30 s).
+    pub fn maintenance_interval(mut self, every: Duration) -> Self {
+        self.maintenance_interval = Some(every);
+        self
+    }
+
+    /// A builder from the process environment (see the table above).
+    /// Invalid values are errors naming the variable and the value.
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()))
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables through `lookup`
+    /// (for tests, or a configuration source of your own).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let url = match (lookup("PGSIM_URL"), lookup("DATABASE_URL")) {
+            (Some(url), _) | (None, Some(url)) => Some(url),
+            (None, None) => libpq_url(&lookup)?,
+        };
+        let mut b = ClientBuilder {
+            url,
+            default_password: lookup("PGPASSWORD"),
+            ..ClientBuilder::default()
+        };
+        if let Some(mode) = lookup("PGSIM_MODE") {
+            b.mode = parse_mode(&mode, lookup("PGSIM_FIXTURES"))?;
+        }
+        if let Some(n) = number(&lookup, "PGSIM_MAX_CONNECTIONS", "a number of connections")? {
+            b.max_connections = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        if let Some(n) = number(&lookup, "PGSIM_MIN_IDLE", "a number of connections")? {
+            b.min_idle = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        if let Some(ms) = number(&lookup, "PGSIM_CONNECT_TIMEOUT_MS", "milliseconds")? {
+            b.connect_timeout = Duration::from_millis(ms);
+        } else if let Some(s) = number(&lookup, "PGCONNECT_TIMEOUT", "seconds")? {
+            b.connect_timeout = Duration::from_secs(s);
+        }
+        if let Some(ms) = number(&lookup, "PGSIM_ACQUIRE_TIMEOUT_MS", "milliseconds")? {
+            b.acquire_timeout = Duration::from_millis(ms);
+        }
+        if let Some(s) = number(&lookup, "PGSIM_IDLE_TIMEOUT_S", "seconds")? {
+            b.idle_timeout = (s > 0).then(|| Duration::from_secs(s));
+        }
+        if let Some(s) = number(&lookup, "PGSIM_MAX_LIFETIME_S", "seconds")? {
+            b.max_lifetime = (s > 0).then(|| Duration::from_secs(s));
+        }
+        if let Some(ms) = number(&lookup, "PGSIM_STATEMENT_TIMEOUT_MS", "milliseconds")? {
+            b.statement_timeout = (ms > 0).then(|| Duration::from_millis(ms));
+        }
+        Ok(b)
+    }
+
+    /// Checks the numbers against each other.
+    pub(crate) fn pool_settings(&self) -> Result<PoolSettings> {
+        let invalid = |setting: &str, value: String, reason: &str| Error::Setting {
+            setting: setting.to_owned(),
+            value,
+            reason: reason.to_owned(),
+        };
+        if self.max_connections == 0 {
+            return Err(invalid(
+                "max_connections",
+                "0".into(),
+                "at least 1 connection is needed",
+            ));
+        }
+        if self.min_idle > self.max_connections {
+            return Err(invalid(
+                "min_idle",
+                self.min_idle.to_string(),
+                &format!("more than max_connections ({})", self.max_connections),
+            ));
+        }
+        if self.connect_timeout.is_zero() {
+            return Err(invalid(
+                "connect_timeout",
+                "0s".into(),
+                "no connection opens in no time",
+            ));
+        }
+        for (setting, value) in [
+            ("idle_timeout", self.idle_timeout),
+            ("max_lifetime", self.max_lifetime),
+            ("statement_timeout", self.statement_timeout),
+        ] {
+            if value.is_some_and(|d| d.is_zero()) {
+                return Err(invalid(setting, "0s".into(), "use None to turn it off"));
+            }
+        }
+        if self
+            .statement_timeout
+            .is_some_and(|d| d.as_millis() > i32::MAX as u128)
+        {
+            return Err(invalid(
+                "statement_timeout",
+                format!("{:?}", self.statement_timeout),
+                "PostgreSQL takes at most 2147483647 ms",
+            ));
+        }
+        Ok(PoolSettings {
+            max_connections: self.max_connections,
+            min_idle: self.min_idle,
+            connect_timeout: self.connect_timeout,
+            acquire_timeout: self.acquire_timeout,
+            idle_timeout: self.idle_timeout,
+            max_lifetime: self.max_lifetime,
+        })
+    }
+
+    pub(crate) fn maintenance_every(&self) -> Option<Duration> {
+        if let Some(every) = self.maintenance_interval {
+            return Some(every);
+        }
+        let shortest = [self.idle_timeout, self.max_lifetime]
+            .into_iter()
+            .flatten()
+            .min();
+        match shortest {
+            Some(d) => Some((d / 4).clamp(Duration::from_millis(10), Duration::from_secs(30))),
+            None if self.min_idle > 0 => Some(Duration::from_secs(30)),
+            None => None,
+        }
+    }
+}
+
+fn parse_mode(value: &str, fixtures: Option<String>) -> Result<Mode> {
+    let needs_fixtures = |mode: &str| Error::Setting {
+        setting: "PGSIM_MODE".into(),
+        value: value.to_owned(),
+        reason: format!("{mode} mode needs PGSIM_FIXTURES, the fixture directory"),
+    };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "live" => Ok(Mode::Live),
+        "record" => Ok(Mode::Record {
+            fixtures: fixtures.ok_or_else(|| needs_fixtures("record"))?.into(),
+        }),
+        "replay" => Ok(Mode::Replay {
+            fixtures: fixtures.ok_or_else(|| needs_fixtures("replay"))?.into(),
+        }),
+        _ => Err(Error::Setting {
+            setting: "PGSIM_MODE".into(),
+            value: value.to_owned(),
+            reason: "expected live, record or replay".into(),
+        }),
+    }
+}
+
+fn number(lookup: &impl Fn(&str) -> Option<String>, var: &str, unit: &str) -> Result<Option<u64>> {
+    let Some(value) = lookup(var) else {
+        return Ok(None);
+    };
+    value
+        .trim()
+        .parse::<u64>()
+        .map(Some)
+        .map_err(|_| Error::Setting {
+            setting: var.to_owned(),
+            value,
+            reason: format!("expected a whole number of {unit}"),
+        })
+}
+
+/// A `key=value` connection string from libpq's `PG*` variables, when any
+/// is set.
+fn libpq_url(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<String>> {
+    let parts = [
+        ("host", "PGHOST"),
+        ("port", "PGPORT"),
+        ("user", "PGUSER"),
+        ("dbname", "PGDATABASE"),
+    ];
+    if parts.iter().all(|(_, var)| lookup(var).is_none()) {
+        return Ok(None);
+    }
+    number(lookup, "PGPORT", "a port")?;
+    let mut url = String::new();
+    for (key, var) in parts {
+        if let Some(value) = lookup(var) {
+            let quoted = value.replace('\\', "\\\\").replace('\'', "\\'");
+            url.push_str(&format!("{key}='{quoted}' "));
+        }
+    }
+    Ok(Some(url.trim_end().to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(vars: &[(&str, &str)]) -> Result<ClientBuilder> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        ClientBuilder::from_lookup(|k| map.get(k).cloned())
+    }
+
+    fn setting_error(r: Result<ClientBuilder>) -> (String, String, String) {
+        match r {
+            Err(Error::Setting {
+                setting,
+                value,
+                reason,
+            }) => (setting, value, reason),
+            other => panic!("expected a setting error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn reads_every_pgsim_variable() {
+        let b = env(&[
+            ("PGSIM_URL", "postgres://app:pw@db/app"),
+            ("DATABASE_URL", "postgres://other@elsewhere/x"),
+            ("PGSIM_MODE", "Replay"),
+            ("PGSIM_FIXTURES", "fixtures/app"),
+            ("PGSIM_MAX_CONNECTIONS", "4"),
+            ("PGSIM_MIN_IDLE", "2"),
+            ("PGSIM_CONNECT_TIMEOUT_MS", "1500"),
+            ("PGSIM_ACQUIRE_TIMEOUT_MS", "200"),
+            ("PGSIM_IDLE_TIMEOUT_S", "0"),
+            ("PGSIM_MAX_LIFETIME_S", "60"),
+            ("PGSIM_STATEMENT_TIMEOUT_MS", "250"),
+        ])
+        .unwrap();
+        assert_eq!(b.url.as_deref(), Some("postgres://app:pw@db/app"));
+        assert_eq!(
+            b.mode,
+            Mode::Replay {
+                fixtures: "fixtures/app".into()
+            }
+        );
+        assert_eq!((b.max_connections, b.min_idle), (4, 2));
+        assert_eq!(b.connect_timeout, Duration::from_millis(1500));
+        assert_eq!(b.acquire_timeout, Duration::from_millis(200));
+        assert_eq!(b.idle_timeout, None);
+        assert_eq!(b.max_lifetime, Some(Duration::from_secs(60)));
+        assert_eq!(b.statement_timeout, Some(Duration::from_millis(250)));
+        assert!(b.pool_settings().is_ok());
+    }
+
+    #[test]
+    fn falls_back_to_database_url_then_libpq_variables() {
+        let b = env(&[("DATABASE_URL", "postgres://u@h/d")]).unwrap();
+        assert_eq!(b.url.as_deref(), Some("postgres://u@h/d"));
+        let b = env(&[
+            ("PGHOST", "db"),
+            ("PGPORT", "6543"),
+            ("PGUSER", "o'brien"),
+            ("PGPASSWORD", "pw"),
+            ("PGCONNECT_TIMEOUT", "3"),
+        ])
+        .unwrap();
+        let url = super::super::ConnectionString::parse(b.url.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            (url.host(), url.port(), url.user()),
+            ("db", 6543, "o'brien")
+        );
+        assert_eq!(b.default_password.as_deref(), Some("pw"));
+        assert_eq!(b.connect_timeout, Duration::from_secs(3));
+        assert_eq!(env(&[]).unwrap().url, None);
+    }
+
+    #[test]
+    fn invalid_values_name_the_variable_and_the_value() {
+        let (var, value, reason) = setting_error(env(&[("PGSIM_MAX_CONNECTIONS", "ten")]));
+        assert_eq!(
+            (var.as_str(), value.as_str()),
+            ("PGSIM_MAX_CONNECTIONS", "ten")
+        );
+        assert!(reason.contains("whole number"), "{reason}");
+        let (var, value, _) = setting_error(env(&[("PGSIM_ACQUIRE_TIMEOUT_MS", "-5")]));
+        assert_eq!(
+            (var.as_str(), value.as_str()),
+            ("PGSIM_ACQUIRE_TIMEOUT_MS", "-5")
+        );
+        let (var, _, reason) = setting_error(env(&[("PGSIM_MODE", "replay")]));
+        assert_eq!(var, "PGSIM_MODE");
+        assert!(reason.contains("PGSIM_FIXTURES"), "{reason}");
+        let (_, value, reason) = setting_error(env(&[("PGSIM_MODE", "mock")]));
+        assert_eq!(value, "mock");
+        assert!(reason.contains("live, record or replay"));
+        let (var, ..) = setting_error(env(&[("PGHOST", "db"), ("PGPORT", "x")]));
+        assert_eq!(var, "PGPORT");
+        let e = setting_error(env(&[("PGSIM_MAX_CONNECTIONS", "0")]).and_then(|b| {
+            b.pool_settings()?;
+            Ok(ClientBuilder::default())
+        }));
+        assert_eq!(e.0, "max_connections");
+    }
+
+    #[test]
+    fn settings_are_checked_against_each_other() {
+        let b = ClientBuilder::default().max_connections(2).min_idle(3);
+        assert!(
+            matches!(b.pool_settings(), Err(Error::Setting { setting, .. }) if setting == "min_idle")
+        );
+        let b = ClientBuilder::default().idle_timeout(Duration::ZERO);
+        assert!(b.pool_settings().is_err());
+        let b = ClientBuilder::default()
+            .idle_timeout(None)
+            .max_lifetime(None);
+        assert_eq!(b.maintenance_every(), None);
+        let b = ClientBuilder::default().idle_timeout(Duration::from_millis(200));
+        assert_eq!(b.maintenance_every(), Some(Duration::from_millis(50)));
+    }
+
+    #[test]
+    fn debug_hides_the_password() {
+        let b = ClientBuilder::default().url("postgres://app:hunter2@db/app");
+        let shown = format!("{b:?}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("app:***@db"),
+            "{shown}"
+        );
+    }
+}

@@ -1,0 +1,364 @@
+//! The client toolkit: one API in Live, Record and Replay mode.
+//!
+//! A [`Client`] is a deadpool-postgres pool of tokio-postgres connections.
+//! In Live mode it connects to the server; in Record mode to an in-process
+//! [`Recorder`] in front of the server; in Replay mode to an in-process
+//! [`MockServer`]. The pool and the driver run for real in every mode, and
+//! callers always get tokio-postgres [`Row`](tokio_postgres::Row)s.
+
+mod config;
+mod pool;
+pub(crate) mod query;
+mod txn;
+mod url;
+
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+pub use config::{ClientBuilder, Mode};
+pub use pool::PoolStats;
+pub use query::{Connection, Params, RowStream};
+pub use txn::{IsolationLevel, Transaction, TransactionOptions};
+pub use url::{redact, ConnectionString, MAX_NAME_BYTES};
+
+use crate::{Error, MockServer, RecordSummary, Recorder, Report, Result};
+use pool::{PoolSettings, Tracker};
+use url::DriverSettings;
+
+/// A pool of connections to PostgreSQL — the real one, the real one
+/// through the recorder, or a mock replaying fixtures. Cheap to clone.
+///
+/// ```no_run
+/// # async fn demo() -> pgsim::Result<()> {
+/// use pgsim::{Client, Mode};
+/// use std::time::Duration;
+/// let client = Client::builder()
+///     .url("postgres://app@127.0.0.1:5432/app")
+///     .mode(Mode::Replay { fixtures: "fixtures/app".into() })
+///     .max_connections(8)
+///     .acquire_timeout(Duration::from_millis(200))
+///     .build()
+///     .await?;
+/// let rows = client.query("select id, name from users where active = $1", &[&true]).await?;
+/// # let _ = rows;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: deadpool_postgres::Pool,
+    tracker: Arc<Tracker>,
+    settings: PoolSettings,
+    url: ConnectionString,
+    mode: Mode,
+    backend: Backend,
+    maintenance: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+enum Backend {
+    Live,
+    Record(Mutex<Option<Recorder>>),
+    Replay(Mutex<Option<MockServer>>),
+}
+
+/// What closing a [`Client`] found.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Closed {
+    /// Live mode: nothing to report.
+    Live,
+    /// Record mode: what the recorder wrote.
+    Recorded(RecordSummary),
+    /// Replay mode: what the mock server served, and missed.
+    Replayed(Report),
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("url", &self.inner.url)
+            .field("mode", &self.inner.mode)
+            .field("pool", &self.pool_stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(task) = lock(&self.maintenance).take() {
+            task.abort();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl ClientBuilder {
+    /// Validates the settings, starts the recorder or mock server the mode
+    /// needs, opens `min_idle` connections and returns the client.
+    pub async fn build(self) -> Result<Client> {
+        let settings = self.pool_settings()?;
+        let raw = self.url.as_deref().ok_or_else(|| Error::Setting {
+            setting: "url".into(),
+            value: String::new(),
+            reason: "no connection string: call .url() or set PGSIM_URL (or DATABASE_URL, or PGHOST/PGUSER/PGDATABASE)".into(),
+        })?;
+        let mut url = ConnectionString::parse(raw)?;
+        if let Some(database) = &self.database {
+            url = url.with_database(database)?;
+        }
+        if let Some(password) = &self.default_password {
+            url.default_password(password);
+        }
+        let driver = DriverSettings {
+            connect_timeout: Some(self.connect_timeout),
+            statement_timeout: self.statement_timeout,
+        };
+        let (backend, config) = match &self.mode {
+            Mode::Live => (Backend::Live, url.driver_config(&driver)),
+            Mode::Record { fixtures } => {
+                let host = match url.host().contains(':') {
+                    true => format!("[{}]", url.host()),
+                    false => url.host().to_owned(),
+                };
+                let recorder = Recorder::builder()
+                    .upstream(format!("{host}:{}", url.port()))
+                    .fixtures(fixtures)
+                    .start()
+                    .await?;
+                let config = url.driver_config_at(recorder.addr(), &driver);
+                (Backend::Record(Mutex::new(Some(recorder))), config)
+            }
+            Mode::Replay { fixtures } => {
+                let server = MockServer::builder().fixtures(fixtures).start().await?;
+                let config = url.driver_config_at(server.addr(), &driver);
+                (Backend::Replay(Mutex::new(Some(server))), config)
+            }
+        };
+        let tracker = Arc::new(Tracker::default());
+        let pool = pool::build(config, &settings, &tracker)?;
+        let client = Client {
+            inner: Arc::new(Inner {
+                pool,
+                tracker,
+                settings,
+                url,
+                mode: self.mode.clone(),
+                backend,
+                maintenance: Mutex::new(None),
+            }),
+        };
+        client.maintain().await?;
+        if let Some(every) = self.maintenance_every() {
+            let task = tokio::spawn(maintain_every(Arc::downgrade(&client.inner), every));
+            *lock(&client.inner.maintenance) = Some(task);
+        }
+        Ok(client)
+    }
+}
+
+async fn maintain_every(client: Weak<Inner>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(inner) = client.upgrade() else {
+            return;
+        };
+        // A failure (server down) is retried on the next tick; callers see
+        // it themselves when they acquire.
+        let _ = Client { inner }.maintain().await;
+    }
+}
+
+impl Client {
+    /// Starts configuring a client.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// A client configured from the environment
+    /// ([`ClientBuilder::from_env`]).
+    pub async fn from_env() -> Result<Client> {
+        ClientBuilder::from_env()?.build().await
+    }
+
+    /// The mode it runs in.
+    pub fn mode(&self) -> &Mode {
+        &self.inner.mode
+    }
+
+    /// The connection string (its `Display` hides the password).
+    pub fn url(&self) -> &ConnectionString {
+        &self.inner.url
+    }
+
+    /// Takes a connection from the pool, opening one if none is idle and
+    /// fewer than `max_connections` are open; otherwise waits up to the
+    /// acquire timeout, then fails with [`Error::AcquireTimeout`].
+    pub async fn acquire(&self) -> Result<Connection> {
+        let obj = self
+            .inner
+            .pool
+            .get()
+            .await
+            .map_err(|e| pool::pool_error(e, &self.inner.settings))?;
+        Ok(Connection::new(obj, Arc::clone(&self.inner.tracker)))
+    }
+
+    /// Idle, in use, max and waiting connections, and how many were opened
+    /// and retired.
+    pub fn pool_stats(&self) -> PoolStats {
+        pool::stats(&self.inner.pool, &self.inner.tracker)
+    }
+
+    /// Runs one maintenance pass now (it also runs in the background):
+    /// closes connections past their idle timeout (beyond `min_idle`) or
+    /// lifetime, then opens connections until `min_idle` are idle.
+    pub async fn maintain(&self) -> Result<()> {
+        let inner = &self.inner;
+        pool::retire_expired(&inner.pool, &inner.tracker, &inner.settings);
+        for obj in pool::top_up(&inner.pool, &inner.settings).await? {
+            drop(Connection::new(obj, Arc::clone(&inner.tracker)));
+        }
+        Ok(())
+    }
+
+    /// Runs a statement on a pooled connection; returns rows affected.
+    /// Parameters are counted before a connection is even taken.
+    pub async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
+        query::checked(sql, params)?;
+        self.acquire().await?.execute(sql, params).await
+    }
+
+    /// Runs a query on a pooled connection and returns its rows.
+    pub async fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<tokio_postgres::Row>> {
+        query::checked(sql, params)?;
+        self.acquire().await?.query(sql, params).await
+    }
+
+    /// Runs a query that must return exactly one row.
+    pub async fn query_one(&self, sql: &str, params: Params<'_>) -> Result<tokio_postgres::Row> {
+        query::checked(sql, params)?;
+        self.acquire().await?.query_one(sql, params).await
+    }
+
+    /// Runs a query that returns at most one row.
+    pub async fn query_opt(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Option<tokio_postgres::Row>> {
+        query::checked(sql, params)?;
+        self.acquire().await?.query_opt(sql, params).await
+    }
+
+    /// Streams a query's rows; the stream holds its pooled connection until
+    /// dropped.
+    pub async fn query_stream(&self, sql: &str, params: Params<'_>) -> Result<RowStream> {
+        query::checked(sql, params)?;
+        self.acquire().await?.into_stream(sql, params).await
+    }
+
+    /// Runs `;`-separated statements over the simple query protocol.
+    pub async fn batch_execute(&self, sql: &str) -> Result<()> {
+        self.acquire().await?.batch_execute(sql).await
+    }
+
+    /// Runs `f` in a transaction: commits when it returns `Ok`, rolls back
+    /// when it returns `Err` or panics, and runs it again from the start on
+    /// a serialization failure (40001) or deadlock (40P01), up to 3
+    /// attempts ([`transaction_with`](Self::transaction_with) to change).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &pgsim::Client) -> pgsim::Result<()> {
+    /// let moved = client
+    ///     .transaction(async |tx| {
+    ///         tx.execute("update accounts set balance = balance - 10 where id = $1", &[&1i32]).await?;
+    ///         tx.execute("update accounts set balance = balance + 10 where id = $1", &[&2i32]).await
+    ///     })
+    ///     .await?;
+    /// # let _ = moved;
+    /// # Ok(()) }
+    /// ```
+    pub async fn transaction<T, F>(&self, f: F) -> Result<T>
+    where
+        F: AsyncFnMut(&mut Transaction<'_>) -> Result<T>,
+    {
+        self.transaction_with(&TransactionOptions::default(), f)
+            .await
+    }
+
+    /// [`transaction`](Self::transaction) with isolation, read-only and
+    /// retry options. When every attempt fails with a serialization failure
+    /// or deadlock the error is [`Error::RetriesExhausted`].
+    pub async fn transaction_with<T, F>(&self, options: &TransactionOptions, mut f: F) -> Result<T>
+    where
+        F: AsyncFnMut(&mut Transaction<'_>) -> Result<T>,
+    {
+        let mut attempt = 1;
+        loop {
+            let mut conn = self.acquire().await?;
+            match txn::attempt(&mut conn, options, attempt, &mut f).await {
+                Err(e) if e.is_serialization_failure() => {
+                    if attempt >= options.attempts() {
+                        return Err(Error::RetriesExhausted {
+                            attempts: attempt,
+                            last: Box::new(e),
+                        });
+                    }
+                    drop(conn);
+                    attempt += 1;
+                    tokio::time::sleep(options.backoff_before(attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// What the mock server has served so far (Replay mode only).
+    pub fn replay_report(&self) -> Option<Report> {
+        match &self.inner.backend {
+            Backend::Replay(server) => lock(server).as_ref().map(MockServer::report),
+            Backend::Live | Backend::Record(_) => None,
+        }
+    }
+
+    /// Closes the pool and, in Record mode, finishes every fixture file
+    /// (an incomplete recording is an error); in Replay mode returns what
+    /// was served and missed. Clones of this client fail with
+    /// [`Error::PoolClosed`] afterwards.
+    pub async fn close(&self) -> Result<Closed> {
+        if let Some(task) = lock(&self.inner.maintenance).take() {
+            task.abort();
+        }
+        self.inner.pool.close();
+        match &self.inner.backend {
+            Backend::Live => Ok(Closed::Live),
+            Backend::Record(recorder) => {
+                let Some(recorder) = lock(recorder).take() else {
+                    return Err(Error::PoolClosed);
+                };
+                let summary = recorder.shutdown().await;
+                if summary.errors.is_empty() {
+                    Ok(Closed::Recorded(summary))
+                } else {
+                    Err(Error::Recording {
+                        errors: summary.errors,
+                    })
+                }
+            }
+            Backend::Replay(server) => {
+                let Some(server) = lock(server).take() else {
+                    return Err(Error::PoolClosed);
+                };
+                Ok(Closed::Replayed(server.shutdown().await))
+            }
+        }
+    }
+}

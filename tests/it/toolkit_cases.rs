@@ -1,0 +1,121 @@
+//! The client toolkit, case by case: each runs in Replay against the bundled
+//! fixtures and must see what the live server showed when they were
+//! recorded; with a live server it is recorded again into a temporary
+//! directory, must still see the same, and that recording must replay to
+//! the same transcript.
+
+use pgsim::client::Closed;
+use pgsim::Mode;
+
+use crate::support::{assert_same_lines, live_url, LIVE_LOCK};
+use crate::toolkit::{self, load_lines, run_case};
+
+/// In Replay only the user and database of the URL matter.
+const REPLAY_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+fn assert_replayed_fully(closed: Closed, what: &str) {
+    let Closed::Replayed(report) = closed else {
+        panic!("{what}: expected a replay report, got {closed:?}");
+    };
+    assert!(report.misses.is_empty(), "{what}: misses\n{report}");
+    assert!(
+        report.unused.is_empty(),
+        "{what}: recorded answers never asked for\n{report}"
+    );
+}
+
+async fn check(name: &str) {
+    let case = toolkit::case(name);
+    let bundled = toolkit::fixtures_dir().join(name);
+    let expected = load_lines(&bundled).expect("bundled transcript");
+
+    let (lines, closed) = run_case(&case, REPLAY_URL, Mode::Replay { fixtures: bundled })
+        .await
+        .expect("replay the bundled fixtures");
+    assert_same_lines(
+        &lines,
+        &expected,
+        &format!("{name}: replay vs recorded transcript"),
+    );
+    assert_replayed_fully(closed, name);
+
+    let Some(url) = live_url() else {
+        return;
+    };
+    let _live = LIVE_LOCK.lock().await;
+    toolkit::setup(&url).await.expect("toolkit database");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (live, closed) = run_case(
+        &case,
+        &url,
+        Mode::Record {
+            fixtures: dir.path().into(),
+        },
+    )
+    .await
+    .expect("record live");
+    assert!(
+        matches!(closed, Closed::Recorded(ref s) if s.exchanges > 0),
+        "{closed:?}"
+    );
+    assert_same_lines(
+        &live,
+        &expected,
+        &format!("{name}: live today vs bundled transcript"),
+    );
+    let (replayed, closed) = run_case(
+        &case,
+        REPLAY_URL,
+        Mode::Replay {
+            fixtures: dir.path().into(),
+        },
+    )
+    .await
+    .expect("replay the new recording");
+    assert_same_lines(
+        &replayed,
+        &live,
+        &format!("{name}: replay of today's recording vs live"),
+    );
+    assert_replayed_fully(closed, name);
+}
+
+#[tokio::test]
+async fn queries_check_parameters_cache_statements_and_stream_rows() {
+    check("queries").await;
+}
+
+#[tokio::test]
+async fn typed_values_survive_every_mode() {
+    check("values").await;
+}
+
+#[tokio::test]
+async fn exhausted_pool_gives_a_typed_timeout_and_serves_waiters() {
+    check("pool_exhaustion").await;
+}
+
+#[tokio::test]
+async fn pool_keeps_min_idle_warm_and_retires_idle_connections() {
+    check("pool_lifecycle").await;
+}
+
+#[tokio::test]
+async fn pool_replaces_connections_past_max_lifetime() {
+    check("pool_max_lifetime").await;
+}
+
+#[tokio::test]
+async fn statement_timeout_cancels_slow_statements() {
+    check("statement_timeout").await;
+}
+
+#[tokio::test]
+async fn transactions_commit_roll_back_and_keep_savepoints() {
+    check("transactions").await;
+}
+
+#[tokio::test]
+async fn closure_transactions_retry_serialization_failures_within_a_bound() {
+    check("transaction_retry").await;
+}
