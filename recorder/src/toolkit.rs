@@ -44,6 +44,14 @@ pub fn cases() -> Vec<Case> {
             run: |c| Box::pin(queries(c)),
         },
         Case {
+            name: "readme",
+            configure: |b| {
+                b.max_connections(4)
+                    .acquire_timeout(Duration::from_millis(200))
+            },
+            run: |c| Box::pin(readme(c)),
+        },
+        Case {
             name: "values",
             configure: |b| b.max_connections(1),
             run: |c| Box::pin(values(c)),
@@ -347,6 +355,35 @@ async fn queries(c: &Client) -> Lines {
     );
     out.push(format!("prepared once per connection: {prepared}"));
     out
+}
+
+/// The README's example, statement for statement: its doctest replays
+/// what this case records.
+async fn readme(c: &Client) -> Lines {
+    let names = async {
+        c.batch_execute(
+            "drop table if exists users; create table users (id int primary key, name text, active bool)",
+        )
+        .await?;
+        c.transaction(async |tx| {
+            for (id, name, active) in [(1, "ada", true), (2, "brian", false)] {
+                tx.execute("insert into users values ($1, $2, $3)", &[&id, &name, &active])
+                    .await?;
+            }
+            Ok(())
+        })
+        .await?;
+        let rows = c
+            .query("select name from users where active = $1 order by id", &[&true])
+            .await?;
+        Ok::<Vec<String>, Error>(rows.iter().map(|r| r.get(0)).collect())
+    }
+    .await;
+    assert_eq!(
+        names.as_ref().ok().map(Vec::as_slice),
+        Some(&["ada".to_owned()][..])
+    );
+    vec![format!("active names: {}", outcome(&names))]
 }
 
 async fn values(c: &Client) -> Lines {

@@ -119,3 +119,8 @@ async fn transactions_commit_roll_back_and_keep_savepoints() {
 async fn closure_transactions_retry_serialization_failures_within_a_bound() {
     check("transaction_retry").await;
 }
+
+#[tokio::test]
+async fn readme_example_runs_in_every_mode() {
+    check("readme").await;
+}
