@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::pool::PoolSettings;
-use super::url::redact;
+use super::url::{redact, DriverSettings};
 use crate::{Error, Result};
 
 /// Where a [`Client`](crate::Client)'s queries go.
@@ -66,6 +66,7 @@ pub struct ClientBuilder {
     pub(crate) max_lifetime: Option<Duration>,
     pub(crate) statement_timeout: Option<Duration>,
     pub(crate) maintenance_interval: Option<Duration>,
+    pub(crate) server_settings: Vec<(String, String)>,
 }
 
 impl Default for ClientBuilder {
@@ -83,6 +84,7 @@ impl Default for ClientBuilder {
             max_lifetime: Some(Duration::from_secs(1800)),
             statement_timeout: None,
             maintenance_interval: None,
+            server_settings: Vec::new(),
         }
     }
 }
@@ -172,6 +174,13 @@ impl ClientBuilder {
     /// longer fails with 57014 ([`Error::is_timeout`]).
     pub fn statement_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.statement_timeout = timeout.into();
+        self
+    }
+
+    /// A server setting for every connection (`-c name=value` in the
+    /// startup packet), such as `("TimeZone", "UTC")`.
+    pub fn server_setting(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.server_settings.push((name.into(), value.into()));
         self
     }
 
@@ -285,6 +294,17 @@ impl ClientBuilder {
             idle_timeout: self.idle_timeout,
             max_lifetime: self.max_lifetime,
         })
+    }
+
+    pub(crate) fn driver_settings(&self) -> DriverSettings {
+        let mut settings: Vec<(String, String)> = self.server_settings.clone();
+        if let Some(t) = self.statement_timeout {
+            settings.push(("statement_timeout".into(), t.as_millis().to_string()));
+        }
+        DriverSettings {
+            connect_timeout: Some(self.connect_timeout),
+            settings,
+        }
     }
 
     pub(crate) fn maintenance_every(&self) -> Option<Duration> {

@@ -22,7 +22,6 @@ pub use url::{redact, ConnectionString, MAX_NAME_BYTES};
 
 use crate::{Error, MockServer, RecordSummary, Recorder, Report, Result};
 use pool::{PoolSettings, Tracker};
-use url::DriverSettings;
 
 /// A pool of connections to PostgreSQL — the real one, the real one
 /// through the recorder, or a mock replaying fixtures. Cheap to clone.
@@ -53,14 +52,34 @@ struct Inner {
     settings: PoolSettings,
     url: ConnectionString,
     mode: Mode,
-    backend: Backend,
+    backend: Arc<Backend>,
+    /// Whether closing this client stops the recorder or mock server
+    /// (false for [`Client::connect_to_database`]'s pools, which share it).
+    owns_backend: bool,
+    builder: ClientBuilder,
     maintenance: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 enum Backend {
     Live,
-    Record(Mutex<Option<Recorder>>),
-    Replay(Mutex<Option<MockServer>>),
+    Record {
+        addr: std::net::SocketAddr,
+        recorder: Mutex<Option<Recorder>>,
+    },
+    Replay {
+        addr: std::net::SocketAddr,
+        server: Mutex<Option<MockServer>>,
+    },
+}
+
+impl Backend {
+    /// Where connections go instead of the connection string's host.
+    fn addr(&self) -> Option<std::net::SocketAddr> {
+        match self {
+            Backend::Live => None,
+            Backend::Record { addr, .. } | Backend::Replay { addr, .. } => Some(*addr),
+        }
+    }
 }
 
 /// What closing a [`Client`] found.
@@ -69,6 +88,9 @@ enum Backend {
 pub enum Closed {
     /// Live mode: nothing to report.
     Live,
+    /// A pool from [`Client::connect_to_database`]: its recorder or mock
+    /// server is reported when the client it came from closes.
+    Pool,
     /// Record mode: what the recorder wrote.
     Recorded(RecordSummary),
     /// Replay mode: what the mock server served, and missed.
@@ -101,7 +123,7 @@ impl ClientBuilder {
     /// Validates the settings, starts the recorder or mock server the mode
     /// needs, opens `min_idle` connections and returns the client.
     pub async fn build(self) -> Result<Client> {
-        let settings = self.pool_settings()?;
+        self.pool_settings()?;
         let raw = self.url.as_deref().ok_or_else(|| Error::Setting {
             setting: "url".into(),
             value: String::new(),
@@ -114,12 +136,8 @@ impl ClientBuilder {
         if let Some(password) = &self.default_password {
             url.default_password(password);
         }
-        let driver = DriverSettings {
-            connect_timeout: Some(self.connect_timeout),
-            statement_timeout: self.statement_timeout,
-        };
-        let (backend, config) = match &self.mode {
-            Mode::Live => (Backend::Live, url.driver_config(&driver)),
+        let backend = match &self.mode {
+            Mode::Live => Backend::Live,
             Mode::Record { fixtures } => {
                 let host = match url.host().contains(':') {
                     true => format!("[{}]", url.host()),
@@ -130,14 +148,36 @@ impl ClientBuilder {
                     .fixtures(fixtures)
                     .start()
                     .await?;
-                let config = url.driver_config_at(recorder.addr(), &driver);
-                (Backend::Record(Mutex::new(Some(recorder))), config)
+                Backend::Record {
+                    addr: recorder.addr(),
+                    recorder: Mutex::new(Some(recorder)),
+                }
             }
             Mode::Replay { fixtures } => {
                 let server = MockServer::builder().fixtures(fixtures).start().await?;
-                let config = url.driver_config_at(server.addr(), &driver);
-                (Backend::Replay(Mutex::new(Some(server))), config)
+                Backend::Replay {
+                    addr: server.addr(),
+                    server: Mutex::new(Some(server)),
+                }
             }
+        };
+        Client::assemble(self, url, Arc::new(backend), true).await
+    }
+}
+
+impl Client {
+    /// A pool for `url` through `backend`, with `builder`'s settings.
+    async fn assemble(
+        builder: ClientBuilder,
+        url: ConnectionString,
+        backend: Arc<Backend>,
+        owns_backend: bool,
+    ) -> Result<Client> {
+        let settings = builder.pool_settings()?;
+        let driver = builder.driver_settings();
+        let config = match backend.addr() {
+            None => url.driver_config(&driver),
+            Some(addr) => url.driver_config_at(addr, &driver),
         };
         let tracker = Arc::new(Tracker::default());
         let pool = pool::build(config, &settings, &tracker)?;
@@ -147,17 +187,30 @@ impl ClientBuilder {
                 tracker,
                 settings,
                 url,
-                mode: self.mode.clone(),
+                mode: builder.mode.clone(),
                 backend,
+                owns_backend,
                 maintenance: Mutex::new(None),
+                builder: builder.clone(),
             }),
         };
         client.maintain().await?;
-        if let Some(every) = self.maintenance_every() {
+        if let Some(every) = builder.maintenance_every() {
             let task = tokio::spawn(maintain_every(Arc::downgrade(&client.inner), every));
             *lock(&client.inner.maintenance) = Some(task);
         }
         Ok(client)
+    }
+
+    /// A new pool on the same server (the same recorder or mock server in
+    /// Record and Replay mode) with the same settings and credentials, for
+    /// another database. Any name PostgreSQL accepts works (spaces, quotes,
+    /// non-ASCII); an empty or over-63-byte name is [`Error::Url`]. Closing
+    /// it closes only its own pool.
+    pub async fn connect_to_database(&self, database: &str) -> Result<Client> {
+        let url = self.inner.url.with_database(database)?;
+        let builder = self.inner.builder.clone();
+        Client::assemble(builder, url, Arc::clone(&self.inner.backend), false).await
     }
 }
 
@@ -323,9 +376,9 @@ impl Client {
 
     /// What the mock server has served so far (Replay mode only).
     pub fn replay_report(&self) -> Option<Report> {
-        match &self.inner.backend {
-            Backend::Replay(server) => lock(server).as_ref().map(MockServer::report),
-            Backend::Live | Backend::Record(_) => None,
+        match &*self.inner.backend {
+            Backend::Replay { server, .. } => lock(server).as_ref().map(MockServer::report),
+            Backend::Live | Backend::Record { .. } => None,
         }
     }
 
@@ -338,9 +391,12 @@ impl Client {
             task.abort();
         }
         self.inner.pool.close();
-        match &self.inner.backend {
+        if !self.inner.owns_backend {
+            return Ok(Closed::Pool);
+        }
+        match &*self.inner.backend {
             Backend::Live => Ok(Closed::Live),
-            Backend::Record(recorder) => {
+            Backend::Record { recorder, .. } => {
                 let Some(recorder) = lock(recorder).take() else {
                     return Err(Error::PoolClosed);
                 };
@@ -353,7 +409,7 @@ impl Client {
                     })
                 }
             }
-            Backend::Replay(server) => {
+            Backend::Replay { server, .. } => {
                 let Some(server) = lock(server).take() else {
                     return Err(Error::PoolClosed);
                 };

@@ -194,7 +194,9 @@ impl ConnectionString {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct DriverSettings {
     pub(crate) connect_timeout: Option<Duration>,
-    pub(crate) statement_timeout: Option<Duration>,
+    /// Server settings sent in the startup packet, so they hold from the
+    /// first query on and cost no round trip.
+    pub(crate) settings: Vec<(String, String)>,
 }
 
 impl DriverSettings {
@@ -202,16 +204,19 @@ impl DriverSettings {
         if let Some(t) = self.connect_timeout {
             config.connect_timeout(t);
         }
-        if let Some(t) = self.statement_timeout {
-            // Sent in the startup packet, so it holds from the first query
-            // on and costs no round trip.
-            let option = format!("-c statement_timeout={}", t.as_millis());
-            let options = match config.get_options() {
-                Some(o) if !o.is_empty() => format!("{o} {option}"),
-                _ => option,
-            };
-            config.options(&options);
+        if self.settings.is_empty() {
+            return;
         }
+        let mut options = config.get_options().unwrap_or_default().to_owned();
+        for (name, value) in &self.settings {
+            if !options.is_empty() {
+                options.push(' ');
+            }
+            // libpq's rule: backslash-escape spaces and backslashes.
+            let value = value.replace('\\', "\\\\").replace(' ', "\\ ");
+            options.push_str(&format!("-c {name}={value}"));
+        }
+        config.options(&options);
     }
 }
 
@@ -418,12 +423,15 @@ mod tests {
             ConnectionString::parse("postgres://app@db/app?options=-c%20search_path%3Dx").unwrap();
         let settings = DriverSettings {
             connect_timeout: None,
-            statement_timeout: Some(Duration::from_millis(250)),
+            settings: vec![
+                ("statement_timeout".into(), "250".into()),
+                ("TimeZone".into(), "America/New York".into()),
+            ],
         };
         let config = u.driver_config_at("127.0.0.1:7000".parse().unwrap(), &settings);
         assert_eq!(
             config.get_options(),
-            Some("-c search_path=x -c statement_timeout=250")
+            Some("-c search_path=x -c statement_timeout=250 -c TimeZone=America/New\\ York")
         );
         assert_eq!(config.get_ports(), &[7000]);
     }
