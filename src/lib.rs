@@ -10,6 +10,7 @@ mod listen;
 mod record;
 pub mod replay;
 mod server;
+pub mod survey;
 pub mod types;
 pub mod validate;
 mod wire;

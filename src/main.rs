@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod demo;
 mod inspect;
+mod survey_cmd;
 
 /// Record PostgreSQL once, replay it forever over the real wire protocol.
 #[derive(Debug, Parser)]
@@ -52,12 +53,19 @@ enum Command {
         #[arg(long)]
         exchanges: bool,
     },
-    /// Replay the bundled fixtures through an in-process mock server with a
-    /// real client, and check every answer against the recording.
+    /// Survey every database of a server (catalog and row samples) and
+    /// print the result as JSON.
+    Survey(survey_cmd::SurveyArgs),
+    /// No PostgreSQL needed: survey the bundled survey fixtures through an
+    /// in-process mock server, then replay every bundled session with a
+    /// real client and check each answer against the recording.
     Demo {
-        /// Fixture directory.
+        /// Fixture directory of recorded client sessions.
         #[arg(long, env = "PGSIM_FIXTURES", default_value = "fixtures/demo")]
         fixtures: PathBuf,
+        /// Fixture directory of the recorded survey.
+        #[arg(long, default_value = "fixtures/survey")]
+        survey_fixtures: PathBuf,
     },
 }
 
@@ -138,7 +146,14 @@ async fn run(cli: Cli) -> Result<(), String> {
             fixtures,
             exchanges,
         } => inspect::run(&fixtures, exchanges),
-        Command::Demo { fixtures } => demo::run(&fixtures).await,
+        Command::Survey(args) => survey_cmd::run(args).await,
+        Command::Demo {
+            fixtures,
+            survey_fixtures,
+        } => {
+            survey_cmd::demo(&survey_fixtures).await?;
+            demo::run(&fixtures).await
+        }
     }
 }
 

@@ -1,11 +1,13 @@
 //! `pgsim-recorder`: regenerates the bundled fixtures from a real server.
 //!
 //! ```text
-//! PGSIM_LIVE_URL=postgres://postgres:postgres@127.0.0.1:5432/postgres cargo run -p pgsim-recorder [demo|toolkit|all]
+//! PGSIM_LIVE_URL=postgres://postgres:postgres@127.0.0.1:5432/postgres cargo run -p pgsim-recorder [demo|toolkit|survey|all]
 //! ```
 
 #[allow(dead_code)] // shared with the integration tests, which use the rest
 mod scenario;
+#[allow(dead_code)]
+mod survey;
 #[allow(dead_code)]
 mod toolkit;
 
@@ -20,12 +22,15 @@ async fn main() -> ExitCode {
     };
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
-    let (demo, toolkit) = match which.as_str() {
-        "all" => (true, true),
-        "demo" => (true, false),
-        "toolkit" => (false, true),
+    let (demo, toolkit, survey) = match which.as_str() {
+        "all" => (true, true, true),
+        "demo" => (true, false, false),
+        "toolkit" => (false, true, false),
+        "survey" => (false, false, true),
         other => {
-            eprintln!("pgsim-recorder: unknown scenario {other:?}: expected demo, toolkit or all");
+            eprintln!(
+                "pgsim-recorder: unknown scenario {other:?}: expected demo, toolkit, survey or all"
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -46,6 +51,16 @@ async fn main() -> ExitCode {
             let out = fixtures.join("toolkit");
             let cases = toolkit::record_all(&url, &out).await?;
             println!("recorded {cases} toolkit cases into {}", out.display());
+        }
+        if survey {
+            let out = fixtures.join("survey");
+            let s = survey::record(&url, &out).await?;
+            println!(
+                "recorded the survey scenario into {} ({} databases collected, {} failed)",
+                out.display(),
+                s.summary.collected,
+                s.summary.failed
+            );
         }
         Ok::<_, String>(())
     }

@@ -16,10 +16,19 @@ use crate::listen::listen;
 use crate::replay::{Replay, Report};
 use crate::Error;
 
-/// Sessions per database: how many are open now and the most at once.
+/// Sessions per database and in all: how many are open now and the most at
+/// once.
 #[derive(Debug, Default)]
 pub(crate) struct SessionCounter {
-    counts: Mutex<BTreeMap<String, (usize, usize)>>,
+    counts: Mutex<Counts>,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    /// (open now, peak) per database.
+    per_database: BTreeMap<String, (usize, usize)>,
+    open: usize,
+    peak: usize,
 }
 
 pub(crate) struct SessionGuard<'a> {
@@ -30,9 +39,11 @@ pub(crate) struct SessionGuard<'a> {
 impl SessionCounter {
     pub(crate) fn enter(&self, database: &str) -> SessionGuard<'_> {
         if let Ok(mut counts) = self.counts.lock() {
-            let entry = counts.entry(database.to_owned()).or_default();
+            let entry = counts.per_database.entry(database.to_owned()).or_default();
             entry.0 += 1;
             entry.1 = entry.1.max(entry.0);
+            counts.open += 1;
+            counts.peak = counts.peak.max(counts.open);
         }
         SessionGuard {
             counter: self,
@@ -43,17 +54,27 @@ impl SessionCounter {
     fn peaks(&self) -> BTreeMap<String, usize> {
         self.counts
             .lock()
-            .map(|c| c.iter().map(|(k, v)| (k.clone(), v.1)).collect())
+            .map(|c| {
+                c.per_database
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.1))
+                    .collect()
+            })
             .unwrap_or_default()
+    }
+
+    fn peak(&self) -> usize {
+        self.counts.lock().map(|c| c.peak).unwrap_or_default()
     }
 }
 
 impl Drop for SessionGuard<'_> {
     fn drop(&mut self) {
         if let Ok(mut counts) = self.counter.counts.lock() {
-            if let Some(entry) = counts.get_mut(&self.database) {
+            if let Some(entry) = counts.per_database.get_mut(&self.database) {
                 entry.0 = entry.0.saturating_sub(1);
             }
+            counts.open = counts.open.saturating_sub(1);
         }
     }
 }
@@ -188,6 +209,11 @@ impl MockServer {
     /// The most sessions open at once, per database.
     pub fn peak_sessions(&self) -> BTreeMap<String, usize> {
         self.shared.sessions.peaks()
+    }
+
+    /// The most sessions open at once, all databases together.
+    pub fn peak_total_sessions(&self) -> usize {
+        self.shared.sessions.peak()
     }
 
     /// Stops accepting, lets open sessions finish (2 s at most) and returns

@@ -4,6 +4,9 @@
 #[path = "../../recorder/src/scenario.rs"]
 mod scenario;
 #[allow(dead_code, unreachable_pub)]
+#[path = "../../recorder/src/survey.rs"]
+mod survey_scenario;
+#[allow(dead_code, unreachable_pub)]
 #[path = "../../recorder/src/toolkit.rs"]
 mod toolkit;
 
@@ -14,5 +17,6 @@ mod key_props;
 mod live;
 mod replay_demo;
 mod support;
+mod survey;
 mod toolkit_cases;
 mod types;

@@ -1,0 +1,239 @@
+//! `pgsim survey` and the survey half of `pgsim demo`.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use pgsim::survey::{Clock, ListOptions, MultiDatabaseConfig, Progress, SamplingConfig, Survey};
+use pgsim::{Client, Mode};
+
+/// `pgsim survey`'s options.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SurveyArgs {
+    /// The server (any database on it; `postgres` is usual).
+    #[arg(long, env = "PGSIM_URL", hide_env_values = true)]
+    url: String,
+    /// Rows sampled per table (0: catalog only).
+    #[arg(long, default_value_t = 10)]
+    sample: usize,
+    /// Queries per second for the whole survey, across databases (0: no limit).
+    #[arg(long, default_value_t = 0.0)]
+    qps: f64,
+    /// Databases collected at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    max_concurrency: u16,
+    /// Leave out databases matching this glob (`*`, `?`, `[...]`); repeatable.
+    #[arg(long)]
+    exclude: Vec<String>,
+    /// Include template0 and template1.
+    #[arg(long)]
+    include_system: bool,
+    /// Include pg_* and information_schema schemas.
+    #[arg(long)]
+    include_system_schemas: bool,
+    /// Stop at the first database that fails instead of listing it.
+    #[arg(long)]
+    fail_fast: bool,
+    /// `fixed` sets collected_at to 1970-01-01T00:00:00Z and durations to 0,
+    /// so two surveys of the same server are identical byte for byte.
+    #[arg(long, value_enum, default_value = "system")]
+    clock: ClockArg,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum ClockArg {
+    System,
+    Fixed,
+}
+
+impl SurveyArgs {
+    fn config(&self) -> MultiDatabaseConfig {
+        let progress = std::io::stderr().is_terminal().then(|| {
+            Progress(Arc::new(
+                |name: &str, took, failed: Option<&pgsim::survey::Failure>| match failed {
+                    None => eprintln!("survey: {name} done in {} ms", took.as_millis()),
+                    Some(f) => eprintln!(
+                        "survey: {name} failed: {} {}",
+                        f.sqlstate.as_deref().unwrap_or("-"),
+                        f.message
+                    ),
+                },
+            ))
+        });
+        MultiDatabaseConfig {
+            list: self.exclude.iter().fold(
+                ListOptions {
+                    include_system: self.include_system,
+                    ..ListOptions::default()
+                },
+                |o, p| o.exclude(p),
+            ),
+            include_system_schemas: self.include_system_schemas,
+            sampling: SamplingConfig { rows: self.sample },
+            queries_per_second: self.qps,
+            max_concurrency: usize::from(self.max_concurrency),
+            continue_on_error: !self.fail_fast,
+            clock: match self.clock {
+                ClockArg::System => Clock::System,
+                ClockArg::Fixed => Clock::Fixed(UNIX_EPOCH),
+            },
+            progress,
+        }
+    }
+}
+
+/// Prints the survey as JSON on stdout.
+pub(crate) async fn run(args: SurveyArgs) -> Result<(), String> {
+    let client = Client::builder()
+        .url(&args.url)
+        .max_connections(2)
+        .survey_settings()
+        .build()
+        .await
+        .map_err(|e| e.to_string())?;
+    let survey = client
+        .collect_all_databases(&args.config())
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = client.close().await;
+    println!("{}", to_json(&survey)?);
+    Ok(())
+}
+
+fn to_json(survey: &Survey) -> Result<String, String> {
+    serde_json::to_string_pretty(survey).map_err(|e| format!("cannot print the survey: {e}"))
+}
+
+/// Surveys the bundled survey fixtures through an in-process mock server,
+/// prints a short report, and checks the JSON is the one recorded.
+pub(crate) async fn demo(dir: &Path) -> Result<(), String> {
+    println!(
+        "pgsim demo: surveying {} through an in-process mock server (no PostgreSQL)",
+        dir.display()
+    );
+    let client = Client::builder()
+        .url("postgres://pgsim_surveyor@127.0.0.1:5432/postgres")
+        .mode(Mode::Replay {
+            fixtures: dir.to_owned(),
+        })
+        .survey_settings()
+        .build()
+        .await
+        .map_err(|e| e.to_string())?;
+    // The settings the scenario recorded with (recorder/src/survey.rs).
+    let config = MultiDatabaseConfig {
+        list: ListOptions::default().exclude("pgsim_*"),
+        sampling: SamplingConfig { rows: 3 },
+        clock: Clock::Fixed(UNIX_EPOCH),
+        ..MultiDatabaseConfig::default()
+    };
+    let survey = client
+        .collect_all_databases(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let report = match client.close().await.map_err(|e| e.to_string())? {
+        pgsim::client::Closed::Replayed(report) => report,
+        other => return Err(format!("expected a replay, got {other:?}")),
+    };
+    print!("{}", summary(&survey));
+    let json = to_json(&survey)? + "\n";
+    let expected_path = dir.join("expected/survey.json");
+    let expected = std::fs::read_to_string(&expected_path)
+        .map_err(|e| format!("{}: {e}", expected_path.display()))?;
+    if !report.misses.is_empty() {
+        return Err(format!(
+            "the survey asked for something never recorded:\n{report}"
+        ));
+    }
+    if json != expected {
+        return Err(format!(
+            "the replayed survey differs from {}",
+            expected_path.display()
+        ));
+    }
+    println!(
+        "survey JSON identical to {} ({} bytes, {} queries replayed)\n",
+        expected_path.display(),
+        json.len(),
+        report.queries
+    );
+    Ok(())
+}
+
+/// A few lines a person reads: per database, tables and rows sampled, then
+/// failures and warnings.
+fn summary(s: &Survey) -> String {
+    let mut out = format!(
+        "server: {}\nrole: {} ({})\n",
+        s.server
+            .version
+            .split(" on ")
+            .next()
+            .unwrap_or(&s.server.version),
+        s.server.user,
+        if s.server.superuser {
+            "superuser"
+        } else {
+            "not a superuser"
+        }
+    );
+    out += &format!(
+        "databases: {} surveyed, {} collected, {} failed; excluded {} system, {} by pattern\n",
+        s.summary.total,
+        s.summary.collected,
+        s.summary.failed,
+        s.summary.excluded_system,
+        s.summary.excluded_by_pattern
+    );
+    let mut warnings = 0;
+    let mut unreadable = Vec::new();
+    for db in &s.databases {
+        let tables: Vec<_> = db
+            .schemas
+            .iter()
+            .flat_map(|sc| sc.tables.iter().map(move |t| (sc, t)))
+            .collect();
+        let rows: usize = tables
+            .iter()
+            .filter_map(|(_, t)| t.sample.as_ref())
+            .map(|x| x.rows.len())
+            .sum();
+        for (schema, t) in &tables {
+            warnings += t.sample.as_ref().map_or(0, |x| x.warnings.len());
+            if let Some(e) = &t.error {
+                unreadable.push(format!(
+                    "{}.{}.{} ({})",
+                    db.info.name,
+                    schema.name,
+                    t.name,
+                    e.sqlstate.as_deref().unwrap_or("-")
+                ));
+            }
+        }
+        out += &format!(
+            "  {:<20} {} schemas, {:>2} tables, {:>3} rows sampled\n",
+            db.info.name,
+            db.schemas.len(),
+            tables.len(),
+            rows
+        );
+    }
+    for f in &s.failures {
+        out += &format!(
+            "  {:<20} failed: {} {}\n",
+            f.database,
+            f.sqlstate.as_deref().unwrap_or("-"),
+            f.message
+        );
+    }
+    out += &format!(
+        "warnings: {warnings}; unreadable tables: {}\n",
+        if unreadable.is_empty() {
+            "none".to_owned()
+        } else {
+            unreadable.join(", ")
+        }
+    );
+    out
+}
