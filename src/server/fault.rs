@@ -132,13 +132,15 @@ impl Fault {
             Effect::Drop => "drop the connection".to_owned(),
             Effect::Refuse => format!("refuse with {TOO_MANY_CLIENTS}"),
         };
-        match (&self.effect, &self.matcher) {
-            (Effect::Refuse, _) => s.push_str(" on every new connection"),
-            (_, Some(re)) => s.push_str(&format!(
-                " on queries matching /{}/ (case-insensitive)",
-                re.as_str()
-            )),
-            (_, None) => s.push_str(" on every query"),
+        match &self.effect {
+            Effect::Refuse => s.push_str(" on every new connection"),
+            Effect::Error { .. } | Effect::Latency { .. } | Effect::Drop => match &self.matcher {
+                Some(re) => s.push_str(&format!(
+                    " on queries matching /{}/ (case-insensitive)",
+                    re.as_str()
+                )),
+                None => s.push_str(" on every query"),
+            },
         }
         if let Some(p) = self.p {
             s.push_str(&format!(", with probability {p}"));

@@ -267,6 +267,14 @@ impl Drop for MockServer {
             let report = self.shared.replay.report();
             if !report.misses.is_empty() {
                 eprint!("pgsim MockServer dropped with misses:\n{report}");
+                // The faults may explain the misses; the seed repeats the run.
+                let faults = self.shared.faults.stats();
+                for (i, f) in faults.iter().enumerate() {
+                    eprintln!("  fault #{} {f}", i + 1);
+                }
+                if !faults.is_empty() {
+                    eprintln!("  fault seed {}", self.shared.faults.seed());
+                }
             }
         }
     }
