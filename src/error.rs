@@ -22,6 +22,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A fault spec given to [`crate::MockServerBuilder::fault`] does not parse.
+    #[error(transparent)]
+    Fault(#[from] crate::FaultError),
     /// A setting is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -200,6 +203,7 @@ mod tests {
         check::<super::Error>();
         check::<super::FixtureError>();
         check::<crate::wire::WireError>();
+        check::<crate::FaultError>();
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub use client::{Client, ClientBuilder, ConnectionString, Mode};
 pub use error::{is_transient_sqlstate, Error, Result};
 pub use record::{RecordSummary, Recorder, RecorderBuilder};
 pub use replay::{Replay, Report, SQLSTATE_NO_RECORDING};
+pub use server::fault::{Fault, FaultError, FaultStats};
 pub use server::{MockServer, MockServerBuilder};
 
 /// The pool crate [`Client`] is built on, re-exported so versions never mix.

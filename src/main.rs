@@ -31,6 +31,20 @@ enum Command {
         /// Require this password (cleartext) instead of trusting every client.
         #[arg(long, env = "PGSIM_PASSWORD", hide_env_values = true)]
         password: Option<String>,
+        /// Inject a fault (repeatable; grammar in docs/FAULTS.md), e.g.
+        /// 'match=^select abalance,error=40001,times=2'. PGSIM_FAULTS holds
+        /// several separated by ';'; empty entries are ignored.
+        #[arg(
+            long = "fault",
+            value_name = "SPEC",
+            env = "PGSIM_FAULTS",
+            value_delimiter = ';'
+        )]
+        faults: Vec<String>,
+        /// Seed of every random fault decision (same seed, same client
+        /// events: same faults).
+        #[arg(long, env = "PGSIM_SEED", default_value_t = 0)]
+        seed: u64,
     },
     /// Proxy clients to a real server and write every exchange to fixtures.
     Record {
@@ -90,16 +104,29 @@ async fn run(cli: Cli) -> Result<(), String> {
             fixtures,
             listen,
             password,
+            faults,
+            seed,
         } => {
             let mut builder = pgsim::MockServer::builder()
                 .fixtures(&fixtures)
-                .listen(listen);
+                .listen(listen)
+                .seed(seed);
             if let Some(p) = password {
                 builder = builder.password(p);
+            }
+            for spec in faults.into_iter().filter(|s| !s.trim().is_empty()) {
+                builder = builder.fault(spec);
             }
             let server = builder.start().await.map_err(|e| e.to_string())?;
             for w in server.warnings() {
                 eprintln!("warning: {w}");
+            }
+            let active = server.faults();
+            if !active.is_empty() {
+                eprintln!("pgsim serve: fault seed {seed}");
+                for (i, f) in active.iter().enumerate() {
+                    eprintln!("pgsim serve: fault #{}: {}", i + 1, f.fault);
+                }
             }
             println!(
                 "pgsim serve: replaying {} on {}",
@@ -107,8 +134,12 @@ async fn run(cli: Cli) -> Result<(), String> {
                 server.addr()
             );
             wait_for_signal().await;
+            let faults = server.faults();
             let report = server.shutdown().await;
             print!("{report}");
+            for (i, f) in faults.iter().enumerate() {
+                println!("  fault #{} {f}", i + 1);
+            }
             Ok(())
         }
         Command::Record {

@@ -3,11 +3,13 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::fault::Injected;
 use super::txn::{self, TxKind};
 use super::Shared;
 use crate::fixture::{ErrorFields, Phase};
@@ -108,6 +110,10 @@ async fn run(io: &mut Io, shared: &Arc<Shared>, conn_id: i32) -> Result<(), Conn
         wire::put_error(&mut io.out, f.to_wire())?;
         return Ok(());
     }
+    if let Some(refused) = shared.faults.on_connect() {
+        wire::put_error(&mut io.out, refused.to_wire())?;
+        return Ok(());
+    }
     let unsupported: Vec<String> = startup
         .parameters
         .keys()
@@ -179,10 +185,17 @@ async fn run(io: &mut Io, shared: &Arc<Shared>, conn_id: i32) -> Result<(), Conn
         portals: HashMap::new(),
         skipping: false,
         descriptions: HashMap::new(),
+        delay: Duration::ZERO,
+        hang_up: false,
     };
     while let Some(frame) = io.frame(false).await? {
         let msg = wire::decode_frontend(frame, wire::Phase::Running)?;
-        if !session.handle(msg, &mut io.out)? {
+        let more = session.handle(msg, &mut io.out)?;
+        if !session.delay.is_zero() {
+            // The answer is still in `io.out`: it is written after the wait.
+            tokio::time::sleep(std::mem::take(&mut session.delay)).await;
+        }
+        if !more {
             break;
         }
     }
@@ -205,6 +218,12 @@ enum Resolved<'a> {
     Miss(ErrorFields),
     /// COMMIT of a failed transaction: the server answers ROLLBACK.
     CommitOfFailed,
+    /// A fault replaces the answer at Execute; Describe answers with the
+    /// statement's recorded columns.
+    Injected {
+        injected: Injected,
+        columns: Option<Arc<[crate::fixture::Column]>>,
+    },
 }
 
 struct Portal<'a> {
@@ -213,6 +232,8 @@ struct Portal<'a> {
     resolved: Resolved<'a>,
     formats: Formats,
     next_row: usize,
+    /// Injected latency, waited before the first Execute's answer.
+    delay: Duration,
 }
 
 struct Session<'a> {
@@ -226,6 +247,10 @@ struct Session<'a> {
     /// Text RowDescriptions this connection has sent, by column set: a
     /// private copy, so the hot path takes no lock shared with other cores.
     descriptions: HashMap<usize, Vec<u8>>,
+    /// Injected latency to wait before the output so far is written.
+    delay: Duration,
+    /// An injected drop: close without answering.
+    hang_up: bool,
 }
 
 /// The text RowDescription of `columns` from this connection's own cache.
@@ -294,7 +319,7 @@ impl<'a> Session<'a> {
                 })
             }
         }
-        Ok(true)
+        Ok(!self.hang_up)
     }
 
     fn fail(&mut self, out: &mut BytesMut, fields: &ErrorFields) -> Result<(), WireError> {
@@ -337,6 +362,20 @@ impl<'a> Session<'a> {
                 self.status = TransactionStatus::Idle;
                 return wire::put_ready(out, self.status);
             }
+        }
+        let decision = self.shared.faults.on_query(sql);
+        self.delay += decision.delay;
+        match decision.injected {
+            Some(Injected::Error(e)) => {
+                wire::put_error(out, e.to_wire())?;
+                self.status = txn::after_error(self.status);
+                return wire::put_ready(out, self.status);
+            }
+            Some(Injected::Drop) => {
+                self.hang_up = true;
+                return Ok(());
+            }
+            None => {}
         }
         let key = key::query_key_normalized(&normalized, &[]);
         match self.db.answer(&key) {
@@ -446,6 +485,7 @@ impl<'a> Session<'a> {
         let name = b.statement_name.unwrap_or_default();
         let failed = self.status == TransactionStatus::Error;
         let db: &'a DatabaseIndex = self.db;
+        let mut delay = Duration::ZERO;
         let bound = match self.statements.get(&name) {
             None => Err(ErrorFields::error(
                 "26000",
@@ -457,19 +497,28 @@ impl<'a> Session<'a> {
                 Ok((stmt.kind, Resolved::CommitOfFailed))
             }
             Some(stmt) => {
-                let params = crate::replay::canonical_params(
-                    &b.parameter_format_codes,
-                    &b.parameters,
-                    &stmt.param_types,
-                );
-                let key = crate::replay::with_param_values(&params, |p| {
-                    key::query_key_normalized(&stmt.normalized, p)
-                });
-                let resolved = match db.answer(&key) {
-                    Some(a) => Resolved::Answer(a),
-                    None => Resolved::Miss(self.shared.replay.miss(db, &stmt.sql, &params)),
-                };
-                Ok((stmt.kind, resolved))
+                // Faults decide before the lookup: an injected error or drop
+                // leaves the recorded answer for the retry.
+                let decision = self.shared.faults.on_query(&stmt.sql);
+                delay = decision.delay;
+                if let Some(injected) = decision.injected {
+                    let columns = stmt.info.columns.clone().flatten();
+                    Ok((stmt.kind, Resolved::Injected { injected, columns }))
+                } else {
+                    let params = crate::replay::canonical_params(
+                        &b.parameter_format_codes,
+                        &b.parameters,
+                        &stmt.param_types,
+                    );
+                    let key = crate::replay::with_param_values(&params, |p| {
+                        key::query_key_normalized(&stmt.normalized, p)
+                    });
+                    let resolved = match db.answer(&key) {
+                        Some(a) => Resolved::Answer(a),
+                        None => Resolved::Miss(self.shared.replay.miss(db, &stmt.sql, &params)),
+                    };
+                    Ok((stmt.kind, resolved))
+                }
             }
         };
         let (kind, resolved) = match bound {
@@ -479,6 +528,7 @@ impl<'a> Session<'a> {
         if let Resolved::Answer(a) = &resolved {
             if a.phase == Phase::Bind {
                 if let Some(Completion::Error(e)) = a.results.first().map(|r| &r.completion) {
+                    self.delay += delay;
                     return self.fail(out, e);
                 }
             }
@@ -488,6 +538,7 @@ impl<'a> Session<'a> {
             resolved,
             formats: Formats::from_codes(&b.result_column_format_codes),
             next_row: 0,
+            delay,
         };
         self.portals
             .insert(b.portal_name.unwrap_or_default(), portal);
@@ -529,6 +580,7 @@ impl<'a> Session<'a> {
                 return self.fail(out, &e);
             }
             Resolved::CommitOfFailed => None,
+            Resolved::Injected { columns, .. } => columns.clone(),
         };
         match columns {
             Some(columns) => put_columns(out, &columns, &portal.formats),
@@ -545,6 +597,7 @@ impl<'a> Session<'a> {
             return self.fail(out, &err);
         };
         let kind = portal.kind;
+        self.delay += std::mem::take(&mut portal.delay);
         let answer: &'a Answer = match &portal.resolved {
             Resolved::Answer(a) => a,
             Resolved::Miss(err) => {
@@ -554,6 +607,20 @@ impl<'a> Session<'a> {
             Resolved::CommitOfFailed => {
                 wire::put_command_complete(out, "ROLLBACK")?;
                 self.status = TransactionStatus::Idle;
+                return Ok(());
+            }
+            Resolved::Injected {
+                injected: Injected::Error(err),
+                ..
+            } => {
+                let err = err.clone();
+                return self.fail(out, &err);
+            }
+            Resolved::Injected {
+                injected: Injected::Drop,
+                ..
+            } => {
+                self.hang_up = true;
                 return Ok(());
             }
         };

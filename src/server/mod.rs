@@ -1,6 +1,7 @@
 //! The mock server: replays a fixture set over the PostgreSQL wire protocol.
 
 mod conn;
+pub(crate) mod fault;
 mod txn;
 
 use std::collections::BTreeMap;
@@ -11,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
+use self::fault::{Fault, FaultStats, Faults};
 use crate::fixture::FixtureSet;
 use crate::listen::listen;
 use crate::replay::{Replay, Report};
@@ -85,6 +87,16 @@ pub(crate) struct Shared {
     pub(crate) replay: Arc<Replay>,
     pub(crate) password: Option<String>,
     pub(crate) sessions: SessionCounter,
+    pub(crate) faults: Faults,
+}
+
+/// A fault as given to the builder: parsed by [`MockServerBuilder::start`],
+/// in the order given (the order decides which fault wins and each fault's
+/// index in the seeded draws).
+#[derive(Debug)]
+enum FaultSource {
+    Spec(String),
+    Parsed(Fault),
 }
 
 /// Builds a [`MockServer`].
@@ -94,6 +106,8 @@ pub struct MockServerBuilder {
     set: Option<FixtureSet>,
     listen: Option<SocketAddr>,
     password: Option<String>,
+    faults: Vec<FaultSource>,
+    seed: u64,
 }
 
 impl MockServerBuilder {
@@ -121,8 +135,37 @@ impl MockServerBuilder {
         self
     }
 
-    /// Loads the fixtures, binds and starts serving.
+    /// Injects the fault `spec` (grammar in `docs/FAULTS.md`), e.g.
+    /// `match=^select abalance,error=40001,times=2`. The spec is parsed by
+    /// [`start`](Self::start), which returns a bad one as [`Error::Fault`].
+    pub fn fault(mut self, spec: impl Into<String>) -> Self {
+        self.faults.push(FaultSource::Spec(spec.into()));
+        self
+    }
+
+    /// Injects parsed faults, after those given so far.
+    pub fn faults(mut self, faults: impl IntoIterator<Item = Fault>) -> Self {
+        self.faults
+            .extend(faults.into_iter().map(FaultSource::Parsed));
+        self
+    }
+
+    /// The seed every random fault decision derives from (default 0).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Parses the faults, loads the fixtures, binds and starts serving.
     pub async fn start(self) -> Result<MockServer, Error> {
+        let faults = self
+            .faults
+            .into_iter()
+            .map(|source| match source {
+                FaultSource::Spec(spec) => Fault::parse(&spec),
+                FaultSource::Parsed(fault) => Ok(fault),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let replay = match (self.set, self.fixtures) {
             (Some(set), _) => Replay::new(set),
             (None, Some(dir)) => Replay::load(&dir)?,
@@ -132,6 +175,7 @@ impl MockServerBuilder {
             replay: Arc::new(replay),
             password: self.password,
             sessions: SessionCounter::default(),
+            faults: Faults::new(faults, self.seed),
         });
         let for_sessions = Arc::clone(&shared);
         let next_id = AtomicI32::new(1);
@@ -206,6 +250,17 @@ impl MockServer {
         self.shared.replay.warnings()
     }
 
+    /// Each fault in the order given, with how often it matched and fired.
+    pub fn faults(&self) -> Vec<FaultStats> {
+        self.shared.faults.stats()
+    }
+
+    /// The seed of the fault decisions (print it with a failure, so the run
+    /// can be repeated).
+    pub fn seed(&self) -> u64 {
+        self.shared.faults.seed()
+    }
+
     /// The most sessions open at once, per database.
     pub fn peak_sessions(&self) -> BTreeMap<String, usize> {
         self.shared.sessions.peaks()
@@ -238,6 +293,14 @@ impl Drop for MockServer {
             let report = self.shared.replay.report();
             if !report.misses.is_empty() {
                 eprint!("pgsim MockServer dropped with misses:\n{report}");
+                // The faults may explain the misses; the seed repeats the run.
+                let faults = self.shared.faults.stats();
+                for (i, f) in faults.iter().enumerate() {
+                    eprintln!("  fault #{} {f}", i + 1);
+                }
+                if !faults.is_empty() {
+                    eprintln!("  fault seed {}", self.shared.faults.seed());
+                }
             }
         }
     }

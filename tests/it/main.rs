@@ -12,6 +12,7 @@ mod toolkit;
 
 mod bad_input;
 mod cli;
+mod faults;
 mod key_nearest;
 mod key_props;
 mod live;
