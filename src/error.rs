@@ -119,6 +119,13 @@ pub enum Error {
         #[source]
         last: Box<Error>,
     },
+    /// The node's circuit breaker is open: it failed repeatedly and is left
+    /// alone until its cooldown ends.
+    #[error("circuit breaker open for {node}: it failed repeatedly, retry after its cooldown")]
+    CircuitOpen {
+        /// `primary`, `replica-1`, ...
+        node: String,
+    },
     /// Recording could not write every exchange it saw.
     #[error("recording incomplete: {}", errors.join("; "))]
     Recording {
@@ -165,6 +172,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::AcquireTimeout { .. } | Error::ConnectTimeout { .. } => true,
+            Error::CircuitOpen { .. } => true,
             Error::Postgres(e) | Error::Query { source: e, .. } => match e.code() {
                 Some(code) => is_transient_sqlstate(code.code()),
                 None => {
@@ -174,6 +182,31 @@ impl Error {
             },
             _ => false,
         }
+    }
+
+    /// The connection broke or was refused: no answer came (closed socket,
+    /// I/O error), or the server sent a connection-class error (08xxx,
+    /// 57P01..57P03, 53300). Whatever was in flight may or may not have run.
+    pub fn is_connection_error(&self) -> bool {
+        match self {
+            Error::Postgres(e) | Error::Query { source: e, .. } => match e.code() {
+                Some(code) => {
+                    let code = code.code();
+                    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+                }
+                None => {
+                    e.is_closed()
+                        || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+                }
+            },
+            Error::RetriesExhausted { last, .. } => last.is_connection_error(),
+            _ => false,
+        }
+    }
+
+    /// A write reached a server that only reads (25006, e.g. a replica).
+    pub fn is_read_only_transaction(&self) -> bool {
+        self.code() == Some("25006")
     }
 
     /// A serialization failure (40001) or deadlock (40P01): what a

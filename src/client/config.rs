@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::breaker::BreakerConfig;
 use super::pool::PoolSettings;
+use super::retry::RetryPolicy;
 use super::url::{redact, DriverSettings};
 use crate::{Error, Result};
 
@@ -24,6 +26,22 @@ pub enum Mode {
         /// The fixture directory.
         fixtures: PathBuf,
     },
+}
+
+impl Mode {
+    /// The mode of one node of a client with replicas: its own fixture
+    /// directory under this one.
+    pub(crate) fn node(&self, name: &str) -> Mode {
+        match self {
+            Mode::Live => Mode::Live,
+            Mode::Record { fixtures } => Mode::Record {
+                fixtures: fixtures.join(name),
+            },
+            Mode::Replay { fixtures } => Mode::Replay {
+                fixtures: fixtures.join(name),
+            },
+        }
+    }
 }
 
 impl std::fmt::Display for Mode {
@@ -67,6 +85,11 @@ pub struct ClientBuilder {
     pub(crate) statement_timeout: Option<Duration>,
     pub(crate) maintenance_interval: Option<Duration>,
     pub(crate) server_settings: Vec<(String, String)>,
+    pub(crate) replicas: Vec<String>,
+    pub(crate) max_replica_lag: Option<Duration>,
+    pub(crate) health_interval: Option<Duration>,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) breaker: Option<BreakerConfig>,
 }
 
 impl Default for ClientBuilder {
@@ -85,6 +108,11 @@ impl Default for ClientBuilder {
             statement_timeout: None,
             maintenance_interval: None,
             server_settings: Vec::new(),
+            replicas: Vec::new(),
+            max_replica_lag: None,
+            health_interval: None,
+            retry: RetryPolicy::none(),
+            breaker: None,
         }
     }
 }
@@ -102,6 +130,12 @@ impl std::fmt::Debug for ClientBuilder {
             .field("idle_timeout", &self.idle_timeout)
             .field("max_lifetime", &self.max_lifetime)
             .field("statement_timeout", &self.statement_timeout)
+            .field(
+                "replicas",
+                &self.replicas.iter().map(|r| redact(r)).collect::<Vec<_>>(),
+            )
+            .field("retry", &self.retry)
+            .field("breaker", &self.breaker)
             .finish_non_exhaustive()
     }
 }
@@ -112,6 +146,45 @@ impl ClientBuilder {
     /// the user and database are used.
     pub fn url(mut self, url: impl Into<String>) -> Self {
         self.url = Some(url.into());
+        self
+    }
+
+    /// The primary: the same as [`url`](Self::url).
+    pub fn primary(self, url: impl Into<String>) -> Self {
+        self.url(url)
+    }
+
+    /// A replica: read-only statements go round robin across healthy
+    /// replicas (see [`Client::on`] to choose per call). Each replica gets
+    /// its own pool with the same settings.
+    pub fn replica(mut self, url: impl Into<String>) -> Self {
+        self.replicas.push(url.into());
+        self
+    }
+
+    /// A replica whose replay lags more than this leaves the read rotation
+    /// until a health check finds it caught up (default: no limit).
+    pub fn max_replica_lag(mut self, lag: Duration) -> Self {
+        self.max_replica_lag = Some(lag);
+        self
+    }
+
+    /// Checks every node's health this often in the background (default:
+    /// only at build and on [`Client::check_health`]).
+    pub fn health_interval(mut self, every: Duration) -> Self {
+        self.health_interval = Some(every);
+        self
+    }
+
+    /// Retries transient errors of single statements (default: none).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// A circuit breaker per node (default: none).
+    pub fn circuit_breaker(mut self, config: BreakerConfig) -> Self {
+        self.breaker = Some(config);
         self
     }
 

@@ -6,22 +6,29 @@
 //! [`MockServer`]. The pool and the driver run for real in every mode, and
 //! callers always get tokio-postgres [`Row`](tokio_postgres::Row)s.
 
+mod breaker;
 mod config;
 mod pool;
 pub(crate) mod query;
+mod retry;
+mod route;
 mod txn;
 mod url;
 
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
+pub use breaker::{BreakerConfig, BreakerSnapshot, BreakerState};
 pub use config::{ClientBuilder, Mode};
 pub use pool::PoolStats;
 pub use query::{Connection, Params, RowStream};
+pub use retry::{Jitter, RetryPolicy};
+pub use route::{NodeHealth, Route, Routed, RoutingStats};
 pub use txn::{IsolationLevel, Transaction, TransactionOptions};
 pub use url::{redact, ConnectionString, MAX_NAME_BYTES};
 
 use crate::{Error, MockServer, RecordSummary, Recorder, Report, Result};
 use pool::{PoolSettings, Tracker};
+use route::{Replica, Routing};
 
 /// A pool of connections to PostgreSQL — the real one, the real one
 /// through the recorder, or a mock replaying fixtures. Cheap to clone.
@@ -57,6 +64,7 @@ struct Inner {
     /// (false for [`Client::connect_to_database`]'s pools, which share it).
     owns_backend: bool,
     builder: ClientBuilder,
+    routing: Routing,
     maintenance: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -95,6 +103,9 @@ pub enum Closed {
     Recorded(RecordSummary),
     /// Replay mode: what the mock server served, and missed.
     Replayed(Report),
+    /// A client with replicas: what closing each node found, by name
+    /// (`primary`, `replica-1`, ...).
+    Nodes(std::collections::BTreeMap<String, Closed>),
 }
 
 impl std::fmt::Debug for Client {
@@ -122,8 +133,44 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl ClientBuilder {
     /// Validates the settings, starts the recorder or mock server the mode
     /// needs, opens `min_idle` connections and returns the client.
+    ///
+    /// With replicas, each node gets its own pool and, in Record and Replay
+    /// mode, its own recorder or mock server over `<fixtures>/primary`,
+    /// `<fixtures>/replica-1`, ...
     pub async fn build(self) -> Result<Client> {
         self.pool_settings()?;
+        if self.replicas.is_empty() {
+            let routing = Routing::new(Vec::new(), self.retry.clone(), self.breaker.clone(), None);
+            return self.build_node(routing).await;
+        }
+        let mut replicas = Vec::new();
+        for (i, url) in self.replicas.iter().enumerate() {
+            let name = format!("replica-{}", i + 1);
+            let mut node = self.clone();
+            node.url = Some(url.clone());
+            node.replicas.clear();
+            node.mode = self.mode.node(&name);
+            let routing = Routing::new(Vec::new(), RetryPolicy::none(), None, None);
+            let client = node.build_node(routing).await?;
+            replicas.push(Replica::new(name, client, self.breaker.clone()));
+        }
+        let routing = Routing::new(
+            replicas,
+            self.retry.clone(),
+            self.breaker.clone(),
+            self.max_replica_lag,
+        );
+        let mut primary = self.clone();
+        primary.mode = self.mode.node("primary");
+        let client = primary.build_node(routing).await?;
+        client.check_health().await;
+        if let Some(every) = self.health_interval {
+            tokio::spawn(check_health_every(Arc::downgrade(&client.inner), every));
+        }
+        Ok(client)
+    }
+
+    async fn build_node(self, routing: Routing) -> Result<Client> {
         let raw = self.url.as_deref().ok_or_else(|| Error::Setting {
             setting: "url".into(),
             value: String::new(),
@@ -161,7 +208,7 @@ impl ClientBuilder {
                 }
             }
         };
-        Client::assemble(self, url, Arc::new(backend), true).await
+        Client::assemble(self, url, Arc::new(backend), true, routing).await
     }
 }
 
@@ -172,6 +219,7 @@ impl Client {
         url: ConnectionString,
         backend: Arc<Backend>,
         owns_backend: bool,
+        routing: Routing,
     ) -> Result<Client> {
         let settings = builder.pool_settings()?;
         let driver = builder.driver_settings();
@@ -192,6 +240,7 @@ impl Client {
                 owns_backend,
                 maintenance: Mutex::new(None),
                 builder: builder.clone(),
+                routing,
             }),
         };
         client.maintain().await?;
@@ -210,7 +259,33 @@ impl Client {
     pub async fn connect_to_database(&self, database: &str) -> Result<Client> {
         let url = self.inner.url.with_database(database)?;
         let builder = self.inner.builder.clone();
-        Client::assemble(builder, url, Arc::clone(&self.inner.backend), false).await
+        let routing = Routing::new(
+            Vec::new(),
+            builder.retry.clone(),
+            builder.breaker.clone(),
+            None,
+        );
+        Client::assemble(
+            builder,
+            url,
+            Arc::clone(&self.inner.backend),
+            false,
+            routing,
+        )
+        .await
+    }
+}
+
+async fn check_health_every(client: Weak<Inner>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(inner) = client.upgrade() else {
+            return;
+        };
+        Client { inner }.check_health().await;
     }
 }
 
@@ -282,23 +357,22 @@ impl Client {
         Ok(())
     }
 
-    /// Runs a statement on a pooled connection; returns rows affected.
-    /// Parameters are counted before a connection is even taken.
+    /// Runs a statement; returns rows affected. Parameters are counted
+    /// before a connection is even taken. Routed by what it does: see
+    /// [`on`](Self::on) to choose.
     pub async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
-        query::checked(sql, params)?;
-        self.acquire().await?.execute(sql, params).await
+        self.on(Route::Auto).execute(sql, params).await
     }
 
-    /// Runs a query on a pooled connection and returns its rows.
+    /// Runs a query and returns its rows (on a replica when it is
+    /// read-only and one is healthy).
     pub async fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<tokio_postgres::Row>> {
-        query::checked(sql, params)?;
-        self.acquire().await?.query(sql, params).await
+        self.on(Route::Auto).query(sql, params).await
     }
 
     /// Runs a query that must return exactly one row.
     pub async fn query_one(&self, sql: &str, params: Params<'_>) -> Result<tokio_postgres::Row> {
-        query::checked(sql, params)?;
-        self.acquire().await?.query_one(sql, params).await
+        self.on(Route::Auto).query_one(sql, params).await
     }
 
     /// Runs a query that returns at most one row.
@@ -307,20 +381,18 @@ impl Client {
         sql: &str,
         params: Params<'_>,
     ) -> Result<Option<tokio_postgres::Row>> {
-        query::checked(sql, params)?;
-        self.acquire().await?.query_opt(sql, params).await
+        self.on(Route::Auto).query_opt(sql, params).await
     }
 
     /// Streams a query's rows; the stream holds its pooled connection until
     /// dropped.
     pub async fn query_stream(&self, sql: &str, params: Params<'_>) -> Result<RowStream> {
-        query::checked(sql, params)?;
-        self.acquire().await?.into_stream(sql, params).await
+        self.on(Route::Auto).query_stream(sql, params).await
     }
 
     /// Runs `;`-separated statements over the simple query protocol.
     pub async fn batch_execute(&self, sql: &str) -> Result<()> {
-        self.acquire().await?.batch_execute(sql).await
+        self.on(Route::Auto).batch_execute(sql).await
     }
 
     /// Runs `f` in a transaction: commits when it returns `Ok`, rolls back
@@ -358,7 +430,7 @@ impl Client {
         loop {
             let mut conn = self.acquire().await?;
             match txn::attempt(&mut conn, options, attempt, &mut f).await {
-                Err(e) if e.is_serialization_failure() => {
+                Err(e) if e.is_serialization_failure() || e.is_connection_error() => {
                     if attempt >= options.attempts() {
                         return Err(Error::RetriesExhausted {
                             attempts: attempt,
@@ -394,6 +466,18 @@ impl Client {
         if !self.inner.owns_backend {
             return Ok(Closed::Pool);
         }
+        if !self.inner.routing.replicas.is_empty() {
+            let mut nodes = std::collections::BTreeMap::new();
+            for r in &self.inner.routing.replicas {
+                nodes.insert(r.node.name.clone(), Box::pin(r.client.close()).await?);
+            }
+            nodes.insert("primary".to_owned(), self.close_backend().await?);
+            return Ok(Closed::Nodes(nodes));
+        }
+        self.close_backend().await
+    }
+
+    async fn close_backend(&self) -> Result<Closed> {
         match &*self.inner.backend {
             Backend::Live => Ok(Closed::Live),
             Backend::Record { recorder, .. } => {

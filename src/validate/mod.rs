@@ -18,6 +18,7 @@ use crate::key::{scan, TokenKind};
 pub mod danger;
 pub mod ident;
 pub mod placeholders;
+pub mod readonly;
 pub mod sanitize;
 
 #[cfg(test)]
@@ -29,6 +30,7 @@ pub use ident::{
     unquote_identifier, validate_identifier, IdentError,
 };
 pub use placeholders::{check_params, placeholder_count, ParamCountError};
+pub use readonly::is_read_only;
 pub use sanitize::sanitize_for_log;
 
 /// A code-level unit of SQL, as seen by the statement-level checks.

@@ -1,0 +1,446 @@
+//! Routing between one primary and N replicas: reads round robin across
+//! healthy replicas, everything else to the primary; health, breakers,
+//! retries and statistics per node.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use tokio_postgres::Row;
+
+use super::breaker::{Breaker, BreakerConfig, BreakerSnapshot};
+use super::query::{checked, Params, RowStream};
+use super::retry::{Draws, RetryPolicy};
+use crate::validate::is_read_only;
+use crate::{Client, Error, Result};
+
+/// Where a statement goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// Reads to a healthy replica, the rest to the primary.
+    Auto,
+    /// The primary, whatever the statement.
+    Primary,
+    /// A healthy replica (the primary when none is), whatever the statement.
+    Replica,
+}
+
+/// What a node said when its health was checked.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct NodeHealth {
+    /// `primary`, `replica-1`, ...
+    pub node: String,
+    /// It answered `SELECT`.
+    pub reachable: bool,
+    /// `pg_is_in_recovery()`: a replica says true.
+    pub in_recovery: Option<bool>,
+    /// How far a replica's replay is behind (zero when it has replayed
+    /// everything it received).
+    pub lag: Option<Duration>,
+    /// Whether it takes reads (or, for the primary, anything).
+    pub healthy: bool,
+    /// Why not, when it is not.
+    pub reason: Option<String>,
+}
+
+/// Routing counters, per node.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RoutingStats {
+    /// Statements that were not read-only, run on the primary.
+    pub primary_writes: u64,
+    /// Read-only statements run on the primary.
+    pub primary_reads: u64,
+    /// Reads per replica.
+    pub replica_reads: BTreeMap<String, u64>,
+    /// Reads that went to the primary because no replica was healthy.
+    pub fallbacks: u64,
+    /// Reads moved to another node after a replica's connection failed.
+    pub failovers: u64,
+    /// Retries after a transient error (with backoff).
+    pub retries: u64,
+    /// Each node's circuit breaker.
+    pub breakers: BTreeMap<String, BreakerSnapshot>,
+}
+
+pub(crate) struct Node {
+    pub(crate) name: String,
+    healthy: AtomicBool,
+    breaker: Breaker,
+    served: AtomicU64,
+}
+
+impl Node {
+    fn new(name: String, breaker: Option<BreakerConfig>) -> Self {
+        Node {
+            name,
+            healthy: AtomicBool::new(true),
+            breaker: Breaker::new(breaker),
+            served: AtomicU64::new(0),
+        }
+    }
+
+    fn available(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed) && self.breaker.allow()
+    }
+}
+
+pub(crate) struct Replica {
+    pub(crate) node: Node,
+    pub(crate) client: Client,
+}
+
+impl Replica {
+    pub(crate) fn new(name: String, client: Client, breaker: Option<BreakerConfig>) -> Self {
+        Replica {
+            node: Node::new(name, breaker),
+            client,
+        }
+    }
+}
+
+/// The routing state of a client; a client without replicas has an empty
+/// list and routes everything to itself.
+pub(crate) struct Routing {
+    primary: Node,
+    pub(crate) replicas: Vec<Replica>,
+    next: AtomicUsize,
+    retry: RetryPolicy,
+    draws: Draws,
+    max_lag: Option<Duration>,
+    primary_writes: AtomicU64,
+    fallbacks: AtomicU64,
+    failovers: AtomicU64,
+    retries: AtomicU64,
+    last_health: Mutex<Vec<NodeHealth>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    Primary,
+    Replica(usize),
+}
+
+impl Routing {
+    pub(crate) fn new(
+        replicas: Vec<Replica>,
+        retry: RetryPolicy,
+        breaker: Option<BreakerConfig>,
+        max_lag: Option<Duration>,
+    ) -> Self {
+        Routing {
+            primary: Node::new("primary".into(), breaker),
+            replicas,
+            next: AtomicUsize::new(0),
+            retry,
+            draws: Draws::default(),
+            max_lag,
+            primary_writes: AtomicU64::new(0),
+            fallbacks: AtomicU64::new(0),
+            failovers: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            last_health: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn pick(&self, read: bool, route: Route, skip: &[usize]) -> Result<Target> {
+        let to_replica = match route {
+            Route::Auto => read,
+            Route::Replica => true,
+            Route::Primary => false,
+        };
+        if to_replica && !self.replicas.is_empty() {
+            let n = self.replicas.len();
+            let start = self.next.fetch_add(1, Ordering::Relaxed);
+            for k in 0..n {
+                let i = (start + k) % n;
+                if !skip.contains(&i) && self.replicas[i].node.available() {
+                    return Ok(Target::Replica(i));
+                }
+            }
+            self.fallbacks.fetch_add(1, Ordering::Relaxed);
+        }
+        if self.primary.breaker.allow() {
+            Ok(Target::Primary)
+        } else {
+            Err(Error::CircuitOpen {
+                node: self.primary.name.clone(),
+            })
+        }
+    }
+
+    fn node_of(&self, target: Target) -> &Node {
+        match target {
+            Target::Primary => &self.primary,
+            Target::Replica(i) => &self.replicas[i].node,
+        }
+    }
+
+    /// Feeds one attempt's outcome to the node's breaker, health and
+    /// counters.
+    fn record<T>(&self, target: Target, read: bool, result: &Result<T>) {
+        let node = self.node_of(target);
+        let answered = match result {
+            Ok(_) => true,
+            Err(e) => e.as_db_error().is_some(),
+        };
+        match result {
+            Err(e) if e.is_transient() => {
+                node.breaker.failure();
+                if e.is_connection_error() {
+                    node.healthy.store(false, Ordering::Relaxed);
+                }
+            }
+            _ => node.breaker.success(),
+        }
+        if answered {
+            node.served.fetch_add(1, Ordering::Relaxed);
+            if target == Target::Primary && !read {
+                self.primary_writes.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    pub(crate) fn stats(&self) -> RoutingStats {
+        let primary_served = self.primary.served.load(Ordering::Relaxed);
+        let primary_writes = self.primary_writes.load(Ordering::Relaxed);
+        let mut breakers = BTreeMap::new();
+        breakers.insert(self.primary.name.clone(), self.primary.breaker.snapshot());
+        for r in &self.replicas {
+            breakers.insert(r.node.name.clone(), r.node.breaker.snapshot());
+        }
+        RoutingStats {
+            primary_writes,
+            primary_reads: primary_served - primary_writes,
+            replica_reads: self
+                .replicas
+                .iter()
+                .map(|r| (r.node.name.clone(), r.node.served.load(Ordering::Relaxed)))
+                .collect(),
+            fallbacks: self.fallbacks.load(Ordering::Relaxed),
+            failovers: self.failovers.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+            breakers,
+        }
+    }
+
+    pub(crate) fn last_health(&self) -> Vec<NodeHealth> {
+        self.last_health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// The health query: role and, on a replica, replay lag in seconds.
+const HEALTH_SQL: &str = "select pg_is_in_recovery(), \
+     case when not pg_is_in_recovery() then null \
+          when pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() then 0::float8 \
+          else extract(epoch from now() - pg_last_xact_replay_timestamp())::float8 end";
+
+impl Client {
+    /// Runs `op` on the node `route` picks for `sql`, with failover of reads
+    /// away from a replica whose connection failed, and retries of transient
+    /// errors as the retry policy allows.
+    pub(crate) async fn routed<T, F, Fut>(&self, sql: &str, route: Route, op: F) -> Result<T>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let routing = &self.inner.routing;
+        let read = is_read_only(sql);
+        let started = Instant::now();
+        let mut attempt = 1;
+        let mut failed_replicas = Vec::new();
+        loop {
+            let target = routing.pick(read, route, &failed_replicas)?;
+            let node = match target {
+                Target::Primary => self.clone(),
+                Target::Replica(i) => routing.replicas[i].client.clone(),
+            };
+            let result = op(node).await;
+            routing.record(target, read, &result);
+            let Err(e) = result else {
+                return result;
+            };
+            if let Target::Replica(i) = target {
+                // A read is safe to send again: move it to another node at
+                // once, without counting an attempt.
+                if e.is_connection_error() {
+                    failed_replicas.push(i);
+                    routing.failovers.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+            }
+            let may_resend = read || routing.retry.may_retry_writes();
+            if !(e.is_transient() && may_resend && routing.retry.allows(attempt, started.elapsed()))
+            {
+                return Err(e);
+            }
+            routing.retries.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(routing.retry.delay(attempt, routing.draws.next())).await;
+            attempt += 1;
+        }
+    }
+
+    /// Routing counters and breaker states, per node.
+    pub fn routing_stats(&self) -> RoutingStats {
+        self.inner.routing.stats()
+    }
+
+    /// The health each node showed at the last check.
+    pub fn last_health(&self) -> Vec<NodeHealth> {
+        self.inner.routing.last_health()
+    }
+
+    /// Checks every node now: reachable, role (`pg_is_in_recovery()`) and,
+    /// on replicas, replay lag. A replica that is unreachable, not in
+    /// recovery, or over `max_replica_lag` leaves the read rotation until a
+    /// check finds it well again.
+    pub async fn check_health(&self) -> Vec<NodeHealth> {
+        let routing = &self.inner.routing;
+        let mut out = vec![check_node(self, &routing.primary, false, None).await];
+        for r in &routing.replicas {
+            out.push(check_node(&r.client, &r.node, true, routing.max_lag).await);
+        }
+        *routing
+            .last_health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = out.clone();
+        out
+    }
+}
+
+async fn check_node(
+    client: &Client,
+    node: &Node,
+    replica: bool,
+    max_lag: Option<Duration>,
+) -> NodeHealth {
+    let answer = async {
+        let conn = client.acquire().await?;
+        let row = conn.query_one(HEALTH_SQL, &[]).await?;
+        let in_recovery: bool = row.try_get(0).map_err(Error::Postgres)?;
+        let lag: Option<f64> = row.try_get(1).map_err(Error::Postgres)?;
+        Ok::<_, Error>((in_recovery, lag))
+    }
+    .await;
+    let mut health = NodeHealth {
+        node: node.name.clone(),
+        reachable: false,
+        in_recovery: None,
+        lag: None,
+        healthy: false,
+        reason: None,
+    };
+    match answer {
+        Err(e) => health.reason = Some(format!("unreachable: {e}")),
+        Ok((in_recovery, lag)) => {
+            health.reachable = true;
+            health.in_recovery = Some(in_recovery);
+            health.lag = lag.map(|s| Duration::from_secs_f64(s.max(0.0)));
+            health.reason = if replica && !in_recovery {
+                Some("not in recovery: a replica was promoted or misnamed".into())
+            } else if !replica && in_recovery {
+                Some("the primary is in recovery".into())
+            } else {
+                match (health.lag, max_lag) {
+                    (Some(lag), Some(max)) if lag > max => {
+                        Some(format!("replay lag {lag:?} over the {max:?} allowed"))
+                    }
+                    _ => None,
+                }
+            };
+            health.healthy = health.reason.is_none();
+        }
+    }
+    node.healthy.store(health.healthy, Ordering::Relaxed);
+    health
+}
+
+/// A client with a fixed [`Route`], from [`Client::on`].
+#[derive(Clone, Copy, Debug)]
+pub struct Routed<'a> {
+    client: &'a Client,
+    route: Route,
+}
+
+impl Client {
+    /// The same client, routing every statement by `route` instead of by
+    /// what it does: `client.on(Route::Primary).query(...)` reads from the
+    /// primary.
+    pub fn on(&self, route: Route) -> Routed<'_> {
+        Routed {
+            client: self,
+            route,
+        }
+    }
+}
+
+impl Routed<'_> {
+    /// Runs a statement; returns rows affected. Parameters are counted
+    /// before a connection is even taken.
+    pub async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
+        checked(sql, params)?;
+        self.client
+            .routed(sql, self.route, |node| async move {
+                node.acquire().await?.execute(sql, params).await
+            })
+            .await
+    }
+
+    /// Runs a query and returns its rows.
+    pub async fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
+        checked(sql, params)?;
+        self.client
+            .routed(sql, self.route, |node| async move {
+                node.acquire().await?.query(sql, params).await
+            })
+            .await
+    }
+
+    /// Runs a query that must return exactly one row.
+    pub async fn query_one(&self, sql: &str, params: Params<'_>) -> Result<Row> {
+        checked(sql, params)?;
+        self.client
+            .routed(sql, self.route, |node| async move {
+                node.acquire().await?.query_one(sql, params).await
+            })
+            .await
+    }
+
+    /// Runs a query that returns at most one row.
+    pub async fn query_opt(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
+        checked(sql, params)?;
+        self.client
+            .routed(sql, self.route, |node| async move {
+                node.acquire().await?.query_opt(sql, params).await
+            })
+            .await
+    }
+
+    /// Streams a query's rows; the stream holds its pooled connection until
+    /// dropped. Only opening the stream is retried, never a half-read one.
+    pub async fn query_stream(&self, sql: &str, params: Params<'_>) -> Result<RowStream> {
+        checked(sql, params)?;
+        self.client
+            .routed(sql, self.route, |node| async move {
+                node.acquire().await?.into_stream(sql, params).await
+            })
+            .await
+    }
+
+    /// Runs `;`-separated statements over the simple query protocol.
+    pub async fn batch_execute(&self, sql: &str) -> Result<()> {
+        self.client
+            .routed(sql, self.route, |node| async move {
+                node.acquire().await?.batch_execute(sql).await
+            })
+            .await
+    }
+}
