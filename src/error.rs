@@ -52,7 +52,7 @@ pub enum Error {
     #[error(transparent)]
     Postgres(#[from] tokio_postgres::Error),
     /// A query failed: the server answered an error, or the connection broke.
-    #[error("{source} (in `{sql}`)")]
+    #[error("{} (in `{sql}`)", describe(source))]
     Query {
         /// The query, sanitized for logs ([`crate::validate::sanitize_for_log`]).
         sql: String,
@@ -213,6 +213,16 @@ impl Error {
     /// transaction retries from its start.
     pub fn is_serialization_failure(&self) -> bool {
         matches!(self.code(), Some("40001" | "40P01"))
+    }
+}
+
+/// The driver's error with what it wraps: the server's severity, SQLSTATE
+/// and message, or the I/O error behind a broken connection.
+fn describe(e: &tokio_postgres::Error) -> String {
+    match (e.as_db_error(), std::error::Error::source(e)) {
+        (Some(db), _) => format!("{} {}: {}", db.severity(), db.code().code(), db.message()),
+        (None, Some(cause)) => format!("{e}: {cause}"),
+        (None, None) => e.to_string(),
     }
 }
 

@@ -1,9 +1,11 @@
 //! `pgsim-recorder`: regenerates the bundled fixtures from a real server.
 //!
 //! ```text
-//! PGSIM_LIVE_URL=postgres://postgres:postgres@127.0.0.1:5432/postgres cargo run -p pgsim-recorder [demo|toolkit|survey|all]
+//! PGSIM_LIVE_URL=postgres://postgres:postgres@127.0.0.1:5432/postgres cargo run -p pgsim-recorder [demo|toolkit|survey|routing|all]
 //! ```
 
+#[allow(dead_code)]
+mod routing;
 #[allow(dead_code)] // shared with the integration tests, which use the rest
 mod scenario;
 #[allow(dead_code)]
@@ -22,14 +24,15 @@ async fn main() -> ExitCode {
     };
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
-    let (demo, toolkit, survey) = match which.as_str() {
-        "all" => (true, true, true),
-        "demo" => (true, false, false),
-        "toolkit" => (false, true, false),
-        "survey" => (false, false, true),
+    let (demo, toolkit, survey, routing) = match which.as_str() {
+        "all" => (true, true, true, true),
+        "demo" => (true, false, false, false),
+        "toolkit" => (false, true, false, false),
+        "survey" => (false, false, true, false),
+        "routing" => (false, false, false, true),
         other => {
             eprintln!(
-                "pgsim-recorder: unknown scenario {other:?}: expected demo, toolkit, survey or all"
+                "pgsim-recorder: unknown scenario {other:?}: expected demo, toolkit, survey, routing or all"
             );
             return ExitCode::FAILURE;
         }
@@ -60,6 +63,17 @@ async fn main() -> ExitCode {
                 out.display(),
                 s.summary.collected,
                 s.summary.failed
+            );
+        }
+        if routing {
+            let replica = std::env::var("PGSIM_REPLICA_URL")
+                .unwrap_or_else(|_| routing::DEFAULT_REPLICA_URL.to_owned());
+            let out = fixtures.join("routing");
+            let lines = routing::record(&url, &replica, &out).await?;
+            println!(
+                "recorded the routing scenario into {} ({} observations)",
+                out.display(),
+                lines.len()
             );
         }
         Ok::<_, String>(())

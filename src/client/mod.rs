@@ -429,6 +429,10 @@ impl Client {
         let mut attempt = 1;
         loop {
             let mut conn = self.acquire().await?;
+            self.inner
+                .routing
+                .transactions
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             match txn::attempt(&mut conn, options, attempt, &mut f).await {
                 Err(e) if e.is_serialization_failure() || e.is_connection_error() => {
                     if attempt >= options.attempts() {

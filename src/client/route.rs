@@ -58,6 +58,8 @@ pub struct RoutingStats {
     pub primary_reads: u64,
     /// Reads per replica.
     pub replica_reads: BTreeMap<String, u64>,
+    /// Transaction attempts, always on the primary.
+    pub transactions: u64,
     /// Reads that went to the primary because no replica was healthy.
     pub fallbacks: u64,
     /// Reads moved to another node after a replica's connection failed.
@@ -117,6 +119,7 @@ pub(crate) struct Routing {
     fallbacks: AtomicU64,
     failovers: AtomicU64,
     retries: AtomicU64,
+    pub(crate) transactions: AtomicU64,
     last_health: Mutex<Vec<NodeHealth>>,
 }
 
@@ -144,6 +147,7 @@ impl Routing {
             fallbacks: AtomicU64::new(0),
             failovers: AtomicU64::new(0),
             retries: AtomicU64::new(0),
+            transactions: AtomicU64::new(0),
             last_health: Mutex::new(Vec::new()),
         }
     }
@@ -225,6 +229,7 @@ impl Routing {
             fallbacks: self.fallbacks.load(Ordering::Relaxed),
             failovers: self.failovers.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
+            transactions: self.transactions.load(Ordering::Relaxed),
             breakers,
         }
     }
@@ -286,6 +291,21 @@ impl Client {
             tokio::time::sleep(routing.retry.delay(attempt, routing.draws.next())).await;
             attempt += 1;
         }
+    }
+
+    /// The pool of one node by name (`primary`, `replica-1`, ...), to reach
+    /// it whatever its health: administration, or a replica's own
+    /// functions. `None` for an unknown name.
+    pub fn node(&self, name: &str) -> Option<Client> {
+        let routing = &self.inner.routing;
+        if name == routing.primary.name {
+            return Some(self.clone());
+        }
+        routing
+            .replicas
+            .iter()
+            .find(|r| r.node.name == name)
+            .map(|r| r.client.clone())
     }
 
     /// Routing counters and breaker states, per node.

@@ -260,3 +260,76 @@ fn serve_reads_faults_from_the_environment_and_prints_them_with_the_seed() {
         ]
     );
 }
+
+/// psql's SQLSTATE for its last error (`\set VERBOSITY verbose` prints it).
+fn psql(port: u16, sql: &str) -> (bool, String) {
+    let out = Command::new("psql")
+        .args(["-X", "-A", "-t", "-v", "VERBOSITY=verbose", "-c", sql])
+        .arg(format!(
+            "host=127.0.0.1 port={port} user=postgres dbname={DEMO_DB} sslmode=disable"
+        ))
+        .output()
+        .expect("psql runs");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[test]
+fn serve_with_faults_gives_psql_exactly_the_injected_errors_refusal_and_latency() {
+    let mut child = Reap(
+        Command::new(env!("CARGO_BIN_EXE_pgsim"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--seed", "3"])
+            .args(["--fault", "refuse,times=1"])
+            .args(["--fault", "match=^select count,error=40001,times=2"])
+            .args(["--fault", "match=^select name from items,latency=300"])
+            .arg("--fixtures")
+            .arg(demo_dir())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("runs pgsim"),
+    );
+    let mut first = String::new();
+    BufReader::new(child.0.stdout.take().expect("piped"))
+        .read_line(&mut first)
+        .expect("first line");
+    let port: u16 = first
+        .trim()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {first:?}"));
+
+    let (ok, text) = psql(port, "select 1");
+    // psql prints no SQLSTATE for a refused connection: 53300's message.
+    assert!(
+        !ok && text.contains("FATAL:  sorry, too many clients already"),
+        "the first connection is refused: {text}"
+    );
+    for _ in 0..2 {
+        let (ok, text) = psql(port, COUNT);
+        assert!(!ok && text.contains("40001"), "an injected 40001: {text}");
+    }
+    let (ok, text) = psql(port, COUNT);
+    assert!(ok, "the third try gets the recording: {text}");
+    assert!(text.trim().parse::<i64>().is_ok(), "{text}");
+
+    // The delayed answer arrives after an undelayed one sent later.
+    let slow = std::thread::spawn(move || {
+        let sent = std::time::Instant::now();
+        let (ok, text) = psql(port, "select name from items where id = 99");
+        (ok, text, sent.elapsed(), std::time::Instant::now())
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    let (ok, text) = psql(port, COUNT);
+    assert!(ok, "{text}");
+    let fast_done = std::time::Instant::now();
+    let (ok, text, slow_took, slow_done) = slow.join().expect("slow psql");
+    assert!(ok, "{text}");
+    assert!(
+        fast_done < slow_done,
+        "the delayed query finished after one sent later"
+    );
+    assert!(slow_took >= Duration::from_millis(300), "{slow_took:?}");
+}

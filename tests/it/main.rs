@@ -1,6 +1,9 @@
 //! pgsim's integration tests: one binary, one module per area.
 
 #[allow(dead_code, unreachable_pub)]
+#[path = "../../recorder/src/routing.rs"]
+mod routing_scenario;
+#[allow(dead_code, unreachable_pub)]
 #[path = "../../recorder/src/scenario.rs"]
 mod scenario;
 #[allow(dead_code, unreachable_pub)]
@@ -17,6 +20,7 @@ mod key_nearest;
 mod key_props;
 mod live;
 mod replay_demo;
+mod routing;
 mod support;
 mod survey;
 mod toolkit_cases;

@@ -1,0 +1,368 @@
+//! Routing, resilience and faults. The scenario recorded from a real
+//! primary and standby replays to what live showed; the outage tests run
+//! the same client against one mock server per node with faults injected,
+//! deterministically.
+
+use std::time::Duration;
+
+use pgsim::client::{BreakerConfig, BreakerState, Closed, Jitter, RetryPolicy};
+use pgsim::{Client, ClientBuilder, Error, MockServer, Mode};
+
+use crate::routing_scenario::{self as scenario, fixtures_dir, READ, UPDATE};
+use crate::support::{assert_same_lines, live_url, LIVE_LOCK};
+use crate::toolkit::TOOLKIT_DB;
+
+/// In Replay only the database matters.
+const REPLAY_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+fn expected() -> Vec<String> {
+    let path = fixtures_dir().join("expected/lines.txt");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn replayed_fully(closed: &Closed) {
+    let Closed::Nodes(nodes) = closed else {
+        panic!("expected one report per node, got {closed:?}");
+    };
+    assert_eq!(nodes.len(), 3);
+    for (node, closed) in nodes {
+        let Closed::Replayed(report) = closed else {
+            panic!("{node}: expected a replay, got {closed:?}");
+        };
+        assert!(report.misses.is_empty(), "{node}:\n{report}");
+    }
+}
+
+#[tokio::test]
+async fn primary_and_replicas_replay_what_they_recorded() {
+    let (lines, closed) = scenario::run_mode(
+        REPLAY_URL,
+        REPLAY_URL,
+        Mode::Replay {
+            fixtures: fixtures_dir(),
+        },
+    )
+    .await
+    .expect("replay");
+    assert_same_lines(&lines, &expected(), "routing replay vs recording");
+    replayed_fully(&closed);
+
+    let Some(primary) = live_url() else {
+        return;
+    };
+    let replica = match std::env::var("PGSIM_REPLICA_URL") {
+        Ok(url) => url,
+        Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but PGSIM_REPLICA_URL is not set: .ci/run starts a replica")
+        }
+        Err(_) => {
+            eprintln!("PGSIM_REPLICA_URL not set: skipping the live routing run");
+            return;
+        }
+    };
+    let _live = LIVE_LOCK.lock().await;
+    crate::toolkit::setup(&primary)
+        .await
+        .expect("toolkit database");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (live, _) = scenario::run_mode(
+        &primary,
+        &replica,
+        Mode::Record {
+            fixtures: dir.path().into(),
+        },
+    )
+    .await
+    .expect("live primary and replica");
+    assert_same_lines(&live, &expected(), "live today vs bundled transcript");
+    let (again, closed) = scenario::run_mode(
+        REPLAY_URL,
+        REPLAY_URL,
+        Mode::Replay {
+            fixtures: dir.path().into(),
+        },
+    )
+    .await
+    .expect("replay of today's recording");
+    assert_same_lines(&again, &live, "replay of today's recording vs live");
+    replayed_fully(&closed);
+}
+
+/// One mock server per node over the bundled routing fixtures, with faults.
+struct Nodes {
+    primary: MockServer,
+    replicas: [MockServer; 2],
+}
+
+async fn node(name: &str, faults: &[&str]) -> MockServer {
+    let mut b = MockServer::builder()
+        .fixtures(fixtures_dir().join(name))
+        .seed(7);
+    for f in faults {
+        b = b.fault(*f);
+    }
+    b.start().await.expect("node fixtures load")
+}
+
+impl Nodes {
+    async fn start(primary: &[&str], r1: &[&str], r2: &[&str]) -> Nodes {
+        Nodes {
+            primary: node("primary", primary).await,
+            replicas: [node("replica-1", r1).await, node("replica-2", r2).await],
+        }
+    }
+
+    fn builder(&self) -> ClientBuilder {
+        let url =
+            |s: &MockServer| format!("postgres://postgres@127.0.0.1:{}/postgres", s.addr().port());
+        Client::builder()
+            .primary(url(&self.primary))
+            .replica(url(&self.replicas[0]))
+            .replica(url(&self.replicas[1]))
+            .database(TOOLKIT_DB)
+            .max_connections(2)
+    }
+
+    /// Only the primary, for single-node resilience tests.
+    fn primary_only(&self) -> ClientBuilder {
+        Client::builder()
+            .url(format!(
+                "postgres://postgres@127.0.0.1:{}/postgres",
+                self.primary.addr().port()
+            ))
+            .database(TOOLKIT_DB)
+            .max_connections(2)
+    }
+}
+
+async fn reads(c: &Client, n: usize) {
+    for _ in 0..n {
+        let v: String = c
+            .query_one(READ, &[&3i32])
+            .await
+            .expect("read served")
+            .get(0);
+        assert_eq!(v, "v3");
+    }
+}
+
+fn replica_reads(c: &Client) -> (u64, u64) {
+    let s = c.routing_stats();
+    (s.replica_reads["replica-1"], s.replica_reads["replica-2"])
+}
+
+#[tokio::test]
+async fn an_unreachable_replica_leaves_the_rotation_and_rejoins() {
+    // The health check at build is refused; the next connection is not.
+    let nodes = Nodes::start(&[], &["refuse,times=1"], &[]).await;
+    let c = nodes.builder().build().await.expect("client");
+    let at_build = c.last_health();
+    assert!(!at_build[1].healthy && at_build[2].healthy, "{at_build:?}");
+    reads(&c, 4).await;
+    assert_eq!(
+        replica_reads(&c),
+        (0, 4),
+        "only the reachable replica reads"
+    );
+    assert!(
+        c.check_health().await.iter().all(|h| h.healthy),
+        "the fault ended"
+    );
+    reads(&c, 4).await;
+    assert_eq!(replica_reads(&c), (2, 6), "back in rotation");
+    assert_eq!(c.routing_stats().fallbacks, 0);
+}
+
+#[tokio::test]
+async fn reads_fall_back_to_the_primary_when_no_replica_is_reachable() {
+    let nodes = Nodes::start(&[], &["refuse"], &["refuse"]).await;
+    let c = nodes.builder().build().await.expect("client");
+    reads(&c, 3).await;
+    c.execute(UPDATE, &[&"changed", &1i32])
+        .await
+        .expect("write");
+    let s = c.routing_stats();
+    assert_eq!((s.primary_reads, s.primary_writes, s.fallbacks), (3, 1, 3));
+    assert_eq!(replica_reads(&c), (0, 0));
+}
+
+#[tokio::test]
+async fn a_replica_that_drops_a_read_hands_it_to_the_next_node_at_once() {
+    let nodes = Nodes::start(&[], &["match=rt_items,drop,times=1"], &[]).await;
+    let c = nodes.builder().build().await.expect("client");
+    reads(&c, 3).await;
+    let s = c.routing_stats();
+    assert_eq!(s.failovers, 1);
+    assert_eq!(replica_reads(&c), (0, 3));
+    assert_eq!(nodes.replicas[0].faults()[0].fired, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_serialization_failures_then_success_on_the_seeded_schedule() {
+    let nodes = Nodes::start(
+        &["match=^select v from rt_items,error=40001,times=2"],
+        &[],
+        &[],
+    )
+    .await;
+    let policy = RetryPolicy::exponential(Duration::from_millis(100))
+        .max_attempts(3)
+        .jitter(Jitter::Full)
+        .seed(7);
+    let c = nodes
+        .primary_only()
+        .retry(policy.clone())
+        .build()
+        .await
+        .expect("client");
+    let started = tokio::time::Instant::now();
+    let v: String = c
+        .query_one(READ, &[&3i32])
+        .await
+        .expect("third attempt")
+        .get(0);
+    assert_eq!(v, "v3");
+    assert_eq!(c.routing_stats().retries, 2, "three attempts in all");
+    let waited: Duration = policy.schedule().iter().sum();
+    assert!(
+        started.elapsed() >= waited,
+        "{:?} < {waited:?}",
+        started.elapsed()
+    );
+    assert_eq!(nodes.primary.faults()[0].fired, 2);
+}
+
+#[tokio::test]
+async fn a_unique_violation_is_never_retried() {
+    let nodes = Nodes::start(&["match=^update,error=23505"], &[], &[]).await;
+    let policy = RetryPolicy::exponential(Duration::from_millis(1))
+        .max_attempts(5)
+        .retry_writes(true);
+    let c = nodes
+        .primary_only()
+        .retry(policy)
+        .build()
+        .await
+        .expect("client");
+    let e = c
+        .execute(UPDATE, &[&"changed", &1i32])
+        .await
+        .expect_err("23505");
+    assert_eq!(e.code(), Some("23505"));
+    assert_eq!(c.routing_stats().retries, 0);
+    assert_eq!(nodes.primary.faults()[0].matched, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn breaker_opens_rejects_half_opens_and_closes() {
+    let nodes = Nodes::start(&["match=rt_items,error=53300,times=3"], &[], &[]).await;
+    let cooldown = Duration::from_secs(10);
+    let c = nodes
+        .primary_only()
+        .circuit_breaker(BreakerConfig {
+            failure_threshold: 2,
+            cooldown,
+        })
+        .build()
+        .await
+        .expect("client");
+    let read = || c.query_one(READ, &[&3i32]);
+    for _ in 0..2 {
+        assert_eq!(read().await.expect_err("injected").code(), Some("53300"));
+    }
+    let state = |c: &Client| c.routing_stats().breakers["primary"];
+    assert_eq!(state(&c).state, BreakerState::Open);
+    assert!(
+        matches!(read().await, Err(Error::CircuitOpen { .. })),
+        "rejected fast"
+    );
+    assert_eq!(
+        nodes.primary.faults()[0].matched,
+        2,
+        "nothing sent while open"
+    );
+    tokio::time::advance(cooldown).await;
+    assert_eq!(
+        read().await.expect_err("the probe fails").code(),
+        Some("53300")
+    );
+    assert_eq!(
+        state(&c).state,
+        BreakerState::Open,
+        "a failed probe reopens"
+    );
+    tokio::time::advance(cooldown).await;
+    read().await.expect("the probe succeeds");
+    let s = state(&c);
+    assert_eq!(
+        (s.state, s.opened, s.half_opened, s.closed),
+        (BreakerState::Closed, 2, 2, 1)
+    );
+}
+
+#[tokio::test]
+async fn a_connection_dropped_mid_transaction_retries_the_whole_transaction() {
+    let nodes = Nodes::start(&["match=^update rt_items,drop,times=1"], &[], &[]).await;
+    let c = nodes.primary_only().build().await.expect("client");
+    let mut attempts = Vec::new();
+    let v = c
+        .transaction(async |tx| {
+            attempts.push(tx.attempt());
+            tx.execute(UPDATE, &[&"in a transaction", &2i32]).await?;
+            tx.query_one("select v from rt_items where id = 2", &[])
+                .await
+                .map(|r| r.get::<_, String>(0))
+        })
+        .await
+        .expect("the second attempt commits");
+    assert_eq!((attempts, v.as_str()), (vec![1, 2], "in a transaction"));
+}
+
+#[tokio::test]
+async fn without_the_closure_a_dropped_connection_is_a_typed_error_and_nothing_is_resent() {
+    let nodes = Nodes::start(&["match=^update rt_items,drop,times=1"], &[], &[]).await;
+    let c = nodes.primary_only().build().await.expect("client");
+    let mut conn = c.acquire().await.expect("connection");
+    let tx = conn.begin().await.expect("begin");
+    let e = tx
+        .execute(UPDATE, &[&"in a transaction", &2i32])
+        .await
+        .expect_err("dropped");
+    assert!(e.is_connection_error() && e.code().is_none(), "{e}");
+    drop(tx);
+    drop(conn);
+    assert_eq!(
+        nodes.primary.faults()[0].matched,
+        1,
+        "the update was sent once"
+    );
+}
+
+#[tokio::test]
+async fn injected_latency_exhausts_the_pool_into_a_typed_timeout() {
+    let nodes = Nodes::start(&["match=rt_items,latency=400"], &[], &[]).await;
+    let c = nodes
+        .primary_only()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_millis(50))
+        .build()
+        .await
+        .expect("client");
+    let slow = {
+        let c = c.clone();
+        tokio::spawn(async move { c.query_one(READ, &[&3i32]).await.map(|_| ()) })
+    };
+    while c.pool_stats().in_use == 0 {
+        tokio::task::yield_now().await;
+    }
+    let e = c
+        .query_one(READ, &[&3i32])
+        .await
+        .expect_err("pool exhausted");
+    assert!(matches!(e, Error::AcquireTimeout { .. }), "{e}");
+    slow.await.expect("task").expect("the slow read completes");
+}
