@@ -117,6 +117,16 @@ async fn all_healthy(c: &Client) -> bool {
     c.check_health().await.iter().all(|h| h.healthy)
 }
 
+/// One read, with where it went.
+async fn routed_read(c: &Client) -> String {
+    let before = c.routing_stats();
+    let read = c
+        .query_one(READ, &[&1i32])
+        .await
+        .map(|r| r.get::<_, String>(0));
+    format!("{}, {}", outcome(&read), delta(&before, &c.routing_stats()))
+}
+
 /// The scenario's body; asserts what must hold in every mode.
 pub async fn run(c: &Client) -> Result<Lines, String> {
     let mut out = Lines::new();
@@ -235,15 +245,7 @@ pub async fn run(c: &Client) -> Result<Lines, String> {
         .collect();
     out.push(format!("over max lag: {lagging:?}"));
     let before = c.routing_stats();
-    let read = c
-        .query_one(READ, &[&1i32])
-        .await
-        .map(|r| r.get::<_, String>(0));
-    out.push(format!(
-        "read while lagging: {}, {}",
-        outcome(&read),
-        delta(&before, &c.routing_stats())
-    ));
+    out.push(format!("read while lagging: {}", routed_read(c).await));
     assert_eq!(c.routing_stats().fallbacks - before.fallbacks, 1);
 
     // Routing now sends everything to the primary: reach the standby by name.
@@ -253,16 +255,7 @@ pub async fn run(c: &Client) -> Result<Lines, String> {
         .await
         .map_err(|e| e.to_string())?;
     until("the replicas catch up", || all_healthy(c)).await?;
-    let before = c.routing_stats();
-    let read = c
-        .query_one(READ, &[&1i32])
-        .await
-        .map(|r| r.get::<_, String>(0));
-    out.push(format!(
-        "read after catching up: {}, {}",
-        outcome(&read),
-        delta(&before, &c.routing_stats())
-    ));
+    out.push(format!("read after catching up: {}", routed_read(c).await));
     Ok(out)
 }
 

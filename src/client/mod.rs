@@ -65,7 +65,8 @@ struct Inner {
     owns_backend: bool,
     builder: ClientBuilder,
     routing: Routing,
-    maintenance: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Background maintenance and health checks, stopped on close or drop.
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 enum Backend {
@@ -120,7 +121,7 @@ impl std::fmt::Debug for Client {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let Some(task) = lock(&self.maintenance).take() {
+        for task in lock(&self.tasks).drain(..) {
             task.abort();
         }
     }
@@ -165,7 +166,14 @@ impl ClientBuilder {
         let client = primary.build_node(routing).await?;
         client.check_health().await;
         if let Some(every) = self.health_interval {
-            tokio::spawn(check_health_every(Arc::downgrade(&client.inner), every));
+            let task = tokio::spawn(run_every(
+                Arc::downgrade(&client.inner),
+                every,
+                |c| async move {
+                    c.check_health().await;
+                },
+            ));
+            lock(&client.inner.tasks).push(task);
         }
         Ok(client)
     }
@@ -238,15 +246,21 @@ impl Client {
                 mode: builder.mode.clone(),
                 backend,
                 owns_backend,
-                maintenance: Mutex::new(None),
+                tasks: Mutex::new(Vec::new()),
                 builder: builder.clone(),
                 routing,
             }),
         };
         client.maintain().await?;
         if let Some(every) = builder.maintenance_every() {
-            let task = tokio::spawn(maintain_every(Arc::downgrade(&client.inner), every));
-            *lock(&client.inner.maintenance) = Some(task);
+            let task = tokio::spawn(run_every(
+                Arc::downgrade(&client.inner),
+                every,
+                |c| async move {
+                    let _ = c.maintain().await;
+                },
+            ));
+            lock(&client.inner.tasks).push(task);
         }
         Ok(client)
     }
@@ -276,7 +290,14 @@ impl Client {
     }
 }
 
-async fn check_health_every(client: Weak<Inner>, every: std::time::Duration) {
+/// Runs `job` on the client every `every` until the client is dropped. A
+/// failure (a server down) is the job's to note; the next tick tries again,
+/// and callers see the failure themselves when they query.
+async fn run_every<F, Fut>(client: Weak<Inner>, every: std::time::Duration, job: F)
+where
+    F: Fn(Client) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
@@ -285,22 +306,7 @@ async fn check_health_every(client: Weak<Inner>, every: std::time::Duration) {
         let Some(inner) = client.upgrade() else {
             return;
         };
-        Client { inner }.check_health().await;
-    }
-}
-
-async fn maintain_every(client: Weak<Inner>, every: std::time::Duration) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        let Some(inner) = client.upgrade() else {
-            return;
-        };
-        // A failure (server down) is retried on the next tick; callers see
-        // it themselves when they acquire.
-        let _ = Client { inner }.maintain().await;
+        job(Client { inner }).await;
     }
 }
 
@@ -463,7 +469,7 @@ impl Client {
     /// was served and missed. Clones of this client fail with
     /// [`Error::PoolClosed`] afterwards.
     pub async fn close(&self) -> Result<Closed> {
-        if let Some(task) = lock(&self.inner.maintenance).take() {
+        for task in lock(&self.inner.tasks).drain(..) {
             task.abort();
         }
         self.inner.pool.close();
