@@ -66,8 +66,10 @@ async fn main() -> ExitCode {
             );
         }
         if routing {
-            let replica = std::env::var("PGSIM_REPLICA_URL")
-                .unwrap_or_else(|_| routing::DEFAULT_REPLICA_URL.to_owned());
+            let replica = match std::env::var("PGSIM_REPLICA_URL") {
+                Ok(url) => url,
+                Err(_) => routing::start_replica()?,
+            };
             let out = fixtures.join("routing");
             let lines = routing::record(&url, &replica, &out).await?;
             println!(

@@ -20,6 +20,34 @@ pub type Lines = Vec<String>;
 /// The replica's URL: `PGSIM_REPLICA_URL` (`.ci/replica.sh` starts one).
 pub const DEFAULT_REPLICA_URL: &str = "postgres://postgres:postgres@127.0.0.1:5433/postgres";
 
+/// Starts (or finds running) a streaming replica of the machine's primary
+/// with `.ci/replica.sh`, and returns its URL.
+pub fn start_replica() -> Result<String, String> {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = if base.join("scenarios").is_dir() {
+        base.join("../.ci/replica.sh")
+    } else {
+        base.join(".ci/replica.sh")
+    };
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .output()
+        .map_err(|e| format!("{}: {e}", script.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} failed:\n{}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if url.is_empty() {
+        Ok(DEFAULT_REPLICA_URL.to_owned())
+    } else {
+        Ok(url)
+    }
+}
+
 /// The lag that takes a replica out of rotation in the scenario.
 pub const MAX_LAG: Duration = Duration::from_millis(500);
 
