@@ -1,4 +1,5 @@
-//! Query-key computation: normalization plus sha256.
+//! Query-key computation (normalization plus sha256) and the read-only
+//! check that routes every toolkit query.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use pgsim::key::{query_key, ParamValue};
@@ -14,6 +15,13 @@ fn keys(c: &mut Criterion) {
     });
     c.bench_function("query_key/long catalog query", |b| {
         b.iter(|| query_key(black_box(&long), &[]))
+    });
+    // The routing decision every toolkit query makes.
+    c.bench_function("is_read_only/short", |b| {
+        b.iter(|| pgsim::validate::is_read_only(black_box(short)))
+    });
+    c.bench_function("is_read_only/long catalog query", |b| {
+        b.iter(|| pgsim::validate::is_read_only(black_box(&long)))
     });
 }
 

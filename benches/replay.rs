@@ -119,6 +119,31 @@ fn round_trip(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    // The same query through the toolkit: pool acquire, parameter count,
+    // read-only routing check and the per-connection statement cache.
+    let toolkit = rt
+        .block_on(
+            pgsim::Client::builder()
+                .url(server.url_for("bench"))
+                .max_connections(1)
+                .build(),
+        )
+        .expect("toolkit client");
+    c.bench_function("round trip/toolkit query_one", |b| {
+        let mut i = 0i32;
+        b.iter_batched(
+            || {
+                i = i % 1000 + 1;
+                i
+            },
+            |aid| {
+                rt.block_on(toolkit.query_one(synth::SQL, &[&aid]))
+                    .expect("answer")
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    drop(toolkit);
     drop(client);
     drop(server);
 }
