@@ -8,6 +8,7 @@
 
 mod breaker;
 mod config;
+mod env;
 mod pool;
 pub(crate) mod query;
 mod retry;
