@@ -155,7 +155,7 @@ impl ClientBuilder {
     }
 
     /// A replica: read-only statements go round robin across healthy
-    /// replicas (see [`Client::on`] to choose per call). Each replica gets
+    /// replicas (see [`Client::on`](crate::Client::on) to choose per call). Each replica gets
     /// its own pool with the same settings.
     pub fn replica(mut self, url: impl Into<String>) -> Self {
         self.replicas.push(url.into());
@@ -170,7 +170,7 @@ impl ClientBuilder {
     }
 
     /// Checks every node's health this often in the background (default:
-    /// only at build and on [`Client::check_health`]).
+    /// only at build and on [`Client::check_health`](crate::Client::check_health)).
     pub fn health_interval(mut self, every: Duration) -> Self {
         self.health_interval = Some(every);
         self
