@@ -173,13 +173,9 @@ impl Error {
         match self {
             Error::AcquireTimeout { .. } | Error::ConnectTimeout { .. } => true,
             Error::CircuitOpen { .. } => true,
-            Error::Postgres(e) | Error::Query { source: e, .. } => match e.code() {
-                Some(code) => is_transient_sqlstate(code.code()),
-                None => {
-                    e.is_closed()
-                        || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
-                }
-            },
+            Error::Postgres(e) | Error::Query { source: e, .. } => {
+                broken_connection(e) || e.code().is_some_and(|c| is_transient_sqlstate(c.code()))
+            }
             _ => false,
         }
     }
@@ -189,16 +185,7 @@ impl Error {
     /// 57P01..57P03, 53300). Whatever was in flight may or may not have run.
     pub fn is_connection_error(&self) -> bool {
         match self {
-            Error::Postgres(e) | Error::Query { source: e, .. } => match e.code() {
-                Some(code) => {
-                    let code = code.code();
-                    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
-                }
-                None => {
-                    e.is_closed()
-                        || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
-                }
-            },
+            Error::Postgres(e) | Error::Query { source: e, .. } => broken_connection(e),
             Error::RetriesExhausted { last, .. } => last.is_connection_error(),
             _ => false,
         }
@@ -228,11 +215,24 @@ fn describe(e: &tokio_postgres::Error) -> String {
 
 /// Whether a SQLSTATE marks a failure that may pass if tried again.
 pub fn is_transient_sqlstate(code: &str) -> bool {
-    code.starts_with("08")
-        || matches!(
-            code,
-            "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "53300"
-        )
+    is_connection_sqlstate(code) || matches!(code, "40001" | "40P01")
+}
+
+/// Connection exceptions (08), shutdown and cannot-connect-now (57P01..03),
+/// too many connections (53300).
+fn is_connection_sqlstate(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+}
+
+/// The connection broke or was refused: a connection-class SQLSTATE, or no
+/// answer at all (closed socket, I/O error).
+fn broken_connection(e: &tokio_postgres::Error) -> bool {
+    match e.code() {
+        Some(code) => is_connection_sqlstate(code.code()),
+        None => {
+            e.is_closed() || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+        }
+    }
 }
 
 /// `Result` with pgsim's [`Error`].

@@ -13,7 +13,6 @@ mod survey;
 #[allow(dead_code)]
 mod toolkit;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[tokio::main]
@@ -23,7 +22,7 @@ async fn main() -> ExitCode {
         return ExitCode::FAILURE;
     };
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
-    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
+    let fixtures = scenario::repo_root().join("fixtures");
     let (demo, toolkit, survey, routing) = match which.as_str() {
         "all" => (true, true, true, true),
         "demo" => (true, false, false, false),

@@ -23,12 +23,7 @@ pub const DEFAULT_REPLICA_URL: &str = "postgres://postgres:postgres@127.0.0.1:54
 /// Starts (or finds running) a streaming replica of the machine's primary
 /// with `.ci/replica.sh`, and returns its URL.
 pub fn start_replica() -> Result<String, String> {
-    let base = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let script = if base.join("scenarios").is_dir() {
-        base.join("../.ci/replica.sh")
-    } else {
-        base.join(".ci/replica.sh")
-    };
+    let script = crate::scenario::repo_root().join(".ci/replica.sh");
     let out = std::process::Command::new("bash")
         .arg(&script)
         .output()
@@ -59,12 +54,7 @@ pub const UPDATE: &str = "update rt_items set v = $1 where id = $2";
 
 /// Where the bundled routing fixtures live.
 pub fn fixtures_dir() -> PathBuf {
-    let base = Path::new(env!("CARGO_MANIFEST_DIR"));
-    if base.join("scenarios").is_dir() {
-        base.join("../fixtures/routing")
-    } else {
-        base.join("fixtures/routing")
-    }
+    crate::scenario::repo_root().join("fixtures/routing")
 }
 
 /// The scenario's client: `primary` and two replica nodes, both `replica`.

@@ -25,12 +25,17 @@ pub const PGBENCH_SEED: u32 = 7;
 
 /// Directory of the scenario's SQL files.
 pub fn scenario_dir() -> PathBuf {
-    // This file is compiled into the recorder and into the root crate's tests.
+    repo_root().join("recorder/scenarios/demo")
+}
+
+/// The repository's root. This file is compiled into the recorder (whose
+/// manifest is `recorder/`) and into the root crate's tests.
+pub fn repo_root() -> PathBuf {
     let base = Path::new(env!("CARGO_MANIFEST_DIR"));
     if base.join("scenarios").is_dir() {
-        base.join("scenarios/demo")
+        base.join("..")
     } else {
-        base.join("recorder/scenarios/demo")
+        base.to_owned()
     }
 }
 

@@ -33,21 +33,11 @@ pub const EXCLUDE: &str = "pgsim_*";
 
 /// Where the bundled survey fixtures live.
 pub fn fixtures_dir() -> PathBuf {
-    let base = Path::new(env!("CARGO_MANIFEST_DIR"));
-    if base.join("scenarios").is_dir() {
-        base.join("../fixtures/survey")
-    } else {
-        base.join("fixtures/survey")
-    }
+    crate::scenario::repo_root().join("fixtures/survey")
 }
 
 fn shop_sql() -> Result<String, String> {
-    let base = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let path = if base.join("scenarios").is_dir() {
-        base.join("scenarios/survey/shop.sql")
-    } else {
-        base.join("recorder/scenarios/survey/shop.sql")
-    };
+    let path = crate::scenario::repo_root().join("recorder/scenarios/survey/shop.sql");
     std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -66,14 +56,7 @@ async fn exec(client: &tokio_postgres::Client, sql: &str) -> Result<(), String> 
     client
         .batch_execute(sql)
         .await
-        .map_err(|e| format!("{sql}: {}", pg_error(&e)))
-}
-
-fn pg_error(e: &tokio_postgres::Error) -> String {
-    e.as_db_error().map_or_else(
-        || e.to_string(),
-        |d| format!("{} {}", d.code().code(), d.message()),
-    )
+        .map_err(|e| format!("{sql}: {}", crate::scenario::pg_error(&e)))
 }
 
 /// Builds the scenario's world on the live server, as the superuser in
@@ -83,7 +66,7 @@ pub async fn setup(live_url: &str) -> Result<(), String> {
     let role_exists = admin
         .query_opt("select 1 from pg_roles where rolname = $1", &[&SURVEYOR])
         .await
-        .map_err(|e| pg_error(&e))?
+        .map_err(|e| crate::scenario::pg_error(&e))?
         .is_some();
     let verb = if role_exists { "alter" } else { "create" };
     exec(
@@ -150,14 +133,9 @@ pub fn config(max_concurrency: usize) -> MultiDatabaseConfig {
 /// The surveyor's URL on the live server.
 pub fn surveyor_url(live_url: &str) -> Result<String, String> {
     let url = ConnectionString::parse(live_url).map_err(|e| e.to_string())?;
-    let host = if url.host().contains(':') {
-        format!("[{}]", url.host())
-    } else {
-        url.host().to_owned()
-    };
     Ok(format!(
-        "postgres://{SURVEYOR}:{SURVEYOR_PASSWORD}@{host}:{}/postgres",
-        url.port()
+        "postgres://{SURVEYOR}:{SURVEYOR_PASSWORD}@{}/postgres",
+        url.address()
     ))
 }
 

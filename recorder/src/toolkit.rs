@@ -110,12 +110,7 @@ const SHORT: Duration = Duration::from_millis(300);
 
 /// Where the bundled toolkit fixtures live.
 pub fn fixtures_dir() -> PathBuf {
-    let base = Path::new(env!("CARGO_MANIFEST_DIR"));
-    if base.join("scenarios").is_dir() {
-        base.join("../fixtures/toolkit")
-    } else {
-        base.join("fixtures/toolkit")
-    }
+    crate::scenario::repo_root().join("fixtures/toolkit")
 }
 
 /// Creates the toolkit database on the live server when it is missing.

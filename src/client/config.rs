@@ -76,12 +76,8 @@ pub struct ClientBuilder {
     pub(crate) database: Option<String>,
     pub(crate) default_password: Option<String>,
     pub(crate) mode: Mode,
-    pub(crate) max_connections: usize,
-    pub(crate) min_idle: usize,
-    pub(crate) connect_timeout: Duration,
-    pub(crate) acquire_timeout: Duration,
-    pub(crate) idle_timeout: Option<Duration>,
-    pub(crate) max_lifetime: Option<Duration>,
+    /// The pool's numbers, checked against each other by `build`.
+    pub(crate) pool: PoolSettings,
     pub(crate) statement_timeout: Option<Duration>,
     pub(crate) maintenance_interval: Option<Duration>,
     pub(crate) server_settings: Vec<(String, String)>,
@@ -99,12 +95,14 @@ impl Default for ClientBuilder {
             database: None,
             default_password: None,
             mode: Mode::Live,
-            max_connections: 10,
-            min_idle: 0,
-            connect_timeout: Duration::from_secs(10),
-            acquire_timeout: Duration::from_secs(30),
-            idle_timeout: Some(Duration::from_secs(600)),
-            max_lifetime: Some(Duration::from_secs(1800)),
+            pool: PoolSettings {
+                max_connections: 10,
+                min_idle: 0,
+                connect_timeout: Duration::from_secs(10),
+                acquire_timeout: Duration::from_secs(30),
+                idle_timeout: Some(Duration::from_secs(600)),
+                max_lifetime: Some(Duration::from_secs(1800)),
+            },
             statement_timeout: None,
             maintenance_interval: None,
             server_settings: Vec::new(),
@@ -123,12 +121,12 @@ impl std::fmt::Debug for ClientBuilder {
             .field("url", &self.url.as_deref().map(redact))
             .field("database", &self.database)
             .field("mode", &self.mode)
-            .field("max_connections", &self.max_connections)
-            .field("min_idle", &self.min_idle)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("acquire_timeout", &self.acquire_timeout)
-            .field("idle_timeout", &self.idle_timeout)
-            .field("max_lifetime", &self.max_lifetime)
+            .field("max_connections", &self.pool.max_connections)
+            .field("min_idle", &self.pool.min_idle)
+            .field("connect_timeout", &self.pool.connect_timeout)
+            .field("acquire_timeout", &self.pool.acquire_timeout)
+            .field("idle_timeout", &self.pool.idle_timeout)
+            .field("max_lifetime", &self.pool.max_lifetime)
             .field("statement_timeout", &self.statement_timeout)
             .field(
                 "replicas",
@@ -203,20 +201,20 @@ impl ClientBuilder {
 
     /// The most connections open at once (at least 1).
     pub fn max_connections(mut self, n: usize) -> Self {
-        self.max_connections = n;
+        self.pool.max_connections = n;
         self
     }
 
     /// Connections kept open and idle, ready for a burst (at most
     /// `max_connections`). They are opened by `build`.
     pub fn min_idle(mut self, n: usize) -> Self {
-        self.min_idle = n;
+        self.pool.min_idle = n;
         self
     }
 
     /// How long opening one connection (TCP and authentication) may take.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.pool.connect_timeout = timeout;
         self
     }
 
@@ -224,21 +222,21 @@ impl ClientBuilder {
     /// connection when `max_connections` are in use, before
     /// [`Error::AcquireTimeout`]. Zero: fail at once.
     pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
-        self.acquire_timeout = timeout;
+        self.pool.acquire_timeout = timeout;
         self
     }
 
     /// Idle connections beyond `min_idle` are closed after this long unused
     /// (`None`: never).
     pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
-        self.idle_timeout = timeout.into();
+        self.pool.idle_timeout = timeout.into();
         self
     }
 
     /// Connections are closed once this old, when next returned or found
     /// idle (`None`: never).
     pub fn max_lifetime(mut self, lifetime: impl Into<Option<Duration>>) -> Self {
-        self.max_lifetime = lifetime.into();
+        self.pool.max_lifetime = lifetime.into();
         self
     }
 
@@ -272,21 +270,21 @@ impl ClientBuilder {
             value,
             reason: reason.to_owned(),
         };
-        if self.max_connections == 0 {
+        if self.pool.max_connections == 0 {
             return Err(invalid(
                 "max_connections",
                 "0".into(),
                 "at least 1 connection is needed",
             ));
         }
-        if self.min_idle > self.max_connections {
+        if self.pool.min_idle > self.pool.max_connections {
             return Err(invalid(
                 "min_idle",
-                self.min_idle.to_string(),
-                &format!("more than max_connections ({})", self.max_connections),
+                self.pool.min_idle.to_string(),
+                &format!("more than max_connections ({})", self.pool.max_connections),
             ));
         }
-        if self.connect_timeout.is_zero() {
+        if self.pool.connect_timeout.is_zero() {
             return Err(invalid(
                 "connect_timeout",
                 "0s".into(),
@@ -294,8 +292,8 @@ impl ClientBuilder {
             ));
         }
         for (setting, value) in [
-            ("idle_timeout", self.idle_timeout),
-            ("max_lifetime", self.max_lifetime),
+            ("idle_timeout", self.pool.idle_timeout),
+            ("max_lifetime", self.pool.max_lifetime),
             ("statement_timeout", self.statement_timeout),
         ] {
             if value.is_some_and(|d| d.is_zero()) {
@@ -312,14 +310,7 @@ impl ClientBuilder {
                 "PostgreSQL takes at most 2147483647 ms",
             ));
         }
-        Ok(PoolSettings {
-            max_connections: self.max_connections,
-            min_idle: self.min_idle,
-            connect_timeout: self.connect_timeout,
-            acquire_timeout: self.acquire_timeout,
-            idle_timeout: self.idle_timeout,
-            max_lifetime: self.max_lifetime,
-        })
+        Ok(self.pool.clone())
     }
 
     pub(crate) fn driver_settings(&self) -> DriverSettings {
@@ -328,7 +319,7 @@ impl ClientBuilder {
             settings.push(("statement_timeout".into(), t.as_millis().to_string()));
         }
         DriverSettings {
-            connect_timeout: Some(self.connect_timeout),
+            connect_timeout: Some(self.pool.connect_timeout),
             settings,
         }
     }
@@ -337,13 +328,13 @@ impl ClientBuilder {
         if let Some(every) = self.maintenance_interval {
             return Some(every);
         }
-        let shortest = [self.idle_timeout, self.max_lifetime]
+        let shortest = [self.pool.idle_timeout, self.pool.max_lifetime]
             .into_iter()
             .flatten()
             .min();
         match shortest {
             Some(d) => Some((d / 4).clamp(Duration::from_millis(10), Duration::from_secs(30))),
-            None if self.min_idle > 0 => Some(Duration::from_secs(30)),
+            None if self.pool.min_idle > 0 => Some(Duration::from_secs(30)),
             None => None,
         }
     }

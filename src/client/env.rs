@@ -30,24 +30,24 @@ impl ClientBuilder {
             b.mode = parse_mode(&mode, lookup("PGSIM_FIXTURES"))?;
         }
         if let Some(n) = number(&lookup, "PGSIM_MAX_CONNECTIONS", "a number of connections")? {
-            b.max_connections = usize::try_from(n).unwrap_or(usize::MAX);
+            b.pool.max_connections = usize::try_from(n).unwrap_or(usize::MAX);
         }
         if let Some(n) = number(&lookup, "PGSIM_MIN_IDLE", "a number of connections")? {
-            b.min_idle = usize::try_from(n).unwrap_or(usize::MAX);
+            b.pool.min_idle = usize::try_from(n).unwrap_or(usize::MAX);
         }
         if let Some(ms) = number(&lookup, "PGSIM_CONNECT_TIMEOUT_MS", "milliseconds")? {
-            b.connect_timeout = Duration::from_millis(ms);
+            b.pool.connect_timeout = Duration::from_millis(ms);
         } else if let Some(s) = number(&lookup, "PGCONNECT_TIMEOUT", "seconds")? {
-            b.connect_timeout = Duration::from_secs(s);
+            b.pool.connect_timeout = Duration::from_secs(s);
         }
         if let Some(ms) = number(&lookup, "PGSIM_ACQUIRE_TIMEOUT_MS", "milliseconds")? {
-            b.acquire_timeout = Duration::from_millis(ms);
+            b.pool.acquire_timeout = Duration::from_millis(ms);
         }
         if let Some(s) = number(&lookup, "PGSIM_IDLE_TIMEOUT_S", "seconds")? {
-            b.idle_timeout = (s > 0).then(|| Duration::from_secs(s));
+            b.pool.idle_timeout = (s > 0).then(|| Duration::from_secs(s));
         }
         if let Some(s) = number(&lookup, "PGSIM_MAX_LIFETIME_S", "seconds")? {
-            b.max_lifetime = (s > 0).then(|| Duration::from_secs(s));
+            b.pool.max_lifetime = (s > 0).then(|| Duration::from_secs(s));
         }
         if let Some(ms) = number(&lookup, "PGSIM_STATEMENT_TIMEOUT_MS", "milliseconds")? {
             b.statement_timeout = (ms > 0).then(|| Duration::from_millis(ms));
@@ -163,11 +163,11 @@ mod tests {
                 fixtures: "fixtures/app".into()
             }
         );
-        assert_eq!((b.max_connections, b.min_idle), (4, 2));
-        assert_eq!(b.connect_timeout, Duration::from_millis(1500));
-        assert_eq!(b.acquire_timeout, Duration::from_millis(200));
-        assert_eq!(b.idle_timeout, None);
-        assert_eq!(b.max_lifetime, Some(Duration::from_secs(60)));
+        assert_eq!((b.pool.max_connections, b.pool.min_idle), (4, 2));
+        assert_eq!(b.pool.connect_timeout, Duration::from_millis(1500));
+        assert_eq!(b.pool.acquire_timeout, Duration::from_millis(200));
+        assert_eq!(b.pool.idle_timeout, None);
+        assert_eq!(b.pool.max_lifetime, Some(Duration::from_secs(60)));
         assert_eq!(b.statement_timeout, Some(Duration::from_millis(250)));
         assert!(b.pool_settings().is_ok());
     }
@@ -190,7 +190,7 @@ mod tests {
             ("db", 6543, "o'brien")
         );
         assert_eq!(b.default_password.as_deref(), Some("pw"));
-        assert_eq!(b.connect_timeout, Duration::from_secs(3));
+        assert_eq!(b.pool.connect_timeout, Duration::from_secs(3));
         assert_eq!(env(&[]).unwrap().url, None);
     }
 

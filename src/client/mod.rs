@@ -195,12 +195,8 @@ impl ClientBuilder {
         let backend = match &self.mode {
             Mode::Live => Backend::Live,
             Mode::Record { fixtures } => {
-                let host = match url.host().contains(':') {
-                    true => format!("[{}]", url.host()),
-                    false => url.host().to_owned(),
-                };
                 let recorder = Recorder::builder()
-                    .upstream(format!("{host}:{}", url.port()))
+                    .upstream(url.address())
                     .fixtures(fixtures)
                     .start()
                     .await?;

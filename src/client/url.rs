@@ -118,6 +118,16 @@ impl ConnectionString {
         self.port
     }
 
+    /// `host:port`, an IPv6 address in brackets: what a TCP client or a
+    /// URL takes.
+    pub fn address(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
     /// Role name.
     pub fn user(&self) -> &str {
         &self.user
@@ -231,16 +241,11 @@ impl FromStr for ConnectionString {
 impl std::fmt::Display for ConnectionString {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let password = if self.has_password() { ":***" } else { "" };
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
         write!(
             f,
-            "postgres://{}{password}@{host}:{}/{}",
+            "postgres://{}{password}@{}/{}",
             percent_encode(&self.user),
-            self.port,
+            self.address(),
             percent_encode(&self.database)
         )
     }

@@ -15,6 +15,25 @@ impl Drop for Reap {
     }
 }
 
+/// Starts `pgsim serve` or `pgsim record` and returns it with its port and
+/// its stdout, kept open so the summary it prints on exit has somewhere to go.
+pub(crate) fn start(mut command: Command) -> (Reap, u16, impl BufRead) {
+    let mut child = Reap(
+        command
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("pgsim starts"),
+    );
+    let mut first = String::new();
+    let mut stdout = BufReader::new(child.0.stdout.take().expect("stdout"));
+    stdout.read_line(&mut first).expect("first line");
+    let port = first
+        .split_whitespace()
+        .find_map(|w| w.rsplit(':').next()?.parse::<u16>().ok())
+        .unwrap_or_else(|| panic!("no port in {first:?}"));
+    (child, port, stdout)
+}
+
 #[test]
 fn serve_prints_where_it_listens_and_a_summary_on_sigterm() {
     let mut child = Reap(

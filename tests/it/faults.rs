@@ -8,7 +8,7 @@ use std::time::Duration;
 use pgsim::tokio_postgres::{self, Client, NoTls};
 use pgsim::MockServer;
 
-use crate::cli::Reap;
+use crate::cli::{start, Reap};
 use crate::scenario::DEMO_DB;
 use crate::support::demo_dir;
 
@@ -277,29 +277,16 @@ fn psql(port: u16, sql: &str) -> (bool, String) {
 
 #[test]
 fn serve_with_faults_gives_psql_exactly_the_injected_errors_refusal_and_latency() {
-    let mut child = Reap(
-        Command::new(env!("CARGO_BIN_EXE_pgsim"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--seed", "3"])
-            .args(["--fault", "refuse,times=1"])
-            .args(["--fault", "match=^select count,error=40001,times=2"])
-            .args(["--fault", "match=^select name from items,latency=300"])
-            .arg("--fixtures")
-            .arg(demo_dir())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("runs pgsim"),
-    );
-    let mut first = String::new();
-    BufReader::new(child.0.stdout.take().expect("piped"))
-        .read_line(&mut first)
-        .expect("first line");
-    let port: u16 = first
-        .trim()
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {first:?}"));
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_pgsim"));
+    serve
+        .args(["serve", "--listen", "127.0.0.1:0", "--seed", "3"])
+        .args(["--fault", "refuse,times=1"])
+        .args(["--fault", "match=^select count,error=40001,times=2"])
+        .args(["--fault", "match=^select name from items,latency=300"])
+        .arg("--fixtures")
+        .arg(demo_dir())
+        .stderr(Stdio::null());
+    let (_serve, port, _stdout) = start(serve);
 
     let (ok, text) = psql(port, "select 1");
     // psql prints no SQLSTATE for a refused connection: 53300's message.

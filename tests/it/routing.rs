@@ -9,7 +9,7 @@ use pgsim::client::{BreakerConfig, BreakerState, Closed, Jitter, RetryPolicy};
 use pgsim::{Client, ClientBuilder, Error, MockServer, Mode};
 
 use crate::routing_scenario::{self as scenario, fixtures_dir, READ, UPDATE};
-use crate::support::{assert_same_lines, live_url, LIVE_LOCK};
+use crate::support::{assert_replayed, assert_same_lines, live_replica_url, live_url, LIVE_LOCK};
 use crate::toolkit::TOOLKIT_DB;
 
 /// In Replay only the database matters.
@@ -25,16 +25,11 @@ fn expected() -> Vec<String> {
 }
 
 fn replayed_fully(closed: &Closed) {
-    let Closed::Nodes(nodes) = closed else {
-        panic!("expected one report per node, got {closed:?}");
-    };
-    assert_eq!(nodes.len(), 3);
-    for (node, closed) in nodes {
-        let Closed::Replayed(report) = closed else {
-            panic!("{node}: expected a replay, got {closed:?}");
-        };
-        assert!(report.misses.is_empty(), "{node}:\n{report}");
-    }
+    assert!(
+        matches!(closed, Closed::Nodes(nodes) if nodes.len() == 3),
+        "expected one report per node, got {closed:?}"
+    );
+    assert_replayed(closed, "routing", false);
 }
 
 #[tokio::test]
@@ -54,15 +49,8 @@ async fn primary_and_replicas_replay_what_they_recorded() {
     let Some(primary) = live_url() else {
         return;
     };
-    let replica = match std::env::var("PGSIM_REPLICA_URL") {
-        Ok(url) => url,
-        Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI=true but PGSIM_REPLICA_URL is not set: .ci/run starts a replica")
-        }
-        Err(_) => {
-            eprintln!("PGSIM_REPLICA_URL not set: skipping the live routing run");
-            return;
-        }
+    let Some(replica) = live_replica_url() else {
+        return;
     };
     let _live = LIVE_LOCK.lock().await;
     crate::toolkit::setup(&primary)

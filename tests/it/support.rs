@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use pgsim::client::Closed;
 use pgsim::MockServer;
 
 use crate::scenario::{self, Target};
@@ -9,15 +10,45 @@ use crate::scenario::{self, Target};
 /// The live server's URL from `PGSIM_LIVE_URL`. Without it the live tests
 /// skip locally, but with `CI=true` a missing URL fails the test.
 pub fn live_url() -> Option<String> {
-    match std::env::var("PGSIM_LIVE_URL") {
+    live_var("PGSIM_LIVE_URL", "a live test")
+}
+
+/// The live replica's URL from `PGSIM_REPLICA_URL` (`.ci/replica.sh` starts
+/// one), with the same rule as [`live_url`].
+pub fn live_replica_url() -> Option<String> {
+    live_var("PGSIM_REPLICA_URL", "a live replica test")
+}
+
+fn live_var(var: &str, what: &str) -> Option<String> {
+    match std::env::var(var) {
         Ok(url) => Some(url),
         Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI=true but PGSIM_LIVE_URL is not set: live tests must run in CI (see .ci/run)")
+            panic!("CI=true but {var} is not set: live tests must run in CI (see .ci/run)")
         }
         Err(_) => {
-            eprintln!("PGSIM_LIVE_URL not set: skipping a live test (set it to run against a real PostgreSQL)");
+            eprintln!("{var} not set: skipping {what} (set it to run against a real PostgreSQL)");
             None
         }
+    }
+}
+
+/// Asserts a replay missed nothing (and, with `all_used`, asked for every
+/// recorded answer); a client with replicas is checked node by node.
+pub fn assert_replayed(closed: &Closed, what: &str, all_used: bool) {
+    match closed {
+        Closed::Replayed(report) => {
+            assert!(report.misses.is_empty(), "{what}: misses\n{report}");
+            assert!(
+                !all_used || report.unused.is_empty(),
+                "{what}: recorded answers never asked for\n{report}"
+            );
+        }
+        Closed::Nodes(nodes) => {
+            for (node, closed) in nodes {
+                assert_replayed(closed, &format!("{what}/{node}"), all_used);
+            }
+        }
+        other => panic!("{what}: expected a replay report, got {other:?}"),
     }
 }
 

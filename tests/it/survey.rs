@@ -2,16 +2,16 @@
 //! survey byte for byte; with a live server the scenario is built, surveyed
 //! through the recorder, and the recording replays to the same survey.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
+use std::io::Read;
+use std::process::Command;
 use std::time::Duration;
 
 use pgsim::client::Closed;
 use pgsim::survey::{OrderingStrategy, Survey, TableKind};
 use pgsim::{Client, MockServer, Mode};
 
-use crate::cli::Reap;
-use crate::support::{live_url, LIVE_LOCK};
+use crate::cli::start;
+use crate::support::{assert_replayed, live_url, LIVE_LOCK};
 use crate::survey_scenario::{self as scenario, config, fixtures_dir, to_json};
 
 /// In Replay only the database name of the URL matters.
@@ -20,13 +20,6 @@ const REPLAY_URL: &str = "postgres://pgsim_surveyor@127.0.0.1:5432/postgres";
 fn expected() -> String {
     let path = fixtures_dir().join("expected/survey.json");
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn replayed_fully(closed: &Closed) {
-    let Closed::Replayed(report) = closed else {
-        panic!("expected a replay, got {closed:?}");
-    };
-    assert!(report.misses.is_empty(), "{report}");
 }
 
 /// What the scenario's world must look like in any survey of it.
@@ -171,7 +164,7 @@ async fn bundled_survey_replays_byte_for_byte() {
     )
     .await
     .expect("replayed survey");
-    replayed_fully(&closed);
+    assert_replayed(&closed, "survey", false);
     assert_scenario(&survey);
     assert_eq!(to_json(&survey), expected());
 }
@@ -283,7 +276,7 @@ async fn live_survey_and_its_recording_agree() {
     )
     .await
     .expect("replayed survey");
-    replayed_fully(&closed);
+    assert_replayed(&closed, "survey", false);
     assert_eq!(to_json(&replayed), to_json(&live));
 }
 
@@ -291,25 +284,6 @@ fn pgsim(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_pgsim"));
     c.args(args);
     c
-}
-
-/// Starts `pgsim serve` or `pgsim record` and returns it with its port and
-/// its stdout, kept open so the summary it prints on exit has somewhere to go.
-fn start(mut command: Command) -> (Reap, u16, impl BufRead) {
-    let mut child = Reap(
-        command
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("pgsim starts"),
-    );
-    let mut first = String::new();
-    let mut stdout = BufReader::new(child.0.stdout.take().expect("stdout"));
-    stdout.read_line(&mut first).expect("first line");
-    let port = first
-        .split_whitespace()
-        .find_map(|w| w.rsplit(':').next()?.parse::<u16>().ok())
-        .unwrap_or_else(|| panic!("no port in {first:?}"));
-    (child, port, stdout)
 }
 
 fn survey_cli(url: &str) -> String {
@@ -344,7 +318,7 @@ async fn cli_survey_is_the_same_live_and_against_pgsim_serve() {
     let live = pgsim::ConnectionString::parse(&url).expect("live url");
     let dir = tempfile::tempdir().expect("temp dir");
     let dir_arg = dir.path().to_str().expect("utf-8 temp dir");
-    let upstream = format!("{}:{}", live.host(), live.port());
+    let upstream = live.address();
     let (mut recorder, port, mut recorder_out) = start(pgsim(&[
         "record",
         "--listen",
