@@ -15,6 +15,7 @@ mod toolkit;
 
 mod bad_input;
 mod cli;
+mod drivers;
 mod faults;
 mod key_nearest;
 mod key_props;
