@@ -24,7 +24,7 @@ fn set_of(n: u64) -> FixtureSet {
     }
     FixtureSet {
         sessions,
-        warnings: Vec::new(),
+        ..FixtureSet::default()
     }
 }
 

@@ -8,6 +8,9 @@ pub(crate) fn run(dir: &Path, exchanges: bool) -> Result<(), String> {
     for w in &set.warnings {
         eprintln!("warning: {w}");
     }
+    for r in &set.rejected {
+        eprintln!("error: {r}");
+    }
     let mut per_db: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     for s in &set.sessions {
         let entry = per_db.entry(s.session.database.as_str()).or_default();
@@ -52,6 +55,12 @@ pub(crate) fn run(dir: &Path, exchanges: bool) -> Result<(), String> {
                 );
             }
         }
+    }
+    if !set.rejected.is_empty() {
+        return Err(format!(
+            "{} fixture file(s) do not load (listed above)",
+            set.rejected.len()
+        ));
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ mod error;
 pub mod fixture;
 pub mod key;
 mod listen;
+mod protocol;
 mod record;
 pub mod replay;
 mod server;

@@ -118,8 +118,25 @@ async fn run(cli: Cli) -> Result<(), String> {
                 builder = builder.fault(spec);
             }
             let server = builder.start().await.map_err(|e| e.to_string())?;
+            if !server.rejected().is_empty() && server.database_count() == 0 {
+                let all: Vec<String> = server.rejected().iter().map(|r| r.error.clone()).collect();
+                return Err(format!(
+                    "no fixture file of {} loads:\n  {}",
+                    fixtures.display(),
+                    all.join("\n  ")
+                ));
+            }
             for w in server.warnings() {
                 eprintln!("warning: {w}");
+            }
+            for r in server.rejected() {
+                eprintln!("error: {r}");
+            }
+            if !server.rejected().is_empty() {
+                eprintln!(
+                    "pgsim serve: {} fixture file(s) refused; serving the others (queries only they hold will miss, naming them)",
+                    server.rejected().len()
+                );
             }
             let active = server.faults();
             if !active.is_empty() {

@@ -25,6 +25,8 @@ pub fn session(first: u64, n: u64) -> Session {
             }]),
             param_types: Some(vec![23]),
             phase: Default::default(),
+            before: Vec::new(),
+            copy_in: None,
             results: vec![QueryResult {
                 columns: Some(vec![Column {
                     name: "abalance".into(),

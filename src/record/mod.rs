@@ -18,11 +18,11 @@ use tokio::sync::watch;
 
 use self::tap::{Tap, TapEvent};
 use self::writer::{Writer, WriterMsg};
-use crate::fixture::{Session, FORMAT_VERSION};
+use crate::fixture::{validate_exchange, Session, FORMAT_VERSION};
 use crate::key;
 use crate::listen::listen;
 use crate::replay::with_param_values;
-use crate::wire::{self, FrontendMessage, SslNegotiationMetaMessage};
+use crate::wire::{self, Frontend};
 use crate::Error;
 
 /// What a recording wrote.
@@ -36,6 +36,9 @@ pub struct RecordSummary {
     pub files: Vec<PathBuf>,
     /// Problems writing fixtures (nothing is silently dropped).
     pub errors: Vec<String>,
+    /// Requests the client started that were not written, each with the
+    /// session, the SQL and the reason.
+    pub lost: Vec<String>,
 }
 
 impl std::fmt::Display for RecordSummary {
@@ -47,6 +50,12 @@ impl std::fmt::Display for RecordSummary {
             self.exchanges,
             self.files.len()
         )?;
+        if !self.lost.is_empty() {
+            writeln!(f, "  {} requests not written:", self.lost.len())?;
+        }
+        for l in &self.lost {
+            writeln!(f, "  not written: {l}")?;
+        }
         for e in &self.errors {
             writeln!(f, "  error: {e}")?;
         }
@@ -96,6 +105,7 @@ impl RecorderBuilder {
             seq: AtomicU64::new(next_seq),
             sessions: AtomicU64::new(0),
             exchanges: AtomicU64::new(0),
+            lost: Mutex::new(Vec::new()),
         });
         let for_sessions = Arc::clone(&shared);
         let listening = listen(self.listen, move |stream| {
@@ -133,6 +143,15 @@ struct Shared {
     seq: AtomicU64,
     sessions: AtomicU64,
     exchanges: AtomicU64,
+    lost: Mutex<Vec<String>>,
+}
+
+impl Shared {
+    fn lose(&self, what: String) {
+        if let Ok(mut lost) = self.lost.lock() {
+            lost.push(what);
+        }
+    }
 }
 
 /// A running recording proxy.
@@ -163,18 +182,30 @@ impl Recorder {
     }
 
     /// Stops accepting, lets open sessions finish (2 s at most), closes
-    /// every fixture file and reports what was written.
+    /// every fixture file, reloads what it wrote the way `pgsim serve` will
+    /// (any problem goes to `errors`) and reports what was written.
     pub async fn shutdown(mut self) -> RecordSummary {
         let _ = self.stop.send(true);
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
-        let (files, errors) = self.shared.writer.finish();
+        let (files, mut errors) = self.shared.writer.finish();
+        for path in &files {
+            if let Err(e) = crate::fixture::load_file(path) {
+                errors.push(format!("the loader refuses what was written: {e}"));
+            }
+        }
         RecordSummary {
             sessions: self.shared.sessions.load(Ordering::Relaxed),
             exchanges: self.shared.exchanges.load(Ordering::Relaxed),
             files,
             errors,
+            lost: self
+                .shared
+                .lost
+                .lock()
+                .map(|l| l.clone())
+                .unwrap_or_default(),
         }
     }
 }
@@ -197,20 +228,19 @@ async fn proxy(mut client: TcpStream, shared: Arc<Shared>) {
             Ok(Some(f)) => f,
             _ => return,
         };
-        match wire::decode_frontend(frame.clone(), wire::Phase::Startup) {
-            Ok(FrontendMessage::SslNegotiation(SslNegotiationMetaMessage::PostgresSsl(_)))
-            | Ok(FrontendMessage::SslNegotiation(SslNegotiationMetaMessage::PostgresGss(_))) => {
+        match wire::decode_startup(frame.clone().freeze()) {
+            Ok(Frontend::SslRequest | Frontend::GssEncRequest) => {
                 if client.write_all(b"N").await.is_err() {
                     return;
                 }
             }
-            Ok(FrontendMessage::CancelRequest(_)) => {
+            Ok(Frontend::Cancel { .. }) => {
                 if let Ok(mut up) = TcpStream::connect(&shared.upstream).await {
                     let _ = up.write_all(&frame).await;
                 }
                 return;
             }
-            Ok(FrontendMessage::Startup(s)) => break (frame, s),
+            Ok(Frontend::Startup { parameters, .. }) => break (frame, parameters),
             _ => return,
         }
     };
@@ -231,9 +261,8 @@ async fn proxy(mut client: TcpStream, shared: Arc<Shared>) {
     if upstream.write_all(&startup_frame).await.is_err() {
         return;
     }
-    let user = startup.parameters.get("user").cloned().unwrap_or_default();
+    let user = startup.get("user").cloned().unwrap_or_default();
     let database = startup
-        .parameters
         .get("database")
         .cloned()
         .unwrap_or_else(|| user.clone());
@@ -249,9 +278,14 @@ async fn proxy(mut client: TcpStream, shared: Arc<Shared>) {
     let (up_rd, up_wr) = upstream.into_split();
     let t1 = Arc::clone(&tap);
     let to_server = pump(client_rd, inbuf, up_wr, move |frame| {
-        if let Ok(msg) = wire::decode_frontend(frame, wire::Phase::Running) {
-            if let Ok(mut guard) = t1.lock() {
-                guard.0.frontend(&msg);
+        if let Ok(mut guard) = t1.lock() {
+            let (tap, session) = &mut *guard;
+            match wire::decode_frontend(frame.freeze()) {
+                Ok(msg) => tap.frontend(&msg),
+                Err(e) => tap.undecodable(e.to_string()),
+            }
+            for event in tap.drain() {
+                session.handle(event);
             }
         }
     });
@@ -261,13 +295,16 @@ async fn proxy(mut client: TcpStream, shared: Arc<Shared>) {
         BytesMut::with_capacity(8192),
         client_wr,
         move |frame| {
-            if let Ok(msg) = wire::decode_backend(frame) {
-                if let Ok(mut guard) = t2.lock() {
-                    let (tap, session) = &mut *guard;
-                    tap.backend(&msg);
-                    for event in tap.drain() {
-                        session.handle(event);
-                    }
+            if let Ok(mut guard) = t2.lock() {
+                let (tap, session) = &mut *guard;
+                match wire::decode_backend(frame.freeze()) {
+                    Ok(msg) => tap.backend(&msg),
+                    Err(e) => session
+                        .shared
+                        .lose(format!("undecodable server message: {e}")),
+                }
+                for event in tap.drain() {
+                    session.handle(event);
                 }
             }
         },
@@ -277,7 +314,12 @@ async fn proxy(mut client: TcpStream, shared: Arc<Shared>) {
         _ = to_client => {}
     }
     if let Ok(mut guard) = tap.lock() {
-        guard.1.close();
+        let (tap, session) = &mut *guard;
+        tap.close();
+        for event in tap.drain() {
+            session.handle(event);
+        }
+        session.close();
     };
 }
 
@@ -374,18 +416,22 @@ impl SessionRec {
                 };
                 self.id = Some(self.shared.writer.open(header));
             }
+            TapEvent::Lost { sql, reason } => self.lose(&sql, &reason),
             TapEvent::Exchange(mut ex) => {
-                let Some(id) = self.id else { return };
+                let Some(id) = self.id else {
+                    return self.lose(&ex.sql, "the session never became ready");
+                };
                 ex.seq = self.shared.seq.fetch_add(1, Ordering::Relaxed);
                 let normalized = key::normalize(&ex.sql);
-                let values: Vec<_> = ex
-                    .params
-                    .iter()
-                    .flatten()
-                    .map(|p| p.value.clone())
-                    .collect();
+                let values = ex.key_values();
                 ex.key = with_param_values(&values, |p| key::query_key_normalized(&normalized, p))
                     .to_string();
+                if let Err((at, why)) = validate_exchange(&ex) {
+                    return self.lose(
+                        &ex.sql,
+                        &format!("not loadable (seq {}{at}): {why}", ex.seq),
+                    );
+                }
                 self.shared.exchanges.fetch_add(1, Ordering::Relaxed);
                 self.shared.writer.send(WriterMsg::Append {
                     id,
@@ -393,6 +439,14 @@ impl SessionRec {
                 });
             }
         }
+    }
+
+    fn lose(&self, sql: &str, reason: &str) {
+        let sql: String = sql.chars().take(120).collect();
+        self.shared.lose(format!(
+            "database \"{}\", user \"{}\": {sql:?}: {reason}",
+            self.database, self.user
+        ));
     }
 
     fn close(&mut self) {

@@ -1,15 +1,24 @@
-//! Watches both directions of one proxied session and assembles exchanges:
-//! each frontend request is queued with what it expects back, each backend
-//! message is matched to the head of that queue. Authentication messages are
-//! never looked at beyond their kind, so no password or SCRAM proof is kept.
+//! Watches both directions of one proxied session and assembles exchanges.
+//! The session's protocol state (statements, portals, cursors, COPY, error
+//! until Sync, transaction status) is the shared [`Protocol`] model, the same
+//! one the mock server answers from; the tap only adds the queue that pairs
+//! each frontend request with the backend messages that answer it.
+//! Authentication messages are never looked at beyond their kind, so no
+//! password or SCRAM proof is kept.
+//!
+//! Nothing is dropped silently: every request the client started ends as an
+//! exchange or as a [`TapEvent::Lost`] with the reason.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::sync::Arc;
 
-use bytes::Bytes;
-
-use crate::fixture::{Column, ErrorFields, Exchange, Param, Phase, QueryResult, ServerInfo, Value};
-use crate::replay::{canonical_params, canonical_value, format_at};
-use crate::wire::{data_row_values, BackendMessage, FrontendMessage};
+use crate::fixture::{
+    AsyncMessage, Column, CopyIn, CopyOut, CopyShape, ErrorFields, Exchange, Format, Param, Phase,
+    QueryResult, ServerInfo, Value,
+};
+use crate::protocol::{self, Described, Portal, Protocol};
+use crate::replay::{canonical_value, format_at};
+use crate::wire::{data_row_values, Backend, CopyFormat, Field, Frontend, Target};
 
 /// What a tap produced.
 #[derive(Debug)]
@@ -21,24 +30,25 @@ pub(crate) enum TapEvent {
     },
     /// One finished exchange (seq and key are filled in by the recorder).
     Exchange(Exchange),
+    /// A request that could not become an exchange, and why.
+    Lost { sql: String, reason: String },
 }
 
-#[derive(Debug, Clone, Default)]
+/// What the tap keeps per statement.
+#[derive(Debug, Default)]
 struct StmtRec {
-    sql: String,
-    parse_oids: Vec<u32>,
-    param_types: Option<Vec<u32>>,
-    columns: Option<Option<Vec<Column>>>,
+    described: bool,
+    bound: bool,
 }
 
+/// What the tap keeps per portal while its rows arrive.
 #[derive(Debug, Default)]
 struct PortalRec {
-    stmt: StmtRec,
-    params: Vec<Param>,
-    result_formats: Vec<i16>,
-    columns: Option<Option<Vec<Column>>>,
     rows: Vec<Vec<Value>>,
     notices: Vec<ErrorFields>,
+    copy_out: Option<CopyOut>,
+    copy_in: Option<CopyShape>,
+    before: Vec<AsyncMessage>,
 }
 
 #[derive(Debug)]
@@ -47,24 +57,45 @@ enum Pending {
         sql: String,
         results: Vec<QueryResult>,
         cur: Option<QueryResult>,
+        before: Vec<AsyncMessage>,
     },
     Parse {
         name: String,
         sql: String,
-        oids: Vec<u32>,
+        types: Vec<u32>,
     },
     Bind {
         portal: String,
-        stmt: String,
-        formats: Vec<i16>,
-        params: Vec<Option<Bytes>>,
+        statement: String,
+        param_formats: Vec<i16>,
+        params: Vec<Option<bytes::Bytes>>,
         result_formats: Vec<i16>,
     },
-    DescribeStmt(String),
+    DescribeStatement {
+        name: String,
+        params: Option<Vec<u32>>,
+    },
     DescribePortal(String),
-    Execute(String),
-    Close,
+    Execute {
+        portal: String,
+        max_rows: i32,
+    },
+    Close(Target, String),
     Sync,
+}
+
+impl Pending {
+    fn sql(&self) -> String {
+        match self {
+            Pending::Simple { sql, .. } | Pending::Parse { sql, .. } => sql.clone(),
+            Pending::Bind { statement, .. } => format!("Bind of statement {statement:?}"),
+            Pending::DescribeStatement { name, .. } => format!("Describe of statement {name:?}"),
+            Pending::DescribePortal(name) => format!("Describe of portal {name:?}"),
+            Pending::Execute { portal, .. } => format!("Execute of portal {portal:?}"),
+            Pending::Close(_, name) => format!("Close of {name:?}"),
+            Pending::Sync => "Sync".into(),
+        }
+    }
 }
 
 /// The assembler for one session.
@@ -72,11 +103,40 @@ enum Pending {
 pub(crate) struct Tap {
     ready: bool,
     server: ServerInfo,
-    statements: HashMap<String, StmtRec>,
-    portals: HashMap<String, PortalRec>,
+    proto: Protocol<StmtRec, PortalRec>,
     pending: VecDeque<Pending>,
+    /// Notices not yet attached to a result.
     notices: Vec<ErrorFields>,
+    /// Asynchronous messages that arrived while no request was pending.
+    idle: Vec<AsyncMessage>,
+    /// Exchanges finished since the last ReadyForQuery: asynchronous
+    /// messages sent after a completion (ParameterStatus after SET) still
+    /// attach to them.
+    held: Vec<Exchange>,
+    /// COPY FROM STDIN data the client finished sending.
+    copy_in: Option<CopyIn>,
     events: Vec<TapEvent>,
+}
+
+fn columns_of(fields: &[Field]) -> Vec<Column> {
+    fields
+        .iter()
+        .map(|f| Column {
+            name: f.name.clone(),
+            type_oid: f.type_oid,
+            typmod: f.type_modifier,
+            type_size: f.type_size,
+            table_oid: f.table_oid,
+            column_id: f.column_id,
+        })
+        .collect()
+}
+
+fn shape(f: &CopyFormat) -> CopyShape {
+    CopyShape {
+        format: Format::from_code(i16::from(f.overall)),
+        columns: f.columns.iter().map(|c| Format::from_code(*c)).collect(),
+    }
 }
 
 impl Tap {
@@ -85,67 +145,253 @@ impl Tap {
         std::mem::take(&mut self.events)
     }
 
-    pub(crate) fn frontend(&mut self, msg: &FrontendMessage) {
+    /// The connection ended: whatever is unfinished is written if it can
+    /// be, or reported lost.
+    pub(crate) fn close(&mut self) {
+        for (_, portal) in self.proto.take_all_portals() {
+            self.finish_unread(portal);
+        }
+        for (_, stmt) in self.proto.take_all_statements() {
+            self.finish_statement(stmt);
+        }
+        self.release();
+        for p in std::mem::take(&mut self.pending) {
+            if !matches!(p, Pending::Sync | Pending::Close(..)) {
+                self.events.push(TapEvent::Lost {
+                    sql: p.sql(),
+                    reason: "the connection closed before the server answered".into(),
+                });
+            }
+        }
+    }
+
+    /// A frontend message that could not be decoded was forwarded as is.
+    pub(crate) fn undecodable(&mut self, reason: String) {
+        self.events.push(TapEvent::Lost {
+            sql: "(undecodable frontend message)".into(),
+            reason,
+        });
+    }
+
+    pub(crate) fn frontend(&mut self, msg: &Frontend) {
         let p = match msg {
-            FrontendMessage::Query(q) => Pending::Simple {
-                sql: q.query.clone(),
+            Frontend::Query(q) => Pending::Simple {
+                sql: q.clone(),
                 results: Vec::new(),
                 cur: None,
+                before: std::mem::take(&mut self.idle),
             },
-            FrontendMessage::Parse(p) => Pending::Parse {
-                name: p.name.clone().unwrap_or_default(),
-                sql: p.query.clone(),
-                oids: p.type_oids.clone(),
+            Frontend::Parse { name, sql, types } => Pending::Parse {
+                name: name.clone(),
+                sql: sql.clone(),
+                types: types.clone(),
             },
-            FrontendMessage::Bind(b) => Pending::Bind {
-                portal: b.portal_name.clone().unwrap_or_default(),
-                stmt: b.statement_name.clone().unwrap_or_default(),
-                formats: b.parameter_format_codes.clone(),
-                params: b.parameters.clone(),
-                result_formats: b.result_column_format_codes.clone(),
+            Frontend::Bind {
+                portal,
+                statement,
+                param_formats,
+                params,
+                result_formats,
+            } => Pending::Bind {
+                portal: portal.clone(),
+                statement: statement.clone(),
+                param_formats: param_formats.clone(),
+                params: params.clone(),
+                result_formats: result_formats.clone(),
             },
-            FrontendMessage::Describe(d) if d.target_type == b'S' => {
-                Pending::DescribeStmt(d.name.clone().unwrap_or_default())
+            Frontend::Describe {
+                target: Target::Statement,
+                name,
+            } => Pending::DescribeStatement {
+                name: name.clone(),
+                params: None,
+            },
+            Frontend::Describe {
+                target: Target::Portal,
+                name,
+            } => Pending::DescribePortal(name.clone()),
+            Frontend::Execute { portal, max_rows } => Pending::Execute {
+                portal: portal.clone(),
+                max_rows: *max_rows,
+            },
+            Frontend::Close { target, name } => Pending::Close(*target, name.clone()),
+            Frontend::Sync => Pending::Sync,
+            Frontend::CopyData(d) => return self.proto.copy_data(d),
+            Frontend::CopyDone => {
+                self.copy_in = Some(self.proto.copy_finished(None));
+                return;
             }
-            FrontendMessage::Describe(d) => {
-                Pending::DescribePortal(d.name.clone().unwrap_or_default())
+            Frontend::CopyFail(m) => {
+                self.copy_in = Some(self.proto.copy_finished(Some(m.clone())));
+                return;
             }
-            FrontendMessage::Execute(e) => Pending::Execute(e.name.clone().unwrap_or_default()),
-            FrontendMessage::Close(c) => {
-                let name = c.name.clone().unwrap_or_default();
-                if c.target_type == b'S' {
-                    self.statements.remove(&name);
-                } else {
-                    self.portals.remove(&name);
-                }
-                Pending::Close
-            }
-            FrontendMessage::Sync(_) => Pending::Sync,
-            _ => return,
+            Frontend::Flush
+            | Frontend::Terminate
+            | Frontend::Password(_)
+            | Frontend::FunctionCall
+            | Frontend::SslRequest
+            | Frontend::GssEncRequest
+            | Frontend::Cancel { .. }
+            | Frontend::Startup { .. } => return,
         };
         self.pending.push_back(p);
     }
 
-    pub(crate) fn backend(&mut self, msg: &BackendMessage) {
+    pub(crate) fn backend(&mut self, msg: &Backend) {
+        if !self.ready {
+            return self.startup(msg);
+        }
         match msg {
-            BackendMessage::ParameterStatus(p) if !self.ready => {
-                if p.name == "server_version" {
-                    self.server.version = p.value.clone();
+            Backend::ParseComplete => {
+                if let Some(Pending::Parse { name, sql, types }) = self.pop() {
+                    if let Some(old) = self.proto.take_statement(&name) {
+                        self.finish_statement(old);
+                    }
+                    self.proto.parsed(name, &sql, types, StmtRec::default());
                 }
-                self.server
-                    .parameters
-                    .insert(p.name.clone(), p.value.clone());
             }
-            BackendMessage::BackendKeyData(k) if !self.ready => self.server.backend_pid = k.pid,
-            BackendMessage::ReadyForQuery(_) if !self.ready => {
+            Backend::BindComplete => {
+                if let Some(Pending::Bind {
+                    portal,
+                    statement,
+                    param_formats,
+                    params,
+                    result_formats,
+                }) = self.pop()
+                {
+                    if let Some(old) = self.proto.take_portal(&portal) {
+                        self.finish_unread(old);
+                    }
+                    if let Some(s) = self.proto.statement_mut(&statement) {
+                        s.extra.bound = true;
+                    }
+                    let before = std::mem::take(&mut self.idle);
+                    let rec = PortalRec {
+                        before,
+                        ..PortalRec::default()
+                    };
+                    self.proto.bound(
+                        portal,
+                        &statement,
+                        &param_formats,
+                        &params,
+                        result_formats,
+                        rec,
+                    );
+                }
+            }
+            Backend::ParameterDescription(types) => {
+                if let Some(Pending::DescribeStatement { params, .. }) = self.pending.front_mut() {
+                    *params = Some(types.clone());
+                }
+            }
+            Backend::RowDescription(fields) => {
+                let cols: Arc<[Column]> = Arc::from(columns_of(fields));
+                self.described(Described::Rows(cols));
+            }
+            Backend::NoData => self.described(Described::NoData),
+            Backend::DataRow { count, values } => self.data_row(values, *count),
+            Backend::CommandComplete(tag) => self.complete(Some(tag.clone())),
+            Backend::EmptyQuery => self.complete(None),
+            Backend::PortalSuspended => {
+                if let Some(Pending::Execute { portal, max_rows }) = self.pop() {
+                    self.suspended(&portal, max_rows);
+                }
+            }
+            Backend::CloseComplete => {
+                if let Some(Pending::Close(target, name)) = self.pop() {
+                    if target == Target::Statement {
+                        if let Some(stmt) = self.proto.take_statement(&name) {
+                            self.finish_statement(stmt);
+                        }
+                    } else if let Some(portal) = self.proto.closed(target, &name) {
+                        self.finish_unread(portal);
+                    }
+                }
+            }
+            Backend::Notice(fields) => self.notices.push(ErrorFields::from_wire(fields)),
+            Backend::ParameterStatus { name, value } => {
+                self.asynchronous(AsyncMessage::ParameterStatus {
+                    name: name.clone(),
+                    value: value.clone(),
+                })
+            }
+            Backend::Notification {
+                pid,
+                channel,
+                payload,
+            } => self.asynchronous(AsyncMessage::Notification {
+                pid: *pid,
+                channel: channel.clone(),
+                payload: payload.clone(),
+            }),
+            Backend::CopyInResponse(f) => {
+                self.proto.copy_started();
+                self.copy_response(
+                    |r| r.copy_in = Some(shape(f)),
+                    |p| p.copy_in = Some(shape(f)),
+                );
+            }
+            Backend::CopyOutResponse(f) | Backend::CopyBothResponse(f) => {
+                let out = CopyOut {
+                    shape: shape(f),
+                    data: Vec::new(),
+                };
+                let o2 = out.clone();
+                self.copy_response(|r| r.copy_out = Some(out), |p| p.copy_out = Some(o2));
+            }
+            Backend::CopyData(d) => {
+                let v = protocol::bytes_value(d.to_vec());
+                let v2 = v.clone();
+                self.copy_response(
+                    |r| {
+                        if let Some(c) = r.copy_out.as_mut() {
+                            c.data.push(v);
+                        }
+                    },
+                    |p| {
+                        if let Some(c) = p.copy_out.as_mut() {
+                            c.data.push(v2);
+                        }
+                    },
+                );
+            }
+            Backend::CopyDone => {}
+            Backend::Error(fields) => self.error(ErrorFields::from_wire(fields)),
+            Backend::ReadyForQuery(status) => self.ready_for_query(*status),
+            Backend::Authentication
+            | Backend::KeyData { .. }
+            | Backend::NegotiateProtocolVersion
+            | Backend::FunctionCallResponse => {}
+        }
+    }
+
+    fn startup(&mut self, msg: &Backend) {
+        match msg {
+            Backend::ParameterStatus { name, value } => {
+                if name == "server_version" {
+                    self.server.version = value.clone();
+                }
+                // application_name is whatever the client chose to call
+                // itself: not the server's, and it may carry anything. Only
+                // its presence is kept; replay echoes each client's own.
+                let value = if name == "application_name" {
+                    String::new()
+                } else {
+                    value.clone()
+                };
+                self.server.parameters.insert(name.clone(), value);
+            }
+            Backend::KeyData { pid, .. } => self.server.backend_pid = *pid,
+            Backend::ReadyForQuery(_) => {
                 self.ready = true;
                 self.events.push(TapEvent::Ready {
                     server: self.server.clone(),
                     startup_error: None,
                 });
             }
-            BackendMessage::ErrorResponse(e) if !self.ready => {
-                let fields = ErrorFields::from_wire(&e.fields);
+            Backend::Error(fields) => {
+                let fields = ErrorFields::from_wire(fields);
                 // Authentication failures are about credentials, not the
                 // database: they are not recorded.
                 if !fields.code().starts_with("28") {
@@ -155,96 +401,6 @@ impl Tap {
                     });
                 }
             }
-            _ if !self.ready => {}
-            BackendMessage::ParseComplete(_) => {
-                if let Some(Pending::Parse { name, sql, oids }) = self.pop() {
-                    let rec = StmtRec {
-                        sql,
-                        parse_oids: oids,
-                        ..StmtRec::default()
-                    };
-                    self.statements.insert(name, rec);
-                }
-            }
-            BackendMessage::BindComplete(_) => {
-                if let Some(Pending::Bind {
-                    portal,
-                    stmt,
-                    formats,
-                    params,
-                    result_formats,
-                }) = self.pop()
-                {
-                    let stmt = self.statements.get(&stmt).cloned().unwrap_or_default();
-                    let params = bound_params(&stmt, &formats, &params);
-                    let rec = PortalRec {
-                        stmt,
-                        params,
-                        result_formats,
-                        ..PortalRec::default()
-                    };
-                    self.portals.insert(portal, rec);
-                }
-            }
-            BackendMessage::ParameterDescription(d) => {
-                if let Some(Pending::DescribeStmt(name)) = self.pending.front() {
-                    if let Some(s) = self.statements.get_mut(name) {
-                        s.param_types = Some(d.types.clone());
-                    }
-                }
-            }
-            BackendMessage::RowDescription(d) => {
-                let cols: Vec<Column> = d
-                    .fields
-                    .iter()
-                    .map(|f| Column {
-                        name: f.name.clone(),
-                        type_oid: f.type_id,
-                        typmod: f.type_modifier,
-                        type_size: f.type_size,
-                        table_oid: f.table_id as u32,
-                        column_id: f.column_id,
-                    })
-                    .collect();
-                self.described(Some(cols));
-            }
-            BackendMessage::NoData(_) => self.described(None),
-            BackendMessage::DataRow(row) => self.data_row(&row.data, row.field_count),
-            BackendMessage::CommandComplete(c) => self.complete(Some(c.tag.clone()), false),
-            BackendMessage::EmptyQueryResponse(_) => self.complete(None, true),
-            BackendMessage::PortalSuspended(_) => {
-                self.pop();
-            }
-            BackendMessage::CloseComplete(_) => {
-                self.pop();
-            }
-            BackendMessage::NoticeResponse(n) => {
-                self.notices.push(ErrorFields::from_wire(&n.fields))
-            }
-            BackendMessage::ErrorResponse(e) => self.error(ErrorFields::from_wire(&e.fields)),
-            BackendMessage::ReadyForQuery(_) => match self.pop() {
-                Some(Pending::Simple {
-                    sql,
-                    mut results,
-                    cur,
-                }) => {
-                    results.extend(cur);
-                    if !results.is_empty() {
-                        self.emit(sql, None, None, Phase::Execute, results);
-                    }
-                }
-                Some(Pending::Sync) | None => {}
-                Some(other) => {
-                    // The server answered Sync while we expected something
-                    // else: resynchronise on this Sync.
-                    let _ = other;
-                    while let Some(p) = self.pending.pop_front() {
-                        if matches!(p, Pending::Sync) {
-                            break;
-                        }
-                    }
-                }
-            },
             _ => {}
         }
     }
@@ -253,33 +409,109 @@ impl Tap {
         self.pending.pop_front()
     }
 
-    fn described(&mut self, cols: Option<Vec<Column>>) {
-        match self.pending.front_mut() {
-            Some(Pending::DescribeStmt(name)) => {
-                let name = name.clone();
-                self.pending.pop_front();
-                if let Some(s) = self.statements.get_mut(&name) {
-                    s.columns = Some(cols);
+    /// An asynchronous message: it belongs after the last completion of the
+    /// request in progress, else after the exchange just finished, else
+    /// before the next one.
+    fn asynchronous(&mut self, m: AsyncMessage) {
+        if let Some(Pending::Simple { results, cur, .. }) = self.pending.front_mut() {
+            if cur.is_none() {
+                if let Some(last) = results.last_mut() {
+                    last.after.push(m);
+                    return;
                 }
             }
-            Some(Pending::DescribePortal(name)) => {
-                let name = name.clone();
-                self.pending.pop_front();
-                if let Some(p) = self.portals.get_mut(&name) {
-                    p.columns = Some(cols);
+        }
+        let busy = self
+            .pending
+            .front()
+            .is_some_and(|p| !matches!(p, Pending::Sync));
+        match self.held.last_mut().and_then(|e| e.results.last_mut()) {
+            Some(last) if !busy => last.after.push(m),
+            _ => self.idle.push(m),
+        }
+    }
+
+    /// Applies a COPY message to the result being built: the current
+    /// simple-query statement or the executing portal.
+    fn copy_response(
+        &mut self,
+        simple: impl FnOnce(&mut QueryResult),
+        portal: impl FnOnce(&mut PortalRec),
+    ) {
+        match self.pending.front_mut() {
+            Some(Pending::Simple { cur, .. }) => {
+                if cur.is_none() {
+                    let notices = std::mem::take(&mut self.notices);
+                    *cur = Some(QueryResult {
+                        notices,
+                        ..QueryResult::default()
+                    });
                 }
+                if let Some(cur) = cur {
+                    simple(cur);
+                }
+            }
+            Some(Pending::Execute { portal: name, .. }) => {
+                if let Some(p) = self.proto.portal_mut(name) {
+                    portal(&mut p.extra);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn described(&mut self, cols: Described) {
+        match self.pending.front_mut() {
+            Some(Pending::DescribeStatement { .. }) => {
+                if let Some(Pending::DescribeStatement { name, params }) = self.pop() {
+                    self.proto.described_statement(&name, params, cols);
+                    if let Some(s) = self.proto.statement_mut(&name) {
+                        s.extra.described = true;
+                    }
+                }
+            }
+            Some(Pending::DescribePortal(_)) => {
+                let Some(Pending::DescribePortal(name)) = self.pop() else {
+                    return;
+                };
+                let cursor = self
+                    .proto
+                    .portal(&name)
+                    .is_some_and(|p| p.statement.is_none());
+                if cursor {
+                    self.cursor_described(&name, &cols);
+                }
+                self.proto.described_portal(&name, cols);
             }
             Some(Pending::Simple { results, cur, .. }) => {
                 results.extend(cur.take());
                 let notices = std::mem::take(&mut self.notices);
                 *cur = Some(QueryResult {
                     notices,
-                    columns: cols,
+                    columns: cols.columns().map(|c| c.to_vec()),
                     ..QueryResult::default()
                 });
             }
             _ => {}
         }
+    }
+
+    /// A Describe of a DECLAREd cursor's portal is recorded as its own
+    /// exchange under a pseudo-SQL, so replay can answer it.
+    fn cursor_described(&mut self, name: &str, cols: &Described) {
+        let result = QueryResult {
+            columns: cols.columns().map(|c| c.to_vec()),
+            tag: Some("DESCRIBE".into()),
+            ..QueryResult::default()
+        };
+        self.emit(
+            protocol::describe_cursor_sql(name),
+            None,
+            None,
+            Phase::Execute,
+            Vec::new(),
+            vec![result],
+        );
     }
 
     fn data_row(&mut self, data: &[u8], count: i16) {
@@ -291,127 +523,321 @@ impl Tap {
                 let types: Vec<u32> = cur.columns.iter().flatten().map(|c| c.type_oid).collect();
                 cur.rows.push(row_values(&values, &types, &[]));
             }
-            Some(Pending::Execute(portal)) => {
-                if let Some(p) = self.portals.get_mut(portal.as_str()) {
-                    let cols = p
+            Some(Pending::Execute { portal, .. }) => {
+                if let Some(p) = self.proto.portal_mut(portal) {
+                    let types: Vec<u32> = p
                         .columns
-                        .clone()
-                        .or_else(|| p.stmt.columns.clone())
-                        .flatten()
+                        .columns()
+                        .map(|c| c.iter().map(|c| c.type_oid).collect())
                         .unwrap_or_default();
-                    let types: Vec<u32> = cols.iter().map(|c| c.type_oid).collect();
                     let row = row_values(&values, &types, &p.result_formats);
-                    p.rows.push(row);
+                    p.extra.rows.push(row);
                 }
             }
             _ => {}
         }
     }
 
-    fn complete(&mut self, tag: Option<String>, empty: bool) {
+    fn complete(&mut self, tag: Option<String>) {
         match self.pending.front_mut() {
             Some(Pending::Simple { results, cur, .. }) => {
                 let mut r = cur.take().unwrap_or_default();
                 r.notices.extend(std::mem::take(&mut self.notices));
+                r.empty = tag.is_none();
                 r.tag = tag;
-                r.empty = empty;
                 results.push(r);
             }
-            Some(Pending::Execute(_)) => {
-                if let Some(Pending::Execute(portal)) = self.pop() {
-                    let result = QueryResult {
-                        tag,
-                        empty,
-                        ..QueryResult::default()
-                    };
-                    self.finish_portal(&portal, result, Phase::Execute);
-                }
+            Some(Pending::Execute { .. }) => {
+                let Some(Pending::Execute { portal, max_rows }) = self.pop() else {
+                    return;
+                };
+                self.portal_done(&portal, max_rows, |r| {
+                    r.empty = tag.is_none();
+                    r.tag = tag;
+                });
             }
             _ => {}
         }
     }
 
-    fn finish_portal(&mut self, portal: &str, mut result: QueryResult, phase: Phase) {
-        let Some(p) = self.portals.get_mut(portal) else {
+    /// An Execute finished its portal (CommandComplete, EmptyQuery, an
+    /// error, or for a cursor portal PortalSuspended): the exchange is the
+    /// portal's rows so far plus this outcome.
+    fn portal_done(&mut self, name: &str, max_rows: i32, outcome: impl FnOnce(&mut QueryResult)) {
+        let mut r = QueryResult::default();
+        outcome(&mut r);
+        let Some(p) = self.proto.portal_mut(name) else {
+            self.events.push(TapEvent::Lost {
+                sql: format!("Execute of portal {name:?}"),
+                reason: "the recorder does not know the portal (executed after it completed?)"
+                    .into(),
+            });
             return;
         };
-        result.columns = p
-            .columns
-            .clone()
-            .or_else(|| p.stmt.columns.clone())
-            .flatten();
-        result.rows = std::mem::take(&mut p.rows);
-        result.notices = std::mem::take(&mut p.notices);
+        if p.statement.is_some() {
+            let rows = p.extra.rows.len();
+            if p.executions > 0 {
+                // Earlier Executes suspended: the final tag counted only
+                // the last batch; the recording keeps the whole portal's
+                // count, as one Execute says it.
+                if let Some(tag) = r.tag.take() {
+                    r.tag = Some(protocol::batch_tag(&tag, rows, false).into_owned());
+                }
+            }
+            let (sql, kind, tag) = (p.sql.clone(), p.kind, r.tag.clone());
+            if let Some(portal) = self.proto.take_portal(name) {
+                self.finish_portal(portal, r);
+            }
+            // Transaction effects (a DECLAREd cursor, portals closed at
+            // COMMIT) go through the model, as on the server.
+            if let Some(tag) = tag {
+                for (_, portal) in self.proto.completed(&sql, kind, &tag) {
+                    self.finish_unread(portal);
+                }
+            }
+            return;
+        }
+        // Each Execute of a DECLAREd cursor's portal is its own exchange,
+        // under the FETCH it is equivalent to.
+        r.rows = std::mem::take(&mut p.extra.rows);
+        r.columns = p.columns.columns().map(|c| c.to_vec());
+        r.columns_unknown = p.columns == Described::Unknown && r.error.is_none();
+        r.notices = std::mem::take(&mut p.extra.notices);
+        r.notices.extend(std::mem::take(&mut self.notices));
+        let n = r.rows.len();
+        self.proto.delivered(name, n);
+        let sql = protocol::execute_cursor_sql(name, max_rows);
+        self.emit(sql, None, None, Phase::Execute, Vec::new(), vec![r]);
+    }
+
+    /// PortalSuspended: the rows so far stay with the portal.
+    fn suspended(&mut self, name: &str, max_rows: i32) {
+        let Some(p) = self.proto.portal_mut(name) else {
+            return;
+        };
+        if p.statement.is_none() {
+            return self.portal_done(name, max_rows, |r| r.suspended = true);
+        }
+        let n = p.extra.rows.len().saturating_sub(p.delivered);
+        self.proto.delivered(name, n);
+    }
+
+    /// A statement that goes away: if it was described but never executed,
+    /// its description is recorded, so replay answers the same Describe.
+    fn finish_statement(&mut self, stmt: protocol::Statement<StmtRec>) {
+        if !stmt.extra.described || stmt.extra.bound {
+            return;
+        }
+        let result = QueryResult {
+            columns: stmt.columns.columns().map(|c| c.to_vec()),
+            tag: Some("DESCRIBE".into()),
+            ..QueryResult::default()
+        };
+        self.emit(
+            stmt.sql.to_string(),
+            None,
+            stmt.param_types,
+            Phase::Describe,
+            Vec::new(),
+            vec![result],
+        );
+    }
+
+    /// A portal that will not be read further (closed, re-bound, the
+    /// transaction ended): if rows were read from it and it never
+    /// completed, it is recorded as suspended.
+    fn finish_unread(&mut self, portal: Portal<PortalRec>) {
+        if portal.statement.is_some() && portal.executions > 0 {
+            let r = QueryResult {
+                suspended: true,
+                ..QueryResult::default()
+            };
+            self.finish_portal(portal, r);
+        }
+    }
+
+    fn finish_portal(&mut self, mut p: Portal<PortalRec>, mut result: QueryResult) {
+        result.columns = p.columns.columns().map(|c| c.to_vec());
+        result.rows = std::mem::take(&mut p.extra.rows);
+        // Unknown stays unknown: an undescribed statement must not teach
+        // replay that it returns no rows.
+        result.columns_unknown = p.columns == Described::Unknown && result.error.is_none();
+        result.notices = std::mem::take(&mut p.extra.notices);
         result.notices.extend(std::mem::take(&mut self.notices));
-        let params = p.params.clone();
-        let (sql, types) = (p.stmt.sql.clone(), p.stmt.param_types.clone());
-        self.emit(sql, Some(params), types, phase, vec![result]);
+        result.copy_out = p.extra.copy_out.take();
+        result.copy_in = p.extra.copy_in.take();
+        let before = std::mem::take(&mut p.extra.before);
+        let types = p
+            .statement
+            .as_ref()
+            .and_then(|s| self.proto.statement(s))
+            .and_then(|s| s.param_types.clone());
+        self.emit(
+            p.sql.to_string(),
+            Some(p.params),
+            types,
+            Phase::Execute,
+            before,
+            vec![result],
+        );
     }
 
     fn error(&mut self, fields: ErrorFields) {
         let head = self.pending.pop_front();
+        let failed = |fields: ErrorFields| QueryResult {
+            error: Some(fields),
+            ..QueryResult::default()
+        };
         match head {
             Some(Pending::Simple {
                 sql,
                 mut results,
                 cur,
+                before,
             }) => {
                 let mut r = cur.unwrap_or_default();
                 r.notices.extend(std::mem::take(&mut self.notices));
                 r.error = Some(fields);
                 r.tag = None;
                 results.push(r);
+                self.proto.failed(false);
                 self.pending.push_front(Pending::Simple {
                     sql,
                     results,
                     cur: None,
+                    before,
                 });
                 return;
             }
             Some(Pending::Parse { sql, .. }) => {
-                let result = QueryResult {
-                    error: Some(fields),
-                    ..QueryResult::default()
-                };
-                self.emit(sql, None, None, Phase::Parse, vec![result]);
+                let before = std::mem::take(&mut self.idle);
+                self.emit(sql, None, None, Phase::Parse, before, vec![failed(fields)]);
             }
             Some(Pending::Bind {
-                stmt,
-                formats,
+                statement,
+                param_formats,
                 params,
                 ..
             }) => {
-                let stmt = self.statements.get(&stmt).cloned().unwrap_or_default();
-                let params = bound_params(&stmt, &formats, &params);
-                let result = QueryResult {
-                    error: Some(fields),
-                    ..QueryResult::default()
-                };
-                self.emit(
-                    stmt.sql.clone(),
-                    Some(params),
-                    stmt.param_types.clone(),
-                    Phase::Bind,
-                    vec![result],
-                );
+                let stmt = self.proto.statement(&statement);
+                let sql = stmt.map(|s| s.sql.to_string()).unwrap_or_default();
+                let types =
+                    stmt.map_or_else(|| vec![0; params.len()], |s| s.bind_types(params.len()));
+                let described = stmt.and_then(|s| s.param_types.clone());
+                let params: Vec<Param> =
+                    crate::replay::canonical_params(&param_formats, &params, &types)
+                        .into_iter()
+                        .zip(types)
+                        .map(|(value, type_oid)| Param { type_oid, value })
+                        .collect();
+                let before = std::mem::take(&mut self.idle);
+                if stmt.is_some() {
+                    self.emit(
+                        sql,
+                        Some(params),
+                        described,
+                        Phase::Bind,
+                        before,
+                        vec![failed(fields)],
+                    );
+                } else {
+                    self.events.push(TapEvent::Lost {
+                        sql: format!("Bind of statement {statement:?}"),
+                        reason: format!(
+                            "the statement was unknown to the recorder ({})",
+                            fields.message()
+                        ),
+                    });
+                }
             }
-            Some(Pending::Execute(portal)) => {
-                let result = QueryResult {
-                    error: Some(fields),
-                    ..QueryResult::default()
-                };
-                self.finish_portal(&portal, result, Phase::Execute);
+            Some(Pending::Execute { portal, max_rows }) => {
+                self.portal_done(&portal, max_rows, |r| r.error = Some(fields));
             }
             Some(Pending::Sync) => {
                 self.pending.push_front(Pending::Sync);
+                self.proto.failed(true);
                 return;
             }
-            Some(Pending::DescribeStmt(_) | Pending::DescribePortal(_) | Pending::Close) | None => {
+            Some(
+                p @ (Pending::DescribeStatement { .. }
+                | Pending::DescribePortal(_)
+                | Pending::Close(..)),
+            ) => {
+                self.events.push(TapEvent::Lost {
+                    sql: p.sql(),
+                    reason: format!("the server refused it: {}", fields.message()),
+                });
             }
+            None => {}
         }
+        self.proto.failed(true);
         // The server now ignores everything up to the next Sync.
         while matches!(self.pending.front(), Some(p) if !matches!(p, Pending::Sync)) {
             self.pending.pop_front();
+        }
+    }
+
+    fn ready_for_query(&mut self, status: crate::wire::TxStatus) {
+        match self.pop() {
+            Some(Pending::Simple {
+                sql,
+                mut results,
+                cur,
+                before,
+            }) => {
+                results.extend(cur);
+                if let Some(last) = results.last_mut() {
+                    last.notices.extend(std::mem::take(&mut self.notices));
+                }
+                // Transaction effects of each statement (cursors declared,
+                // portals closed at COMMIT) go through the model too.
+                let stmts = protocol::txn::statements(&sql);
+                for (i, r) in results.iter().enumerate() {
+                    if let (Some(tag), Some(stmt)) = (&r.tag, stmts.get(i)) {
+                        let kind = protocol::txn::classify(stmt);
+                        for (_, portal) in self.proto.completed(stmt, kind, tag) {
+                            self.finish_unread(portal);
+                        }
+                    }
+                }
+                if !results.is_empty() {
+                    self.emit(sql, None, None, Phase::Execute, before, results);
+                }
+            }
+            Some(Pending::Sync) | None => {}
+            Some(other) => {
+                // The server answered Sync while we expected something
+                // else: report it and resynchronise on this Sync.
+                self.events.push(TapEvent::Lost {
+                    sql: other.sql(),
+                    reason: "the server's answer did not match the request".into(),
+                });
+                while let Some(p) = self.pending.pop_front() {
+                    if matches!(p, Pending::Sync) {
+                        break;
+                    }
+                }
+            }
+        }
+        if !self.notices.is_empty() {
+            let notices: Vec<AsyncMessage> = std::mem::take(&mut self.notices)
+                .into_iter()
+                .map(|fields| AsyncMessage::Notice { fields })
+                .collect();
+            for n in notices {
+                self.asynchronous(n);
+            }
+        }
+        self.proto.set_status(status);
+        for (_, portal) in self.proto.synced() {
+            self.finish_unread(portal);
+        }
+        self.release();
+    }
+
+    fn release(&mut self) {
+        for ex in std::mem::take(&mut self.held) {
+            self.events.push(TapEvent::Exchange(ex));
         }
     }
 
@@ -421,40 +847,22 @@ impl Tap {
         params: Option<Vec<Param>>,
         param_types: Option<Vec<u32>>,
         phase: Phase,
+        before: Vec<AsyncMessage>,
         results: Vec<QueryResult>,
     ) {
-        self.events.push(TapEvent::Exchange(Exchange {
+        let copy_in = self.copy_in.take();
+        self.held.push(Exchange {
             seq: 0,
             key: String::new(),
             sql,
             params,
             param_types,
             phase,
+            before,
+            copy_in,
             results,
-        }));
+        });
     }
-}
-
-/// Bound parameters as recorded: canonical values with their types.
-fn bound_params(stmt: &StmtRec, formats: &[i16], values: &[Option<Bytes>]) -> Vec<Param> {
-    let types = param_types(stmt, values.len());
-    canonical_params(formats, values, &types)
-        .into_iter()
-        .zip(types)
-        .map(|(value, type_oid)| Param { type_oid, value })
-        .collect()
-}
-
-fn param_types(stmt: &StmtRec, n: usize) -> Vec<u32> {
-    (0..n)
-        .map(|i| {
-            stmt.param_types
-                .as_ref()
-                .and_then(|t| t.get(i).copied())
-                .or_else(|| stmt.parse_oids.get(i).copied())
-                .unwrap_or(0)
-        })
-        .collect()
 }
 
 /// A DataRow's values as canonical text (binary ones converted by type).

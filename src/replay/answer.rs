@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::fixture::{Column, ErrorFields, Format, Phase, Value};
+use crate::fixture::{AsyncMessage, Column, CopyOut, CopyShape, ErrorFields, Format, Phase, Value};
 use crate::types;
 use crate::wire::{self, ColumnWire};
 
@@ -20,6 +20,60 @@ pub(crate) enum Completion {
     Tag(Arc<str>),
     Empty,
     Error(Box<ErrorFields>),
+    /// The recording stopped reading the portal after its rows.
+    Suspended,
+}
+
+/// The rarely present parts of a result, boxed so that the common answer
+/// stays small.
+#[derive(Debug, Default)]
+pub(crate) struct Extra {
+    /// Sent after the completion (ParameterStatus, notifications).
+    pub(crate) after: Vec<AsyncMessage>,
+    pub(crate) copy_out: Option<CopyOut>,
+    pub(crate) copy_in: Option<CopyShape>,
+}
+
+/// Writes an asynchronous message as recorded.
+pub(crate) fn put_async(buf: &mut BytesMut, m: &AsyncMessage) -> Result<(), wire::WireError> {
+    match m {
+        AsyncMessage::Notice { fields } => wire::put_notice(buf, fields.to_wire()),
+        AsyncMessage::ParameterStatus { name, value } => {
+            wire::put_parameter_status(buf, name, value)
+        }
+        AsyncMessage::Notification {
+            pid,
+            channel,
+            payload,
+        } => wire::put_notification(buf, *pid, channel, payload),
+    }
+}
+
+/// The wire form of a recorded COPY shape.
+pub(crate) fn copy_format(shape: &CopyShape) -> wire::CopyFormat {
+    wire::CopyFormat {
+        overall: shape.format.code() as i8,
+        columns: shape.columns.iter().map(|f| f.code()).collect(),
+    }
+}
+
+/// Writes a recorded COPY TO STDOUT: CopyOutResponse, the data, CopyDone.
+pub(crate) fn put_copy_out(buf: &mut BytesMut, copy: &CopyOut) -> Result<(), wire::WireError> {
+    wire::put_copy_response(buf, false, &copy_format(&copy.shape))?;
+    for chunk in &copy.data {
+        match chunk {
+            Value::Text(t) => wire::put_copy_data(buf, t.as_bytes())?,
+            Value::Raw { hex: h, .. } => {
+                let bytes = hex::decode(h).map_err(|e| wire::WireError::Malformed {
+                    kind: Some('d'),
+                    reason: format!("recorded COPY data is not hex: {e}"),
+                })?;
+                wire::put_copy_data(buf, &bytes)?;
+            }
+            Value::Null => {}
+        }
+    }
+    wire::put_copy_done(buf)
 }
 
 /// Rows of one result.
@@ -40,13 +94,18 @@ pub(crate) struct PreparedResult {
     pub(crate) columns: Option<Arc<[Column]>>,
     pub(crate) rows: Rows,
     pub(crate) completion: Completion,
+    /// The recording never saw the row description (see the fixture's
+    /// `columns_unknown`): `columns` says nothing.
+    pub(crate) columns_unknown: bool,
+    pub(crate) extra: Option<Box<Extra>>,
     /// Boxed: most answers are never asked for in binary.
     binary_rows: OnceLock<Box<Result<Bytes, ErrorFields>>>,
 }
 
 /// Which wire formats the client asked for, per column.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) enum Formats {
+    #[default]
     AllText,
     AllBinary,
     PerColumn(Vec<i16>),
@@ -98,14 +157,28 @@ impl PreparedResult {
         columns: Option<Arc<[Column]>>,
         rows: Rows,
         completion: Completion,
+        columns_unknown: bool,
+        extra: Option<Box<Extra>>,
     ) -> Self {
         PreparedResult {
             notices: notices.into_boxed_slice(),
             columns,
             rows,
             completion,
+            columns_unknown,
+            extra,
             binary_rows: OnceLock::new(),
         }
+    }
+
+    /// Messages recorded after the completion.
+    pub(crate) fn after(&self) -> &[AsyncMessage] {
+        self.extra.as_ref().map_or(&[], |e| &e.after)
+    }
+
+    /// The COPY TO STDOUT this result sent, if any.
+    pub(crate) fn copy_out(&self) -> Option<&CopyOut> {
+        self.extra.as_ref().and_then(|e| e.copy_out.as_ref())
     }
 
     pub(crate) fn row_count(&self) -> usize {
@@ -247,6 +320,8 @@ pub(crate) struct Answer {
     pub(crate) origin: Origin,
     pub(crate) phase: Phase,
     pub(crate) results: Box<[PreparedResult]>,
+    /// Asynchronous messages sent before the answer (recorded while idle).
+    pub(crate) before: Option<Box<[AsyncMessage]>>,
     used: AtomicBool,
 }
 
@@ -264,13 +339,27 @@ pub struct Origin {
 }
 
 impl Answer {
-    pub(crate) fn new(origin: Origin, phase: Phase, results: Vec<PreparedResult>) -> Self {
+    pub(crate) fn new(
+        origin: Origin,
+        phase: Phase,
+        results: Vec<PreparedResult>,
+        before: Vec<AsyncMessage>,
+    ) -> Self {
         Answer {
             origin,
             phase,
             results: results.into_boxed_slice(),
+            before: (!before.is_empty()).then(|| before.into_boxed_slice()),
             used: AtomicBool::new(false),
         }
+    }
+
+    /// Writes the messages recorded before the answer.
+    pub(crate) fn put_before(&self, buf: &mut BytesMut) -> Result<(), wire::WireError> {
+        for m in self.before.iter().flatten() {
+            put_async(buf, m)?;
+        }
+        Ok(())
     }
 
     /// Notes that the answer was served (for the unused-answers report).

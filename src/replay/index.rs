@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
-use super::answer::{Answer, Completion, Origin, PreparedResult, Rows};
+use super::answer::{Answer, Completion, Extra, Origin, PreparedResult, Rows};
 use super::{with_param_values, Answers, DatabaseIndex, Queue, SQLSTATE_IN_FAILED_TRANSACTION};
 use crate::fixture::{Column, Exchange, Phase, QueryResult, Session, Value};
 use crate::key::{self, QueryKey};
@@ -36,6 +36,8 @@ struct Draft {
     columns: Option<Arc<[Column]>>,
     rows: DraftRows,
     completion: Completion,
+    columns_unknown: bool,
+    extra: Option<Box<Extra>>,
 }
 
 enum DraftRows {
@@ -113,12 +115,7 @@ impl Builder {
                 .into_iter()
                 .map(|r| self.draft(r, &mut arena))
                 .collect();
-            let values: Vec<Value> = ex
-                .params
-                .iter()
-                .flatten()
-                .map(|p| p.value.clone())
-                .collect();
+            let values: Vec<Value> = ex.key_values();
             let start = arena.len();
             super::encode_params(&values, &mut arena);
             drafts.push((ex, values, start..arena.len(), results));
@@ -145,8 +142,17 @@ impl Builder {
         let completion = match (r.error, r.tag) {
             (Some(e), _) => Completion::Error(Box::new(e)),
             (None, Some(tag)) => Completion::Tag(self.intern(&tag)),
+            (None, None) if r.suspended => Completion::Suspended,
             (None, None) => Completion::Empty,
         };
+        let extra =
+            (!r.after.is_empty() || r.copy_out.is_some() || r.copy_in.is_some()).then(|| {
+                Box::new(Extra {
+                    after: r.after,
+                    copy_out: r.copy_out,
+                    copy_in: r.copy_in,
+                })
+            });
         let columns = r.columns.map(|c| self.columns(c));
         let all_text = r
             .rows
@@ -183,6 +189,8 @@ impl Builder {
             columns,
             rows,
             completion,
+            columns_unknown: r.columns_unknown,
+            extra,
         }
     }
 
@@ -217,11 +225,16 @@ impl Builder {
             database: Arc::clone(database),
             sql,
         };
-        let answer = Arc::new(Answer::new(origin, ex.phase, results));
+        let phase = ex.phase;
+        let answer = Arc::new(Answer::new(origin, phase, results, ex.before));
         let Some(db) = self.databases.get_mut(db_name) else {
             return;
         };
         note_statement(db, skey, &answer, (ex.param_types, bound));
+        if phase == Phase::Describe {
+            // It answers Describe only: never queued as a query's answer.
+            return;
+        }
         match db.index.get(&k) {
             Some(&i) => {
                 if let Some(q) = db.queues.get_mut(i as usize) {
@@ -264,7 +277,14 @@ fn finish_draft(d: Draft, arena: &Bytes) -> PreparedResult {
         },
         DraftRows::Values(v) => Rows::Values(v),
     };
-    PreparedResult::new(d.notices, d.columns, rows, d.completion)
+    PreparedResult::new(
+        d.notices,
+        d.columns,
+        rows,
+        d.completion,
+        d.columns_unknown,
+        d.extra,
+    )
 }
 
 /// Learns a statement's shape (parameter types, columns) from one of its
@@ -281,6 +301,8 @@ fn note_statement(
     };
     let first = answer.results.first();
     let failed = first.is_some_and(|r| matches!(r.completion, Completion::Error(_)));
+    // An extended-protocol Execute that failed was still described first.
+    let described_before_failing = answer.phase == Phase::Execute && bound.is_some();
     if answer.phase == Phase::Parse && failed {
         if info.columns.is_none() && info.param_types.is_none() {
             info.parse_error = Some(Arc::clone(answer));
@@ -296,7 +318,17 @@ fn note_statement(
             (None, None) => Some(Vec::new()),
         };
     }
-    if info.columns.is_none() && answer.results.len() == 1 && !failed {
+    let described = first.is_some_and(|r| !r.columns_unknown);
+    if info.columns.is_none()
+        && answer.results.len() == 1
+        && (!failed || described_before_failing)
+        && described
+    {
         info.columns = first.map(|r| r.columns.clone());
+    }
+    if info.copy_in.is_none() {
+        info.copy_in = first
+            .and_then(|r| r.extra.as_ref())
+            .and_then(|e| e.copy_in.clone());
     }
 }

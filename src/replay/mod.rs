@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-pub(crate) use answer::{put_columns, Answer, Completion, Formats};
+pub(crate) use answer::{
+    copy_format, put_async, put_columns, put_copy_out, Answer, Completion, Formats,
+};
 pub use answer::{Origin, SQLSTATE_CANNOT_ENCODE};
 pub use report::{Miss, Report};
 
@@ -30,6 +32,7 @@ pub(crate) static EMPTY_STATEMENT: StatementInfo = StatementInfo {
     param_types: Some(Vec::new()),
     columns: Some(None),
     parse_error: None,
+    copy_in: None,
 };
 
 /// What Parse and Describe need to know about a statement.
@@ -41,6 +44,9 @@ pub(crate) struct StatementInfo {
     pub(crate) columns: Option<Option<Arc<[Column]>>>,
     /// The answer Parse got, when every recording of this SQL failed to parse.
     pub(crate) parse_error: Option<Arc<Answer>>,
+    /// The CopyInResponse recorded for `COPY ... FROM STDIN`: sent before
+    /// the data arrives, so before the answer's key is known.
+    pub(crate) copy_in: Option<crate::fixture::CopyShape>,
 }
 
 /// The recorded answers of one key, in recorded order.
@@ -236,6 +242,7 @@ pub struct Replay {
     sessions: AtomicU64,
     queries: AtomicU64,
     warnings: Vec<String>,
+    rejected: Vec<crate::fixture::Rejected>,
 }
 
 /// Runs `f` with `values` as key parameters (hex of raw values decoded).
@@ -269,44 +276,45 @@ impl Replay {
         for loaded in set.sessions {
             builder.add_session(&loaded.path.display().to_string(), loaded.session);
         }
-        Self::from_parts(builder.finish(), set.warnings)
+        Self::from_parts(builder.finish(), set.warnings, set.rejected)
     }
 
     /// Loads and indexes a fixture directory, one file at a time: a reader
-    /// thread parses the next file while this one indexes the last.
+    /// thread parses the next file while this one indexes the last. A file
+    /// that does not load is refused alone (see [`Replay::rejected`]); the
+    /// others serve.
     pub fn load(dir: impl AsRef<std::path::Path>) -> Result<Self, crate::fixture::FixtureError> {
         let files = crate::fixture::fixture_files(dir.as_ref())?;
         let (tx, rx) = std::sync::mpsc::sync_channel(2);
         let reader = std::thread::spawn(move || {
             for path in files {
-                let parsed = crate::fixture::load_file(&path).map(|(s, w)| (path, s, w));
-                let failed = parsed.is_err();
-                if tx.send(parsed).is_err() || failed {
+                let parsed = crate::fixture::load_file(&path);
+                if tx.send((path, parsed)).is_err() {
                     return;
                 }
             }
         });
         let mut builder = index::Builder::default();
         let mut warnings = Vec::new();
-        let mut outcome = Ok(());
-        for parsed in rx {
+        let mut rejected = Vec::new();
+        for (path, parsed) in rx {
             match parsed {
-                Ok((path, session, warning)) => {
+                Ok((session, warning)) => {
                     warnings.extend(warning);
                     builder.add_session(&path.display().to_string(), session);
                 }
-                Err(e) => {
-                    outcome = Err(e);
-                    break;
-                }
+                Err(e) => rejected.push(crate::fixture::Rejected::new(&path, &e)),
             }
         }
         let _ = reader.join();
-        outcome?;
-        Ok(Self::from_parts(builder.finish(), warnings))
+        Ok(Self::from_parts(builder.finish(), warnings, rejected))
     }
 
-    fn from_parts(databases: BTreeMap<String, DatabaseIndex>, warnings: Vec<String>) -> Self {
+    fn from_parts(
+        databases: BTreeMap<String, DatabaseIndex>,
+        warnings: Vec<String>,
+        rejected: Vec<crate::fixture::Rejected>,
+    ) -> Self {
         Replay {
             databases,
             misses: Mutex::new(Vec::new()),
@@ -314,7 +322,13 @@ impl Replay {
             sessions: AtomicU64::new(0),
             queries: AtomicU64::new(0),
             warnings,
+            rejected,
         }
+    }
+
+    /// Fixture files that were refused at load, each with its error.
+    pub fn rejected(&self) -> &[crate::fixture::Rejected] {
+        &self.rejected
     }
 
     /// Takes the next recorded answer for `key` in `database`, exactly as a
@@ -401,10 +415,23 @@ impl Replay {
             "pgsim: no recorded answer for query {shown:?} (key {k}) in database \"{}\"",
             db.name
         );
-        let detail = match &nearest {
+        let mut detail = match &nearest {
             Some((sql, how)) => format!("Closest recorded query: {:?}; {how}.", shorten(sql, 200)),
             None => format!("Nothing is recorded for database \"{}\".", db.name),
         };
+        let refused: Vec<String> = self
+            .rejected
+            .iter()
+            .filter(|r| r.database.as_deref().is_none_or(|d| d == db.name))
+            .map(|r| r.error.clone())
+            .collect();
+        if !refused.is_empty() {
+            detail.push_str(&format!(
+                " {} fixture file(s) that may hold it were refused at load: {}",
+                refused.len(),
+                refused.join("; ")
+            ));
+        }
         let mut fields = ErrorFields::error(SQLSTATE_NO_RECORDING, message, Some(detail));
         fields.0.insert(
             "hint".into(),

@@ -2,7 +2,6 @@
 
 mod conn;
 pub(crate) mod fault;
-mod txn;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -88,6 +87,7 @@ pub(crate) struct Shared {
     pub(crate) password: Option<String>,
     pub(crate) sessions: SessionCounter,
     pub(crate) faults: Faults,
+    pub(crate) cancels: conn::CancelKeys,
 }
 
 /// A fault as given to the builder: parsed by [`MockServerBuilder::start`],
@@ -176,6 +176,7 @@ impl MockServerBuilder {
             password: self.password,
             sessions: SessionCounter::default(),
             faults: Faults::new(faults, self.seed),
+            cancels: conn::CancelKeys::default(),
         });
         let for_sessions = Arc::clone(&shared);
         let next_id = AtomicI32::new(1);
@@ -248,6 +249,18 @@ impl MockServer {
     /// Warnings from loading the fixtures (torn journal lines).
     pub fn warnings(&self) -> &[String] {
         self.shared.replay.warnings()
+    }
+
+    /// Number of databases with recorded sessions.
+    pub fn database_count(&self) -> usize {
+        self.shared.replay.database_names().count()
+    }
+
+    /// Fixture files refused at load, each with its error (path and
+    /// position). The rest of the set serves; a query only a refused file
+    /// could answer misses, and the miss names the file.
+    pub fn rejected(&self) -> &[crate::fixture::Rejected] {
+        self.shared.replay.rejected()
     }
 
     /// Each fault in the order given, with how often it matched and fired.

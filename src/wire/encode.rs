@@ -2,6 +2,7 @@
 //! by pgwire; callers only say what goes in the body.
 
 use bytes::{BufMut, BytesMut};
+use pgwire::messages::copy::{CopyData, CopyDone, CopyInResponse, CopyOutResponse};
 use pgwire::messages::data::{
     DataRow, FieldDescription, NoData, ParameterDescription, RowDescription,
 };
@@ -9,15 +10,15 @@ use pgwire::messages::extendedquery::{
     BindComplete, CloseComplete, ParseComplete, PortalSuspended,
 };
 use pgwire::messages::response::{
-    CommandComplete, EmptyQueryResponse, ErrorResponse, NoticeResponse, ReadyForQuery, SslResponse,
-    TransactionStatus,
+    CommandComplete, EmptyQueryResponse, ErrorResponse, NoticeResponse, NotificationResponse,
+    ReadyForQuery, SslResponse, TransactionStatus,
 };
 use pgwire::messages::startup::{
     Authentication, BackendKeyData, NegotiateProtocolVersion, ParameterStatus, SecretKey,
 };
 use pgwire::messages::Message;
 
-use super::WireError;
+use super::{CopyFormat, TxStatus, WireError};
 
 fn enc<M: Message>(buf: &mut BytesMut, msg: M) -> Result<(), WireError> {
     msg.encode(buf).map_err(|e| WireError::Malformed {
@@ -96,8 +97,56 @@ pub(crate) fn put_notice(buf: &mut BytesMut, fields: Vec<(u8, String)>) -> Resul
     enc(buf, NoticeResponse::new(fields))
 }
 
-pub(crate) fn put_ready(buf: &mut BytesMut, status: TransactionStatus) -> Result<(), WireError> {
+pub(crate) fn put_ready(buf: &mut BytesMut, status: TxStatus) -> Result<(), WireError> {
+    let status = match status {
+        TxStatus::Idle => TransactionStatus::Idle,
+        TxStatus::InBlock => TransactionStatus::Transaction,
+        TxStatus::Failed => TransactionStatus::Error,
+    };
     enc(buf, ReadyForQuery::new(status))
+}
+
+/// CopyInResponse (`in_`) or CopyOutResponse.
+pub(crate) fn put_copy_response(
+    buf: &mut BytesMut,
+    in_: bool,
+    format: &CopyFormat,
+) -> Result<(), WireError> {
+    let n = i16::try_from(format.columns.len()).map_err(|_| WireError::Malformed {
+        kind: Some(if in_ { 'G' } else { 'H' }),
+        reason: "too many columns".into(),
+    })?;
+    if in_ {
+        enc(
+            buf,
+            CopyInResponse::new(format.overall, n, format.columns.clone()),
+        )
+    } else {
+        enc(
+            buf,
+            CopyOutResponse::new(format.overall, n, format.columns.clone()),
+        )
+    }
+}
+
+pub(crate) fn put_copy_data(buf: &mut BytesMut, data: &[u8]) -> Result<(), WireError> {
+    enc(buf, CopyData::new(bytes::Bytes::copy_from_slice(data)))
+}
+
+pub(crate) fn put_copy_done(buf: &mut BytesMut) -> Result<(), WireError> {
+    enc(buf, CopyDone::new())
+}
+
+pub(crate) fn put_notification(
+    buf: &mut BytesMut,
+    pid: i32,
+    channel: &str,
+    payload: &str,
+) -> Result<(), WireError> {
+    enc(
+        buf,
+        NotificationResponse::new(pid, channel.to_owned(), payload.to_owned()),
+    )
 }
 
 pub(crate) fn put_parse_complete(buf: &mut BytesMut) -> Result<(), WireError> {
@@ -157,13 +206,4 @@ pub(crate) fn put_negotiate_protocol(
     unsupported: Vec<String>,
 ) -> Result<(), WireError> {
     enc(buf, NegotiateProtocolVersion::new(0, unsupported))
-}
-
-#[cfg(test)]
-pub(crate) fn status_byte(status: TransactionStatus) -> u8 {
-    match status {
-        TransactionStatus::Idle => b'I',
-        TransactionStatus::Transaction => b'T',
-        TransactionStatus::Error => b'E',
-    }
 }

@@ -1,26 +1,28 @@
-//! Bytes and messages: the only module that knows pgwire.
+//! Bytes and messages: the only module that knows pgwire, and the one model
+//! of every message pgsim reads or writes ([`Frontend`], [`Backend`]).
 //!
 //! Framing (`type byte + i32 length`) is peeked here so that each message is
-//! cut into its own buffer before pgwire decodes it: a malformed body can then
-//! never read into the next message, and a decoder that trips over a short
-//! body is caught and turned into a protocol error for that connection only.
+//! cut into its own buffer before it is decoded: a malformed body can then
+//! never read into the next message.
+//!
+//! Decoding is our own, not pgwire's, on purpose: pgwire's decoders read
+//! fields with unchecked `Buf::get_*` calls and panic on a short body, so
+//! using them on hostile input needed `catch_unwind` (and printed a panic per
+//! bad message). Our decoders read through a bounds-checked [`read::Reader`]
+//! and cannot panic; a bad message is a [`WireError`] for that connection
+//! only. Encoding stays with pgwire (`encode.rs`): it writes what it is
+//! given and cannot be fed hostile bytes.
 
+mod backend;
 mod encode;
-
-use std::panic::{catch_unwind, AssertUnwindSafe};
+mod frontend;
+mod read;
 
 use bytes::{Buf, BytesMut};
-use pgwire::messages::{
-    DecodeContext, PgWireBackendMessage, PgWireFrontendMessage, ProtocolVersion,
-};
 
+pub(crate) use backend::{decode_backend, Backend, CopyFormat, Field, TxStatus};
 pub(crate) use encode::*;
-pub(crate) use pgwire::messages::extendedquery::{Bind, Describe, Execute, Parse};
-pub(crate) use pgwire::messages::response::TransactionStatus;
-pub(crate) use pgwire::messages::{
-    PgWireBackendMessage as BackendMessage, PgWireFrontendMessage as FrontendMessage,
-    SslNegotiationMetaMessage,
-};
+pub(crate) use frontend::{decode_frontend, decode_startup, Frontend, Target};
 
 /// Largest message pgsim accepts from a peer (PostgreSQL's own limit is 1 GiB).
 pub(crate) const MAX_MESSAGE_LEN: usize = 0x3fff_ffff;
@@ -74,90 +76,12 @@ pub(crate) fn split_frame(
     }
     let total = offset + len as usize;
     if buf.len() < total {
-        buf.reserve(total - buf.len());
+        // Grow with what actually arrives, not with what the header claims:
+        // a 5-byte header declaring 1 GiB must not reserve 1 GiB.
+        buf.reserve((total - buf.len()).min(64 * 1024));
         return Ok(None);
     }
     Ok(Some(buf.split_to(total)))
-}
-
-/// Phase of a connection as seen by the decoder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Phase {
-    /// Before the startup packet: SSLRequest, GSSENCRequest, CancelRequest or Startup.
-    Startup,
-    /// After startup: typed messages.
-    Running,
-}
-
-fn run_decoder<T>(
-    kind: Option<char>,
-    frame: &mut BytesMut,
-    f: impl FnOnce(&mut BytesMut) -> pgwire::error::PgWireResult<Option<T>>,
-) -> Result<T, WireError> {
-    let malformed = |reason: String| WireError::Malformed { kind, reason };
-    match catch_unwind(AssertUnwindSafe(|| f(frame))) {
-        Ok(Ok(Some(msg))) if frame.is_empty() => Ok(msg),
-        Ok(Ok(Some(_))) => Err(malformed(format!(
-            "{} unexpected trailing bytes",
-            frame.len()
-        ))),
-        Ok(Ok(None)) => Err(malformed("incomplete body".into())),
-        Ok(Err(e)) => Err(malformed(e.to_string())),
-        Err(_) => Err(malformed("body shorter than its fields".into())),
-    }
-}
-
-/// Decodes one frame cut by [`split_frame`] as a frontend message.
-pub(crate) fn decode_frontend(
-    mut frame: BytesMut,
-    phase: Phase,
-) -> Result<FrontendMessage, WireError> {
-    let mut ctx = DecodeContext::new(ProtocolVersion::PROTOCOL3_0);
-    let kind = match phase {
-        Phase::Startup => {
-            ctx.awaiting_frontend_ssl = false;
-            if frame.len() >= 8
-                && pgwire::messages::startup::SslRequest::is_ssl_request_packet(&frame)
-            {
-                frame.clear();
-                return Ok(FrontendMessage::SslNegotiation(
-                    SslNegotiationMetaMessage::PostgresSsl(
-                        pgwire::messages::startup::SslRequest::new(),
-                    ),
-                ));
-            }
-            if frame.len() >= 8
-                && pgwire::messages::startup::GssEncRequest::is_gss_enc_request_packet(&frame)
-            {
-                frame.clear();
-                return Ok(FrontendMessage::SslNegotiation(
-                    SslNegotiationMetaMessage::PostgresGss(
-                        pgwire::messages::startup::GssEncRequest::new(),
-                    ),
-                ));
-            }
-            None
-        }
-        Phase::Running => {
-            ctx.awaiting_frontend_ssl = false;
-            ctx.awaiting_frontend_startup = false;
-            frame.first().map(|b| char::from(*b))
-        }
-    };
-    run_decoder(kind, &mut frame, |buf| {
-        PgWireFrontendMessage::decode(buf, &ctx)
-    })
-}
-
-/// Decodes one frame cut by [`split_frame`] as a backend message.
-pub(crate) fn decode_backend(mut frame: BytesMut) -> Result<BackendMessage, WireError> {
-    let mut ctx = DecodeContext::new(ProtocolVersion::PROTOCOL3_0);
-    ctx.awaiting_frontend_ssl = false;
-    ctx.awaiting_frontend_startup = false;
-    let kind = frame.first().map(|b| char::from(*b));
-    run_decoder(kind, &mut frame, |buf| {
-        PgWireBackendMessage::decode(buf, &ctx)
-    })
 }
 
 /// Cuts one backend message off a frozen buffer of messages (no copy).

@@ -1,4 +1,5 @@
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
+use proptest::prelude::*;
 
 use super::*;
 
@@ -18,10 +19,19 @@ fn frames_wait_for_the_whole_message() {
     partial.unsplit(whole);
     let frame = split_frame(&mut partial, false).unwrap().unwrap();
     assert!(partial.is_empty());
-    match decode_frontend(frame, Phase::Running).unwrap() {
-        FrontendMessage::Query(q) => assert_eq!(q.query, "select 1"),
-        other => panic!("unexpected {other:?}"),
-    }
+    assert_eq!(
+        decode_frontend(frame.freeze()).unwrap(),
+        Frontend::Query("select 1".into())
+    );
+}
+
+#[test]
+fn a_declared_length_reserves_only_what_arrives() {
+    let mut b = BytesMut::new();
+    b.put_u8(b'Q');
+    b.put_i32(0x3fff_0000);
+    assert!(split_frame(&mut b, false).unwrap().is_none());
+    assert!(b.capacity() < 1024 * 1024, "reserved {}", b.capacity());
 }
 
 #[test]
@@ -48,8 +58,7 @@ fn a_short_body_is_a_protocol_error_not_a_panic() {
     let mut body = BytesMut::new();
     body.put_slice(b"\0\0");
     body.put_i16(3);
-    let frame = typed(b'B', &body);
-    let err = decode_frontend(frame, Phase::Running).unwrap_err();
+    let err = decode_frontend(typed(b'B', &body).freeze()).unwrap_err();
     assert!(
         matches!(
             err,
@@ -64,8 +73,7 @@ fn a_short_body_is_a_protocol_error_not_a_panic() {
 
 #[test]
 fn unknown_message_type_is_malformed() {
-    let frame = typed(b'!', b"xyz");
-    assert!(decode_frontend(frame, Phase::Running).is_err());
+    assert!(decode_frontend(typed(b'!', b"xyz").freeze()).is_err());
 }
 
 #[test]
@@ -86,56 +94,155 @@ fn encoded_backend_messages_decode_back() {
     .unwrap();
     put_data_row(&mut buf, &[Some(b"42"), None]).unwrap();
     put_command_complete(&mut buf, "SELECT 1").unwrap();
-    put_ready(&mut buf, TransactionStatus::Transaction).unwrap();
-    let mut kinds = Vec::new();
+    put_copy_response(
+        &mut buf,
+        false,
+        &CopyFormat {
+            overall: 0,
+            columns: vec![0, 0],
+        },
+    )
+    .unwrap();
+    put_copy_data(&mut buf, b"1\t2\n").unwrap();
+    put_copy_done(&mut buf).unwrap();
+    put_notification(&mut buf, 7, "chan", "hi").unwrap();
+    put_parameter_status(&mut buf, "TimeZone", "UTC").unwrap();
+    put_portal_suspended(&mut buf).unwrap();
+    put_ready(&mut buf, TxStatus::InBlock).unwrap();
+    let mut got = Vec::new();
     while let Some(frame) = split_frame(&mut buf, false).unwrap() {
-        match decode_backend(frame).unwrap() {
-            BackendMessage::DataRow(row) => {
-                let values = data_row_values(&row.data, row.field_count).unwrap();
-                assert_eq!(values, vec![Some(&b"42"[..]), None]);
-                kinds.push('D');
-            }
-            BackendMessage::RowDescription(d) => {
-                assert_eq!(d.fields[0].name, "n");
-                kinds.push('T');
-            }
-            BackendMessage::CommandComplete(c) => {
-                assert_eq!(c.tag, "SELECT 1");
-                kinds.push('C');
-            }
-            BackendMessage::ReadyForQuery(r) => {
-                assert_eq!(status_byte(r.status), b'T');
-                kinds.push('Z');
-            }
-            other => panic!("unexpected {other:?}"),
-        }
+        got.push(decode_backend(frame.freeze()).unwrap());
     }
-    assert_eq!(kinds, ['T', 'D', 'C', 'Z']);
-}
-
-#[test]
-fn startup_phase_recognises_ssl_request_and_startup() {
-    let mut b = BytesMut::new();
-    b.put_i32(8);
-    b.put_i32(80877103);
-    let frame = split_frame(&mut b, true).unwrap().unwrap();
-    assert!(matches!(
-        decode_frontend(frame, Phase::Startup).unwrap(),
-        FrontendMessage::SslNegotiation(SslNegotiationMetaMessage::PostgresSsl(_))
-    ));
-    let mut b = BytesMut::new();
-    let body = b"user\0bob\0database\0shop\0\0";
-    b.put_i32(8 + body.len() as i32);
-    b.put_i32(196608);
-    b.put_slice(body);
-    let frame = split_frame(&mut b, true).unwrap().unwrap();
-    match decode_frontend(frame, Phase::Startup).unwrap() {
-        FrontendMessage::Startup(s) => {
+    assert!(
+        matches!(&got[0], Backend::RowDescription(f) if f[0].name == "n" && f[0].type_oid == 23)
+    );
+    match &got[1] {
+        Backend::DataRow { count, values } => {
             assert_eq!(
-                s.parameters.get("database").map(String::as_str),
-                Some("shop")
-            )
+                data_row_values(values, *count).unwrap(),
+                vec![Some(&b"42"[..]), None]
+            );
         }
         other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(got[2], Backend::CommandComplete("SELECT 1".into()));
+    assert_eq!(
+        got[3],
+        Backend::CopyOutResponse(CopyFormat {
+            overall: 0,
+            columns: vec![0, 0]
+        })
+    );
+    assert_eq!(got[4], Backend::CopyData(Bytes::from_static(b"1\t2\n")));
+    assert_eq!(got[5], Backend::CopyDone);
+    assert_eq!(
+        got[6],
+        Backend::Notification {
+            pid: 7,
+            channel: "chan".into(),
+            payload: "hi".into()
+        }
+    );
+    assert_eq!(
+        got[7],
+        Backend::ParameterStatus {
+            name: "TimeZone".into(),
+            value: "UTC".into()
+        }
+    );
+    assert_eq!(got[8], Backend::PortalSuspended);
+    assert_eq!(got[9], Backend::ReadyForQuery(TxStatus::InBlock));
+    assert_eq!(TxStatus::InBlock.byte(), b'T');
+}
+
+fn name() -> impl Strategy<Value = String> {
+    "[a-z_0-9]{0,8}"
+}
+
+fn frontend() -> impl Strategy<Value = Frontend> {
+    let value =
+        proptest::option::of(proptest::collection::vec(any::<u8>(), 0..8).prop_map(Bytes::from));
+    prop_oneof![
+        "[ -~]{0,40}".prop_map(Frontend::Query),
+        (
+            name(),
+            "[ -~]{0,40}",
+            proptest::collection::vec(any::<u32>(), 0..4)
+        )
+            .prop_map(|(name, sql, types)| Frontend::Parse { name, sql, types }),
+        (
+            name(),
+            name(),
+            proptest::collection::vec(0i16..2, 0..3),
+            proptest::collection::vec(value, 0..4),
+            proptest::collection::vec(0i16..2, 0..3)
+        )
+            .prop_map(
+                |(portal, statement, param_formats, params, result_formats)| {
+                    Frontend::Bind {
+                        portal,
+                        statement,
+                        param_formats,
+                        params,
+                        result_formats,
+                    }
+                }
+            ),
+        (any::<bool>(), name()).prop_map(|(s, name)| Frontend::Describe {
+            target: if s { Target::Statement } else { Target::Portal },
+            name
+        }),
+        (any::<bool>(), name()).prop_map(|(s, name)| Frontend::Close {
+            target: if s { Target::Statement } else { Target::Portal },
+            name
+        }),
+        (name(), any::<i32>())
+            .prop_map(|(portal, max_rows)| Frontend::Execute { portal, max_rows }),
+        Just(Frontend::Sync),
+        Just(Frontend::Flush),
+        Just(Frontend::Terminate),
+        Just(Frontend::CopyDone),
+        proptest::collection::vec(any::<u8>(), 0..16)
+            .prop_map(|d| Frontend::CopyData(Bytes::from(d))),
+        "[ -~]{0,20}".prop_map(Frontend::CopyFail),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn every_frontend_message_round_trips(msg in frontend()) {
+        let mut buf = BytesMut::new();
+        msg.encode(&mut buf);
+        let frame = split_frame(&mut buf, false).unwrap().unwrap();
+        prop_assert!(buf.is_empty());
+        prop_assert_eq!(decode_frontend(frame.freeze()).unwrap(), msg);
+    }
+
+    #[test]
+    fn startup_messages_round_trip(pid in any::<i32>(), secret in any::<i32>(), user in "[a-z]{1,8}") {
+        let mut params = std::collections::BTreeMap::new();
+        params.insert("user".to_string(), user);
+        for msg in [
+            Frontend::SslRequest,
+            Frontend::GssEncRequest,
+            Frontend::Cancel { pid, secret },
+            Frontend::Startup { major: 3, minor: 0, parameters: params.clone() },
+        ] {
+            let mut buf = BytesMut::new();
+            msg.encode(&mut buf);
+            let frame = split_frame(&mut buf, true).unwrap().unwrap();
+            prop_assert_eq!(decode_startup(frame.freeze()).unwrap(), msg);
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic_the_decoders(kind in any::<u8>(), body in proptest::collection::vec(any::<u8>(), 0..64)) {
+        let frame = typed(kind, &body).freeze();
+        let _ = decode_frontend(frame.clone());
+        let _ = decode_backend(frame);
+        let mut startup = BytesMut::new();
+        startup.put_i32(body.len() as i32 + 4);
+        startup.put_slice(&body);
+        let _ = decode_startup(startup.freeze());
     }
 }

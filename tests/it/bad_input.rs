@@ -139,14 +139,19 @@ async fn ssl_requests_are_refused_with_n_and_the_session_goes_on() {
     assert_eq!(kinds.last(), Some(&b'Z'));
 }
 
-/// Why a mock server refuses to start on `dir`.
-async fn start_error(dir: &std::path::Path) -> String {
-    pgsim::MockServer::builder()
+/// What a mock server started on `dir` refused, one line per file.
+async fn refused(dir: &std::path::Path) -> String {
+    let server = pgsim::MockServer::builder()
         .fixtures(dir)
         .start()
         .await
-        .unwrap_err()
-        .to_string()
+        .expect("a bad file does not stop the server");
+    server
+        .rejected()
+        .iter()
+        .map(|r| r.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[tokio::test]
@@ -157,7 +162,7 @@ async fn a_corrupt_fixture_is_rejected_with_its_path_and_position() {
     // Cut the file in the middle of line 10.
     let cut: Vec<&str> = good.lines().take(10).collect();
     std::fs::write(&path, cut.join("\n")).unwrap();
-    let err = start_error(dir.path()).await;
+    let err = refused(dir.path()).await;
     assert!(err.contains(&path.display().to_string()), "{err}");
     assert!(err.contains("line 10"), "{err}");
 
@@ -166,9 +171,79 @@ async fn a_corrupt_fixture_is_rejected_with_its_path_and_position() {
     session.exchanges[0].results[0].tag = None;
     session.exchanges[0].results[0].error = None;
     std::fs::write(&path, serde_json::to_string_pretty(&session).unwrap()).unwrap();
-    let err = start_error(dir.path()).await;
+    let err = refused(dir.path()).await;
     assert!(err.contains("exchange seq"), "{err}");
     assert!(err.contains("exactly one of"), "{err}");
+}
+
+#[tokio::test]
+async fn one_bad_session_leaves_every_other_session_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["session-0001.json", "session-0002.json"] {
+        std::fs::copy(demo_dir().join(f), dir.path().join(f)).unwrap();
+    }
+    let good: pgsim::fixture::Session = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("session-0001.json")).unwrap(),
+    )
+    .unwrap();
+    // session-0002 becomes unloadable (a row wider than its columns), at a
+    // simple query that session-0001 never sent.
+    let bad = dir.path().join("session-0002.json");
+    let mut session: pgsim::fixture::Session =
+        serde_json::from_str(&std::fs::read_to_string(&bad).unwrap()).unwrap();
+    let victim = session
+        .exchanges
+        .iter_mut()
+        .find(|e| {
+            e.params.is_none()
+                && e.phase == pgsim::fixture::Phase::Execute
+                && !e.results[0].rows.is_empty()
+                && !good.exchanges.iter().any(|g| g.sql == e.sql)
+        })
+        .expect("session-0002 has a simple query with rows that session-0001 lacks");
+    let sql = victim.sql.clone();
+    victim.results[0].rows[0].push(pgsim::fixture::Value::Null);
+    std::fs::write(&bad, serde_json::to_string_pretty(&session).unwrap()).unwrap();
+
+    let server = pgsim::MockServer::builder()
+        .fixtures(dir.path())
+        .start()
+        .await
+        .expect("the other session still serves");
+    assert_eq!(server.rejected().len(), 1, "{:?}", server.rejected());
+    assert!(server.rejected()[0].path.ends_with("session-0002.json"));
+    assert!(
+        server.rejected()[0].error.contains("values for"),
+        "{:?}",
+        server.rejected()
+    );
+
+    // session-0001's queries still answer.
+    let first = good
+        .exchanges
+        .iter()
+        .find(|e| {
+            e.params.is_none()
+                && e.phase == pgsim::fixture::Phase::Execute
+                && e.results.iter().all(|r| r.error.is_none())
+        })
+        .expect("a simple query");
+    let (client, conn) =
+        tokio_postgres::connect(&server.url_for(&good.database), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    client
+        .simple_query(&first.sql)
+        .await
+        .expect("served from the good file");
+
+    // A query only the refused file held misses, and the miss names it.
+    let err = client.simple_query(&sql).await.unwrap_err();
+    let db = err.as_db_error().expect("a server error");
+    assert_eq!(db.code().code(), pgsim::SQLSTATE_NO_RECORDING);
+    let detail = db.detail().unwrap_or_default();
+    assert!(detail.contains("session-0002.json"), "{detail}");
 }
 
 #[tokio::test]
@@ -196,15 +271,19 @@ async fn a_torn_journal_line_loses_only_the_exchange_in_flight() {
         set.warnings
     );
 
-    // A broken line that is not the last is an error with its line number.
+    // A broken line that is not the last refuses the file, with its line.
     let text = std::fs::read_to_string(&path).unwrap();
     let mut lines: Vec<&str> = text.lines().collect();
     lines.insert(2, "{not json");
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    let err = pgsim::fixture::load_dir(dir.path())
-        .unwrap_err()
-        .to_string();
+    let set = pgsim::fixture::load_dir(dir.path()).unwrap();
+    assert_eq!(set.rejected.len(), 1);
+    let err = &set.rejected[0].error;
     assert!(err.contains("line 3"), "{err}");
+    assert_eq!(
+        set.rejected[0].database.as_deref(),
+        Some(session.database.as_str())
+    );
 }
 
 #[test]

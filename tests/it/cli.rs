@@ -105,6 +105,45 @@ fn a_corrupt_fixture_stops_serve_with_a_clear_message() {
 }
 
 #[test]
+fn serve_names_a_refused_file_and_serves_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        demo_dir().join("session-0003.json"),
+        dir.path().join("session-0001.json"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("session-0002.json"),
+        "{\n  \"format_version\": 2,\n  oops\n}",
+    )
+    .unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pgsim"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--fixtures"])
+        .arg(dir.path())
+        .stderr(Stdio::piped());
+    let (mut child, port, _out) = start(command);
+    let psql = Command::new("psql")
+        .args(["-X", "-A", "-t", "-c", "select 1"])
+        .arg(format!(
+            "host=127.0.0.1 port={port} user=postgres dbname=pgsim_demo sslmode=disable"
+        ))
+        .output()
+        .unwrap();
+    // Serving: the server answers (a miss is an answer), it did not exit.
+    let err = String::from_utf8_lossy(&psql.stderr);
+    assert!(!err.contains("Connection refused"), "{err}");
+    let _ = child.0.kill();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(
+        stderr.contains("session-0002.json: line 3, column 3"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 fixture file(s) refused"), "{stderr}");
+}
+
+#[test]
 fn demo_replays_the_bundled_fixtures_and_checks_every_answer() {
     let out = Command::new(env!("CARGO_BIN_EXE_pgsim"))
         .args(["demo", "--fixtures"])

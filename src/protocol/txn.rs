@@ -2,9 +2,10 @@
 //! what its outcome does to the status.
 
 use crate::key::{self, TokenKind};
-use crate::wire::TransactionStatus;
+use crate::wire::TxStatus as TransactionStatus;
 
-/// What kind of transaction-control statement a SQL text starts with.
+/// What kind of statement a SQL text starts with, as far as the protocol
+/// model cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TxKind {
     /// COMMIT, END, COMMIT PREPARED...
@@ -13,6 +14,8 @@ pub(crate) enum TxKind {
     Rollback,
     /// ROLLBACK TO [SAVEPOINT] (stays in the transaction).
     RollbackTo,
+    /// DECLARE name ... CURSOR: creates a portal named after the cursor.
+    Declare,
     /// Anything else.
     Other,
 }
@@ -38,21 +41,54 @@ pub(crate) fn classify(sql: &str) -> TxKind {
         ["rollback" | "abort", "to", ..]
         | ["rollback" | "abort", "work" | "transaction", "to", ..] => TxKind::RollbackTo,
         ["rollback" | "abort", ..] => TxKind::Rollback,
+        ["declare", ..] => TxKind::Declare,
         _ => TxKind::Other,
     }
 }
 
 /// Whether a statement may run in a failed transaction.
 pub(crate) fn allowed_when_failed(kind: TxKind) -> bool {
-    kind != TxKind::Other
+    matches!(kind, TxKind::Commit | TxKind::Rollback | TxKind::RollbackTo)
+}
+
+/// The cursor name of a `DECLARE name ... CURSOR` statement, folded as
+/// PostgreSQL folds identifiers (lower case unless quoted).
+pub(crate) fn declared_cursor(sql: &str) -> Option<String> {
+    let normalized = key::normalize(sql);
+    let rest = normalized.get(..8)?;
+    if !rest.eq_ignore_ascii_case("declare ") {
+        return None;
+    }
+    let rest = normalized.get(8..)?.trim_start();
+    if let Some(quoted) = rest.strip_prefix('"') {
+        let mut name = String::new();
+        let mut chars = quoted.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                    name.push('"');
+                    continue;
+                }
+                return Some(name);
+            }
+            name.push(c);
+        }
+        return None;
+    }
+    let name: String = rest
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '$')
+        .collect();
+    (!name.is_empty()).then(|| name.to_lowercase())
 }
 
 /// The status after a statement completed with `tag`.
 pub(crate) fn after_tag(status: TransactionStatus, kind: TxKind, tag: &str) -> TransactionStatus {
     match tag {
-        "BEGIN" | "START TRANSACTION" => TransactionStatus::Transaction,
+        "BEGIN" | "START TRANSACTION" => TransactionStatus::InBlock,
         "COMMIT" | "PREPARE TRANSACTION" => TransactionStatus::Idle,
-        "ROLLBACK" if kind == TxKind::RollbackTo => TransactionStatus::Transaction,
+        "ROLLBACK" if kind == TxKind::RollbackTo => TransactionStatus::InBlock,
         "ROLLBACK" => TransactionStatus::Idle,
         _ => status,
     }
@@ -62,7 +98,7 @@ pub(crate) fn after_tag(status: TransactionStatus, kind: TxKind, tag: &str) -> T
 pub(crate) fn after_error(status: TransactionStatus) -> TransactionStatus {
     match status {
         TransactionStatus::Idle => TransactionStatus::Idle,
-        TransactionStatus::Transaction | TransactionStatus::Error => TransactionStatus::Error,
+        TransactionStatus::InBlock | TransactionStatus::Failed => TransactionStatus::Failed,
     }
 }
 
@@ -102,22 +138,25 @@ mod tests {
         assert_eq!(classify("rollback transaction to a"), TxKind::RollbackTo);
         assert_eq!(classify("/* rollback */ select 1"), TxKind::Other);
         assert_eq!(classify("select 'rollback'"), TxKind::Other);
+        assert_eq!(classify("DECLARE c CURSOR FOR select 1"), TxKind::Declare);
+        assert_eq!(
+            declared_cursor("DECLARE Cur1 CURSOR FOR x").as_deref(),
+            Some("cur1")
+        );
+        assert_eq!(
+            declared_cursor("declare \"My \"\"c\" cursor for x").as_deref(),
+            Some("My \"c")
+        );
     }
 
     #[test]
     fn tags_move_the_status() {
         use TransactionStatus::*;
-        assert_eq!(after_tag(Idle, TxKind::Other, "BEGIN"), Transaction);
-        assert_eq!(
-            after_tag(Error, TxKind::RollbackTo, "ROLLBACK"),
-            Transaction
-        );
-        assert_eq!(after_tag(Error, TxKind::Commit, "ROLLBACK"), Idle);
-        assert_eq!(
-            after_tag(Transaction, TxKind::Other, "SELECT 1"),
-            Transaction
-        );
-        assert_eq!(after_error(Transaction), Error);
+        assert_eq!(after_tag(Idle, TxKind::Other, "BEGIN"), InBlock);
+        assert_eq!(after_tag(Failed, TxKind::RollbackTo, "ROLLBACK"), InBlock);
+        assert_eq!(after_tag(Failed, TxKind::Commit, "ROLLBACK"), Idle);
+        assert_eq!(after_tag(InBlock, TxKind::Other, "SELECT 1"), InBlock);
+        assert_eq!(after_error(InBlock), Failed);
         assert_eq!(after_error(Idle), Idle);
     }
 

@@ -1,0 +1,95 @@
+//! COPY FROM STDIN on the mock: after the recorded CopyInResponse the
+//! client's CopyData is gathered until CopyDone or CopyFail, and only then
+//! is the answer looked up, with the data as part of its key (different
+//! data is a miss that names the difference).
+
+use bytes::BytesMut;
+
+use super::Session;
+use crate::fixture::{key_values, ErrorFields};
+use crate::key;
+use crate::replay::{with_param_values, Completion};
+use crate::wire::{self, Frontend, WireError};
+
+impl Session<'_> {
+    /// A message while COPY FROM STDIN is in progress.
+    pub(super) fn copy_message(
+        &mut self,
+        msg: Frontend,
+        out: &mut BytesMut,
+    ) -> Result<(), WireError> {
+        match msg {
+            Frontend::CopyData(d) => self.proto.copy_data(&d),
+            Frontend::CopyDone => self.copy_finished(None, out)?,
+            Frontend::CopyFail(m) => self.copy_finished(Some(m), out)?,
+            // PostgreSQL ignores Flush and Sync during copy-in.
+            Frontend::Flush | Frontend::Sync => {}
+            Frontend::Terminate => self.hang_up = true,
+            other => {
+                let e = ErrorFields::error(
+                    "08P01",
+                    format!("unexpected message during COPY from stdin: {other:?}"),
+                    None,
+                );
+                let simple = self.copy.take().is_some_and(|c| c.simple);
+                self.proto.copy_finished(None);
+                wire::put_error(out, e.to_wire())?;
+                self.proto.failed(!simple);
+                if simple {
+                    wire::put_ready(out, self.status())?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn copy_finished(
+        &mut self,
+        failed: Option<String>,
+        out: &mut BytesMut,
+    ) -> Result<(), WireError> {
+        let Some(wait) = self.copy.take() else {
+            return Ok(());
+        };
+        let copy = self.proto.copy_finished(failed);
+        let values = key_values(None, Some(&copy));
+        let key = with_param_values(&values, |p| key::query_key_normalized(&wait.normalized, p));
+        let answer = self.db.answer(&key);
+        if wait.simple {
+            match answer {
+                Some(answer) => self.put_simple_answer(&wait.sql, answer, out)?,
+                None => {
+                    let e = self.shared.replay.miss(self.db, &wait.sql, &values);
+                    wire::put_error(out, e.to_wire())?;
+                    self.proto.failed(false);
+                }
+            }
+            self.proto.synced();
+            return wire::put_ready(out, self.status());
+        }
+        let Some(answer) = answer else {
+            let e = self.shared.replay.miss(self.db, &wait.sql, &values);
+            return self.fail(out, &e);
+        };
+        answer.put_before(out)?;
+        let Some(result) = answer.results.first() else {
+            return wire::put_empty_query(out);
+        };
+        for n in &result.notices {
+            wire::put_notice(out, n.to_wire())?;
+        }
+        match &result.completion {
+            Completion::Tag(tag) => {
+                wire::put_command_complete(out, tag)?;
+                self.proto
+                    .completed("", crate::protocol::TxKind::Other, tag);
+            }
+            Completion::Error(e) => {
+                let e = (**e).clone();
+                self.fail(out, &e)?;
+            }
+            Completion::Empty | Completion::Suspended => wire::put_empty_query(out)?,
+        }
+        super::simple::put_after(result.after(), out)
+    }
+}

@@ -1,0 +1,365 @@
+//! The extended query protocol: Parse, Bind, Describe and Execute answered
+//! from the replay index, row-limited Execute with PortalSuspended exactly as
+//! PostgreSQL sends it, DECLAREd cursors as portals.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+
+use super::{aborted, no_portal, no_statement, Resolved, ServerPortal, ServerStmt, Session};
+use crate::fixture::ErrorFields;
+use crate::key;
+use crate::protocol::{self, txn, BatchEnd, TxKind};
+use crate::replay::{
+    put_columns, put_copy_out, with_param_values, Answer, Completion, Formats, EMPTY_STATEMENT,
+    SQLSTATE_NO_RECORDING,
+};
+use crate::server::fault::Injected;
+use crate::wire::{self, Target, TxStatus, WireError};
+
+fn not_recorded(what: String) -> ErrorFields {
+    let mut e = ErrorFields::error(SQLSTATE_NO_RECORDING, what, None);
+    e.0.insert(
+        "hint".into(),
+        "Record this client against a real server (pgsim record) so the recording holds it.".into(),
+    );
+    e
+}
+
+impl<'a> Session<'a> {
+    pub(super) fn parse(
+        &mut self,
+        name: String,
+        sql: String,
+        types: Vec<u32>,
+        out: &mut BytesMut,
+    ) -> Result<(), WireError> {
+        let normalized = key::normalize(&sql).into_owned();
+        let kind = txn::classify(&sql);
+        if self.status() == TxStatus::Failed && !txn::allowed_when_failed(kind) {
+            return self.fail(out, &aborted());
+        }
+        let db = self.db;
+        let info = if normalized.is_empty() {
+            &EMPTY_STATEMENT
+        } else {
+            match db.statement(&normalized) {
+                Some(info) => info,
+                None => {
+                    let e = self.shared.replay.miss(db, &sql, &[]);
+                    return self.fail(out, &e);
+                }
+            }
+        };
+        if let Some(answer) = &info.parse_error {
+            answer.mark_used();
+            if let Some(Completion::Error(e)) = answer.results.first().map(|r| &r.completion) {
+                let e = e.clone();
+                return self.fail(out, &e);
+            }
+        }
+        let param_types: Box<[u32]> = match &info.param_types {
+            Some(t) => t
+                .iter()
+                .enumerate()
+                .map(|(i, t)| types.get(i).copied().filter(|o| *o != 0).unwrap_or(*t))
+                .collect(),
+            None => types.clone().into(),
+        };
+        let extra = ServerStmt {
+            normalized: normalized.into_boxed_str(),
+            info,
+            param_types,
+        };
+        self.proto.parsed(name.clone(), &sql, types, extra);
+        if let Some(stmt) = self.proto.statement_mut(&name) {
+            // Binding uses the recorded (described) types, as the real
+            // server would have resolved them.
+            stmt.param_types = Some(stmt.extra.param_types.to_vec());
+        }
+        wire::put_parse_complete(out)
+    }
+
+    pub(super) fn bind(
+        &mut self,
+        portal: String,
+        statement: &str,
+        param_formats: &[i16],
+        params: &[Option<Bytes>],
+        result_formats: Vec<i16>,
+        out: &mut BytesMut,
+    ) -> Result<(), WireError> {
+        let failed = self.status() == TxStatus::Failed;
+        let db: &'a crate::replay::DatabaseIndex = self.db;
+        let Some(stmt) = self.proto.statement(statement) else {
+            return self.fail(out, &no_statement(statement));
+        };
+        if failed && !txn::allowed_when_failed(stmt.kind) {
+            return self.fail(out, &aborted());
+        }
+        let kind = stmt.kind;
+        let info = stmt.extra.info;
+        let normalized = stmt.extra.normalized.clone();
+        let sql = stmt.sql.clone();
+        let formats = Formats::from_codes(&result_formats);
+        let extra = ServerPortal {
+            formats,
+            normalized,
+            ..ServerPortal::default()
+        };
+        let Some(p) = self.proto.bound(
+            portal.clone(),
+            statement,
+            param_formats,
+            params,
+            result_formats,
+            extra,
+        ) else {
+            return self.fail(out, &no_statement(statement));
+        };
+        let mut delay = Duration::ZERO;
+        let resolved = if failed && kind == TxKind::Commit {
+            Resolved::CommitOfFailed
+        } else if let Some(shape) = info.copy_in.as_ref() {
+            Resolved::CopyIn(shape)
+        } else {
+            // Faults decide before the lookup: an injected error or drop
+            // leaves the recorded answer for the retry.
+            let decision = self.shared.faults.on_query(&sql);
+            delay = decision.delay;
+            if let Some(injected) = decision.injected {
+                let columns = info.columns.clone().flatten();
+                Resolved::Injected { injected, columns }
+            } else {
+                let values: Vec<_> = p.params.iter().map(|p| p.value.clone()).collect();
+                let key = with_param_values(&values, |v| {
+                    key::query_key_normalized(&p.extra.normalized, v)
+                });
+                match db.answer(&key) {
+                    Some(a) => Resolved::Answer(a),
+                    None => Resolved::Miss(self.shared.replay.miss(db, &sql, &values)),
+                }
+            }
+        };
+        if let Resolved::Answer(a) = &resolved {
+            if a.phase == crate::fixture::Phase::Bind {
+                if let Some(Completion::Error(e)) = a.results.first().map(|r| &r.completion) {
+                    self.delay += delay;
+                    let e = (**e).clone();
+                    self.proto.take_portal(&portal);
+                    return self.fail(out, &e);
+                }
+            }
+        }
+        if let Some(p) = self.proto.portal_mut(&portal) {
+            p.extra.resolved = resolved;
+            p.extra.delay = delay;
+        }
+        wire::put_bind_complete(out)
+    }
+
+    pub(super) fn describe(
+        &mut self,
+        target: Target,
+        name: &str,
+        out: &mut BytesMut,
+    ) -> Result<(), WireError> {
+        if target == Target::Statement {
+            let Some(stmt) = self.proto.statement(name) else {
+                return self.fail(out, &no_statement(name));
+            };
+            let info = stmt.extra.info;
+            let sql = stmt.sql.clone();
+            let Some(columns) = &info.columns else {
+                let e = not_recorded(format!(
+                    "pgsim: the recording never described statement {sql:?}"
+                ));
+                return self.fail(out, &e);
+            };
+            wire::put_parameter_description(out, &stmt.extra.param_types)?;
+            return match columns {
+                Some(columns) => self.put_text_description(&columns.clone(), out),
+                None => wire::put_no_data(out),
+            };
+        }
+        let Some(portal) = self.proto.portal(name) else {
+            return self.fail(out, &no_portal(name));
+        };
+        let described = match &portal.extra.resolved {
+            Resolved::Answer(a) => match a.results.first() {
+                Some(r) if !r.columns_unknown => Some(r.columns.clone()),
+                // The recording never asked: the statement's description
+                // from another recording may still be known.
+                _ => self
+                    .proto
+                    .statement(portal.statement.as_deref().unwrap_or(""))
+                    .and_then(|s| s.extra.info.columns.clone()),
+            },
+            Resolved::Miss(e) => {
+                let e = e.clone();
+                return self.fail(out, &e);
+            }
+            Resolved::CommitOfFailed | Resolved::CopyIn(_) => Some(None),
+            Resolved::Injected { columns, .. } => Some(columns.clone()),
+            Resolved::Cursor => {
+                let sql = protocol::describe_cursor_sql(name);
+                let key = key::query_key_normalized(&key::normalize(&sql), &[]);
+                match self.db.answer(&key) {
+                    Some(a) => a.results.first().map(|r| r.columns.clone()),
+                    None => {
+                        let e = self.shared.replay.miss(self.db, &sql, &[]);
+                        return self.fail(out, &e);
+                    }
+                }
+            }
+        };
+        let formats = portal.extra.formats.clone();
+        match described {
+            Some(Some(columns)) => put_columns(out, &columns, &formats),
+            Some(None) => wire::put_no_data(out),
+            None => {
+                let e = not_recorded(format!(
+                    "pgsim: the recording never described portal {name:?} ({:?})",
+                    portal.sql
+                ));
+                self.fail(out, &e)
+            }
+        }
+    }
+
+    pub(super) fn execute(
+        &mut self,
+        name: &str,
+        max_rows: i32,
+        out: &mut BytesMut,
+    ) -> Result<(), WireError> {
+        self.shared.replay.count_query();
+        let Some(portal) = self.proto.portal_mut(name) else {
+            return self.fail(out, &no_portal(name));
+        };
+        self.delay += std::mem::take(&mut portal.extra.delay);
+        let answer: &'a Answer = match &portal.extra.resolved {
+            Resolved::Answer(a) => a,
+            Resolved::Miss(err) => {
+                let err = err.clone();
+                return self.fail(out, &err);
+            }
+            Resolved::CommitOfFailed => {
+                wire::put_command_complete(out, "ROLLBACK")?;
+                self.proto.set_status(TxStatus::Idle);
+                self.proto.completed("", TxKind::Rollback, "ROLLBACK");
+                return Ok(());
+            }
+            Resolved::Injected {
+                injected: Injected::Error(err),
+                ..
+            } => {
+                let err = err.clone();
+                return self.fail(out, &err);
+            }
+            Resolved::Injected {
+                injected: Injected::Drop,
+                ..
+            } => {
+                self.hang_up = true;
+                return Ok(());
+            }
+            Resolved::CopyIn(shape) => {
+                let shape = (*shape).clone();
+                let (sql, normalized) = (portal.sql.to_string(), portal.extra.normalized.clone());
+                return self.start_copy_in(&sql, &normalized, &shape, false, out);
+            }
+            Resolved::Cursor => return self.execute_cursor(name, max_rows, out),
+        };
+        let (kind, sql) = (portal.kind, portal.sql.clone());
+        let (delivered, executions) = (portal.delivered, portal.executions);
+        let formats = portal.extra.formats.clone();
+        let Some(result) = answer.results.first() else {
+            return wire::put_empty_query(out);
+        };
+        if executions == 0 {
+            answer.put_before(out)?;
+            for n in &result.notices {
+                wire::put_notice(out, n.to_wire())?;
+            }
+        }
+        self.wait_if_canceled(&result.completion);
+        if let Completion::Error(err) = &result.completion {
+            let rows = result
+                .data_rows(&formats, delivered..result.row_count())
+                .unwrap_or_default();
+            out.extend_from_slice(&rows);
+            let err = (**err).clone();
+            return self.fail(out, &err);
+        }
+        if let Some(copy) = result.copy_out() {
+            put_copy_out(out, copy)?;
+        }
+        let complete = !matches!(result.completion, Completion::Suspended);
+        let (range, end) = protocol::batch(delivered, max_rows, result.row_count(), complete);
+        if end == BatchEnd::NotRecorded {
+            let e = not_recorded(format!(
+                "pgsim: the recording of {:?} holds only {} rows (the recorded client stopped reading there); this Execute asks for more",
+                &*sql,
+                result.row_count()
+            ));
+            return self.fail(out, &e);
+        }
+        let n = range.len();
+        match result.data_rows(&formats, range) {
+            Ok(rows) => out.extend_from_slice(&rows),
+            Err(err) => return self.fail(out, &err),
+        }
+        self.proto.delivered(name, n);
+        if end == BatchEnd::Suspended {
+            return wire::put_portal_suspended(out);
+        }
+        match &result.completion {
+            Completion::Tag(tag) => {
+                let tag = protocol::batch_tag(tag, n, executions == 0);
+                wire::put_command_complete(out, &tag)?;
+                self.proto.completed(&sql, kind, &tag);
+            }
+            Completion::Empty => wire::put_empty_query(out)?,
+            Completion::Error(_) | Completion::Suspended => {}
+        }
+        super::simple::put_after(result.after(), out)
+    }
+
+    /// Execute of a DECLAREd cursor's portal: recorded as the FETCH it is.
+    fn execute_cursor(
+        &mut self,
+        name: &str,
+        max_rows: i32,
+        out: &mut BytesMut,
+    ) -> Result<(), WireError> {
+        let sql = protocol::execute_cursor_sql(name, max_rows);
+        let key = key::query_key_normalized(&key::normalize(&sql), &[]);
+        let Some(answer) = self.db.answer(&key) else {
+            let e = self.shared.replay.miss(self.db, &sql, &[]);
+            return self.fail(out, &e);
+        };
+        let formats = self
+            .proto
+            .portal(name)
+            .map(|p| p.extra.formats.clone())
+            .unwrap_or_default();
+        let Some(result) = answer.results.first() else {
+            return wire::put_empty_query(out);
+        };
+        match result.data_rows(&formats, 0..result.row_count()) {
+            Ok(rows) => out.extend_from_slice(&rows),
+            Err(err) => return self.fail(out, &err),
+        }
+        self.proto.delivered(name, result.row_count());
+        match &result.completion {
+            Completion::Suspended => wire::put_portal_suspended(out),
+            Completion::Tag(tag) => wire::put_command_complete(out, tag),
+            Completion::Empty => wire::put_empty_query(out),
+            Completion::Error(e) => {
+                let e = (**e).clone();
+                self.fail(out, &e)
+            }
+        }
+    }
+}

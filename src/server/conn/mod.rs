@@ -1,0 +1,376 @@
+//! One client connection to the mock server, by phase: `startup` (SSL,
+//! cancel, authentication, ParameterStatus), `simple` (Query), `extended`
+//! (Parse/Bind/Describe/Execute/Close/Sync) and `copy` (COPY FROM STDIN
+//! data). The protocol state is the shared [`Protocol`] model, the same the
+//! recorder's tap keeps.
+
+mod copy;
+mod extended;
+mod simple;
+mod startup;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::fault::Injected;
+use super::Shared;
+use crate::fixture::{Column, CopyShape, ErrorFields};
+use crate::protocol::Protocol;
+use crate::replay::{Answer, DatabaseIndex, Formats, StatementInfo};
+use crate::wire::{self, Frontend, TxStatus, WireError};
+
+/// SQLSTATE for a malformed protocol message, as PostgreSQL uses it.
+const PROTOCOL_VIOLATION: &str = "08P01";
+
+/// SQLSTATE and message of a cancelled statement, as PostgreSQL words them.
+const QUERY_CANCELED: &str = "57014";
+const CANCELED_MESSAGE: &str = "canceling statement due to user request";
+
+/// How long a recorded cancelled statement waits for the client's
+/// CancelRequest before its recorded answer is sent anyway.
+const RECORDED_CANCEL_WAIT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+enum ConnError {
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Wire(#[from] WireError),
+}
+
+struct Io {
+    stream: TcpStream,
+    inbuf: BytesMut,
+    out: BytesMut,
+}
+
+impl Io {
+    /// The next complete frame; flushes pending output before waiting.
+    async fn frame(&mut self, startup: bool) -> Result<Option<bytes::Bytes>, ConnError> {
+        loop {
+            if let Some(frame) = wire::split_frame(&mut self.inbuf, startup)? {
+                return Ok(Some(frame.freeze()));
+            }
+            self.flush().await?;
+            if self.stream.read_buf(&mut self.inbuf).await? == 0 {
+                return Ok(None);
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), ConnError> {
+        if !self.out.is_empty() {
+            self.stream.write_all(&self.out).await?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+}
+
+/// Every open connection's cancel key, so a CancelRequest on another
+/// connection can interrupt the statement in flight.
+#[derive(Debug, Default)]
+pub(crate) struct CancelKeys {
+    keys: std::sync::Mutex<HashMap<i32, (i32, Arc<tokio::sync::Notify>)>>,
+}
+
+impl CancelKeys {
+    fn register(&self, pid: i32, secret: i32) -> Arc<tokio::sync::Notify> {
+        let notify = Arc::new(tokio::sync::Notify::new());
+        if let Ok(mut keys) = self.keys.lock() {
+            keys.insert(secret, (pid, Arc::clone(&notify)));
+        }
+        notify
+    }
+
+    fn forget(&self, secret: i32) {
+        if let Ok(mut keys) = self.keys.lock() {
+            keys.remove(&secret);
+        }
+    }
+
+    /// A CancelRequest: wakes the statement waiting on that key, if any. A
+    /// wrong key, or no statement in flight, does nothing (as in PostgreSQL).
+    fn cancel(&self, pid: i32, secret: i32) {
+        if let Ok(keys) = self.keys.lock() {
+            if let Some((p, notify)) = keys.get(&secret) {
+                if *p == pid {
+                    notify.notify_waiters();
+                }
+            }
+        }
+    }
+}
+
+/// The secret key of connection `id`: distinct per connection (a bijection
+/// of the id) and not guessable from it at a glance.
+fn secret_of(id: i32) -> i32 {
+    (id as u32).wrapping_mul(0x9E37_79B1) as i32
+}
+
+pub(super) async fn serve(stream: TcpStream, shared: Arc<Shared>, conn_id: i32) {
+    let _ = stream.set_nodelay(true);
+    let mut io = Io {
+        stream,
+        inbuf: BytesMut::with_capacity(8192),
+        out: BytesMut::with_capacity(8192),
+    };
+    if let Err(ConnError::Wire(e)) = run(&mut io, &shared, conn_id).await {
+        let fields =
+            ErrorFields::fatal(PROTOCOL_VIOLATION, format!("invalid frontend message: {e}"));
+        let _ = wire::put_error(&mut io.out, fields.to_wire());
+    }
+    shared.cancels.forget(secret_of(conn_id));
+    let _ = io.flush().await;
+    let _ = io.stream.shutdown().await;
+}
+
+async fn run(io: &mut Io, shared: &Arc<Shared>, conn_id: i32) -> Result<(), ConnError> {
+    let Some(db) = startup::handshake(io, shared, secret_of(conn_id)).await? else {
+        return Ok(());
+    };
+    let cancel = shared.cancels.register(db.backend_pid, secret_of(conn_id));
+    shared.replay.count_session();
+    let _guard = shared.sessions.enter(&db.name);
+    let mut session = Session {
+        shared,
+        db,
+        proto: Protocol::default(),
+        descriptions: HashMap::new(),
+        delay: Duration::ZERO,
+        hang_up: false,
+        awaiting_cancel: false,
+        copy: None,
+    };
+    while let Some(frame) = io.frame(false).await? {
+        let msg = wire::decode_frontend(frame)?;
+        let mark = io.out.len();
+        let before = session.proto.status();
+        let simple = matches!(msg, Frontend::Query(_));
+        let more = session.handle(msg, &mut io.out)?;
+        if !session.delay.is_zero() {
+            // The answer is still in `io.out`: it is written after the
+            // wait, unless a CancelRequest interrupts it.
+            let delay = std::mem::take(&mut session.delay);
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = cancel.notified() => {
+                    // A recorded cancelled answer is already what to send.
+                    if !session.awaiting_cancel {
+                        io.out.truncate(mark);
+                        session.proto.set_status(before);
+                        session.canceled(simple, &mut io.out)?;
+                    }
+                }
+            }
+        }
+        session.awaiting_cancel = false;
+        if !more {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// What the server keeps per prepared statement.
+struct ServerStmt<'a> {
+    normalized: Box<str>,
+    /// Borrowed from the replay index: no reference count shared with
+    /// other connections is touched per Parse.
+    info: &'a StatementInfo,
+    param_types: Box<[u32]>,
+}
+
+/// What a portal will answer.
+#[derive(Default)]
+enum Resolved<'a> {
+    /// A DECLAREd cursor's portal: each Execute is looked up on its own.
+    #[default]
+    Cursor,
+    Answer(&'a Answer),
+    Miss(ErrorFields),
+    /// COMMIT of a failed transaction: the server answers ROLLBACK.
+    CommitOfFailed,
+    /// A fault replaces the answer at Execute; Describe answers with the
+    /// statement's recorded columns.
+    Injected {
+        injected: Injected,
+        columns: Option<Arc<[Column]>>,
+    },
+    /// COPY FROM STDIN: the answer is looked up once the data has arrived.
+    CopyIn(&'a CopyShape),
+}
+
+#[derive(Default)]
+struct ServerPortal<'a> {
+    resolved: Resolved<'a>,
+    formats: Formats,
+    /// Injected latency, waited before the first Execute's answer.
+    delay: Duration,
+    /// The normalized SQL, for COPY FROM STDIN's key once data arrives.
+    normalized: Box<str>,
+}
+
+/// COPY FROM STDIN in progress on the mock: who asked, to answer at CopyDone.
+struct CopyWait {
+    sql: String,
+    normalized: String,
+    /// Whether it came from a simple Query (ReadyForQuery follows).
+    simple: bool,
+}
+
+struct Session<'a> {
+    shared: &'a Arc<Shared>,
+    db: &'a DatabaseIndex,
+    proto: Protocol<ServerStmt<'a>, ServerPortal<'a>>,
+    /// Text RowDescriptions this connection has sent, by column set: a
+    /// private copy, so the hot path takes no lock shared with other cores.
+    descriptions: HashMap<usize, Vec<u8>>,
+    /// Injected latency to wait before the output so far is written.
+    delay: Duration,
+    /// An injected drop: close without answering.
+    hang_up: bool,
+    /// The answer being sent is a recorded cancellation (57014 after a
+    /// CancelRequest): it waits for the client's CancelRequest, as the real
+    /// statement ran until one came.
+    awaiting_cancel: bool,
+    copy: Option<CopyWait>,
+}
+
+fn aborted() -> ErrorFields {
+    ErrorFields::error(
+        crate::replay::SQLSTATE_IN_FAILED_TRANSACTION,
+        "current transaction is aborted, commands ignored until end of transaction block".into(),
+        None,
+    )
+}
+
+fn no_statement(name: &str) -> ErrorFields {
+    ErrorFields::error(
+        "26000",
+        format!("prepared statement \"{name}\" does not exist"),
+        None,
+    )
+}
+
+fn no_portal(name: &str) -> ErrorFields {
+    ErrorFields::error("34000", format!("portal \"{name}\" does not exist"), None)
+}
+
+impl Session<'_> {
+    /// Handles one message; `Ok(false)` ends the connection.
+    fn handle(&mut self, msg: Frontend, out: &mut BytesMut) -> Result<bool, WireError> {
+        let sync = matches!(msg, Frontend::Sync | Frontend::Terminate);
+        if self.copy.is_some() {
+            return self.copy_message(msg, out).map(|()| !self.hang_up);
+        }
+        if self.proto.ignores(sync) {
+            return Ok(true);
+        }
+        match msg {
+            Frontend::Query(q) => self.simple_query(&q, out)?,
+            Frontend::Parse { name, sql, types } => self.parse(name, sql, types, out)?,
+            Frontend::Bind {
+                portal,
+                statement,
+                param_formats,
+                params,
+                result_formats,
+            } => self.bind(
+                portal,
+                &statement,
+                &param_formats,
+                &params,
+                result_formats,
+                out,
+            )?,
+            Frontend::Describe { target, name } => self.describe(target, &name, out)?,
+            Frontend::Execute { portal, max_rows } => self.execute(&portal, max_rows, out)?,
+            Frontend::Close { target, name } => {
+                self.proto.closed(target, &name);
+                wire::put_close_complete(out)?;
+            }
+            Frontend::Sync => {
+                self.proto.synced();
+                wire::put_ready(out, self.proto.status())?;
+            }
+            Frontend::Flush => {}
+            Frontend::Terminate => return Ok(false),
+            // Outside COPY, PostgreSQL ignores stray copy messages.
+            Frontend::CopyData(_) | Frontend::CopyDone | Frontend::CopyFail(_) => {}
+            Frontend::FunctionCall => {
+                let e = ErrorFields::error(
+                    "0A000",
+                    "pgsim does not replay the function call protocol".into(),
+                    None,
+                );
+                self.fail(out, &e)?;
+            }
+            other @ (Frontend::SslRequest
+            | Frontend::GssEncRequest
+            | Frontend::Cancel { .. }
+            | Frontend::Startup { .. }
+            | Frontend::Password(_)) => {
+                return Err(WireError::Malformed {
+                    kind: None,
+                    reason: format!("unexpected message after startup: {other:?}"),
+                })
+            }
+        }
+        Ok(!self.hang_up)
+    }
+
+    /// An error in the extended protocol: skip to Sync.
+    fn fail(&mut self, out: &mut BytesMut, fields: &ErrorFields) -> Result<(), WireError> {
+        wire::put_error(out, fields.to_wire())?;
+        self.proto.failed(true);
+        Ok(())
+    }
+
+    /// A CancelRequest interrupted the answer being delayed.
+    fn canceled(&mut self, simple: bool, out: &mut BytesMut) -> Result<(), WireError> {
+        let e = ErrorFields::error(QUERY_CANCELED, CANCELED_MESSAGE.into(), None);
+        self.copy = None;
+        if simple {
+            wire::put_error(out, e.to_wire())?;
+            self.proto.failed(false);
+            return wire::put_ready(out, self.proto.status());
+        }
+        self.fail(out, &e)
+    }
+
+    /// The text RowDescription of `columns`, from this connection's cache.
+    fn put_text_description(
+        &mut self,
+        columns: &Arc<[Column]>,
+        out: &mut BytesMut,
+    ) -> Result<(), WireError> {
+        use std::collections::hash_map::Entry;
+        let bytes = match self.descriptions.entry(columns.as_ptr() as usize) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(self.shared.replay.text_description(columns)?.to_vec()),
+        };
+        out.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn status(&self) -> TxStatus {
+        self.proto.status()
+    }
+
+    /// Makes a recorded "canceling statement due to user request" wait
+    /// for the CancelRequest that caused it.
+    fn wait_if_canceled(&mut self, completion: &crate::replay::Completion) {
+        if let crate::replay::Completion::Error(e) = completion {
+            if e.code() == QUERY_CANCELED && e.message() == CANCELED_MESSAGE {
+                self.delay = self.delay.max(RECORDED_CANCEL_WAIT);
+                self.awaiting_cancel = true;
+            }
+        }
+    }
+}

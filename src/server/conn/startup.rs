@@ -1,0 +1,137 @@
+//! The startup phase: SSLRequest/GSSENCRequest refused with `N`, a
+//! CancelRequest routed to its connection, the startup packet, password
+//! authentication, then AuthenticationOk, ParameterStatus, BackendKeyData
+//! and ReadyForQuery as the recorded server sent them.
+
+use std::sync::Arc;
+
+use super::{ConnError, Io};
+use crate::fixture::ErrorFields;
+use crate::replay::DatabaseIndex;
+use crate::server::Shared;
+use crate::wire::{self, Frontend, TxStatus, WireError};
+
+/// Runs the startup phase; `None` when the connection ends in it.
+pub(super) async fn handshake<'a>(
+    io: &mut Io,
+    shared: &'a Arc<Shared>,
+    secret: i32,
+) -> Result<Option<&'a DatabaseIndex>, ConnError> {
+    let refuse = |io: &mut Io, f: ErrorFields| -> Result<Option<&'a DatabaseIndex>, ConnError> {
+        wire::put_error(&mut io.out, f.to_wire())?;
+        Ok(None)
+    };
+    let (major, minor, parameters) = loop {
+        let Some(frame) = io.frame(true).await? else {
+            return Ok(None);
+        };
+        match wire::decode_startup(frame)? {
+            Frontend::SslRequest | Frontend::GssEncRequest => wire::put_ssl_refused(&mut io.out)?,
+            Frontend::Cancel { pid, secret } => {
+                shared.cancels.cancel(pid, secret);
+                return Ok(None);
+            }
+            Frontend::Startup {
+                major,
+                minor,
+                parameters,
+            } => break (major, minor, parameters),
+            other => {
+                return Err(WireError::Malformed {
+                    kind: None,
+                    reason: format!("unexpected {other:?} before startup"),
+                }
+                .into())
+            }
+        }
+    };
+    if major != 3 {
+        let f = ErrorFields::fatal(
+            "0A000",
+            format!("unsupported frontend protocol {major}.{minor}: server supports 3.0 to 3.0"),
+        );
+        return refuse(io, f);
+    }
+    if let Some(refused) = shared.faults.on_connect() {
+        return refuse(io, refused);
+    }
+    let unsupported: Vec<String> = parameters
+        .keys()
+        .filter(|k| k.starts_with("_pq_."))
+        .cloned()
+        .collect();
+    if minor > 0 || !unsupported.is_empty() {
+        wire::put_negotiate_protocol(&mut io.out, unsupported)?;
+    }
+    let Some(user) = parameters.get("user").cloned() else {
+        let f = ErrorFields::fatal(
+            "28000",
+            "no PostgreSQL user name specified in startup packet".into(),
+        );
+        return refuse(io, f);
+    };
+    let database = parameters
+        .get("database")
+        .cloned()
+        .unwrap_or_else(|| user.clone());
+
+    if let Some(expected) = &shared.password {
+        wire::put_auth_cleartext(&mut io.out)?;
+        let Some(frame) = io.frame(false).await? else {
+            return Ok(None);
+        };
+        let ok = match wire::decode_frontend(frame)? {
+            // PasswordMessage: the password and its NUL.
+            Frontend::Password(p) => p.strip_suffix(b"\0") == Some(expected.as_bytes()),
+            _ => false,
+        };
+        if !ok {
+            let f = ErrorFields::fatal(
+                "28P01",
+                format!("password authentication failed for user \"{user}\""),
+            );
+            return refuse(io, f);
+        }
+    }
+
+    let Some(db) = shared.replay.database(&database) else {
+        return refuse(io, unknown_database(shared, &database));
+    };
+    if let Some(err) = &db.startup_error {
+        return refuse(io, err.clone());
+    }
+    wire::put_auth_ok(&mut io.out)?;
+    for (name, value) in &db.parameters {
+        // As PostgreSQL does, application_name reports the client's own.
+        let value = match name.as_str() {
+            "application_name" => parameters.get(name).map_or("", String::as_str),
+            _ => value.as_str(),
+        };
+        wire::put_parameter_status(&mut io.out, name, value)?;
+    }
+    wire::put_backend_key(&mut io.out, db.backend_pid, secret)?;
+    wire::put_ready(&mut io.out, TxStatus::Idle)?;
+    Ok(Some(db))
+}
+
+/// 3D000 as PostgreSQL words it; when the only recordings of that database
+/// were refused at load, the error says so instead of pretending it never
+/// existed.
+fn unknown_database(shared: &Shared, database: &str) -> ErrorFields {
+    let refused: Vec<&str> = shared
+        .replay
+        .rejected()
+        .iter()
+        .filter(|r| r.database.as_deref() == Some(database))
+        .map(|r| r.error.as_str())
+        .collect();
+    if refused.is_empty() {
+        return ErrorFields::fatal("3D000", format!("database \"{database}\" does not exist"));
+    }
+    let mut f = ErrorFields::fatal(
+        crate::replay::SQLSTATE_NO_RECORDING,
+        format!("pgsim: every recording of database \"{database}\" was refused at load"),
+    );
+    f.0.insert("detail".into(), refused.join("; "));
+    f
+}

@@ -1,0 +1,335 @@
+//! Messages a client sends, as pgsim's own types.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+#[cfg(test)]
+use bytes::{BufMut, BytesMut};
+
+use super::read::Reader;
+use super::WireError;
+
+const SSL_REQUEST: i32 = 80_877_103;
+const GSSENC_REQUEST: i32 = 80_877_104;
+const CANCEL_REQUEST: i32 = 80_877_102;
+
+/// What Describe and Close name: a prepared statement or a portal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// `S`
+    Statement,
+    /// `P`
+    Portal,
+}
+
+impl Target {
+    fn from_byte(b: u8, r: &Reader<'_>) -> Result<Self, WireError> {
+        match b {
+            b'S' => Ok(Target::Statement),
+            b'P' => Ok(Target::Portal),
+            other => Err(r.malformed(format!("invalid target {:?}", char::from(other)))),
+        }
+    }
+
+    #[cfg(test)]
+    fn byte(self) -> u8 {
+        match self {
+            Target::Statement => b'S',
+            Target::Portal => b'P',
+        }
+    }
+}
+
+/// One frontend message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Frontend {
+    /// SSLRequest (startup phase).
+    SslRequest,
+    /// GSSENCRequest (startup phase).
+    GssEncRequest,
+    /// CancelRequest (startup phase, on its own connection).
+    Cancel {
+        pid: i32,
+        secret: i32,
+    },
+    /// StartupMessage.
+    Startup {
+        major: u16,
+        minor: u16,
+        parameters: BTreeMap<String, String>,
+    },
+    /// Any authentication answer (password, SASL): kept opaque, never parsed
+    /// beyond what the caller asks for.
+    Password(Bytes),
+    Query(String),
+    Parse {
+        name: String,
+        sql: String,
+        types: Vec<u32>,
+    },
+    Bind {
+        portal: String,
+        statement: String,
+        param_formats: Vec<i16>,
+        params: Vec<Option<Bytes>>,
+        result_formats: Vec<i16>,
+    },
+    Describe {
+        target: Target,
+        name: String,
+    },
+    Execute {
+        portal: String,
+        max_rows: i32,
+    },
+    Close {
+        target: Target,
+        name: String,
+    },
+    Sync,
+    Flush,
+    Terminate,
+    CopyData(Bytes),
+    CopyDone,
+    CopyFail(String),
+    /// FunctionCall (`F`): understood as a message, not served.
+    FunctionCall,
+}
+
+/// Decodes one startup-phase packet (length included, no type byte).
+pub(crate) fn decode_startup(frame: Bytes) -> Result<Frontend, WireError> {
+    let mut r = Reader::new(None, &frame, 4);
+    let code = r.i32("protocol code")?;
+    let msg = match code {
+        SSL_REQUEST => Frontend::SslRequest,
+        GSSENC_REQUEST => Frontend::GssEncRequest,
+        CANCEL_REQUEST => {
+            let pid = r.i32("process id")?;
+            let secret = r.i32("secret key")?;
+            // Protocol 3.2 allows longer keys; pgsim hands out 4-byte ones.
+            r.rest();
+            Frontend::Cancel { pid, secret }
+        }
+        version => {
+            let mut parameters = BTreeMap::new();
+            loop {
+                let name = r.cstr("parameter name")?;
+                if name.is_empty() {
+                    break;
+                }
+                let value = r.cstr("parameter value")?;
+                parameters.insert(name, value);
+            }
+            Frontend::Startup {
+                major: (version >> 16) as u16,
+                minor: (version & 0xffff) as u16,
+                parameters,
+            }
+        }
+    };
+    r.finish(msg)
+}
+
+/// Decodes one typed frontend message (type byte and length included).
+pub(crate) fn decode_frontend(frame: Bytes) -> Result<Frontend, WireError> {
+    let kind = frame.first().copied().unwrap_or(0);
+    let mut r = Reader::new(Some(char::from(kind)), &frame, 5);
+    let msg = match kind {
+        b'Q' => Frontend::Query(r.cstr("query")?),
+        b'P' => {
+            let name = r.cstr("statement name")?;
+            let sql = r.cstr("query")?;
+            let n = r.count(4, "parameter type count")?;
+            let mut types = Vec::with_capacity(n);
+            for _ in 0..n {
+                types.push(r.i32("parameter type")? as u32);
+            }
+            Frontend::Parse { name, sql, types }
+        }
+        b'B' => {
+            let portal = r.cstr("portal name")?;
+            let statement = r.cstr("statement name")?;
+            let n = r.count(2, "parameter format count")?;
+            let mut param_formats = Vec::with_capacity(n);
+            for _ in 0..n {
+                param_formats.push(r.i16("parameter format")?);
+            }
+            let n = r.count(4, "parameter count")?;
+            let mut params = Vec::with_capacity(n);
+            for _ in 0..n {
+                params.push(r.value("parameter value")?);
+            }
+            let n = r.count(2, "result format count")?;
+            let mut result_formats = Vec::with_capacity(n);
+            for _ in 0..n {
+                result_formats.push(r.i16("result format")?);
+            }
+            Frontend::Bind {
+                portal,
+                statement,
+                param_formats,
+                params,
+                result_formats,
+            }
+        }
+        b'D' | b'C' => {
+            let target = r.u8("target")?;
+            let target = Target::from_byte(target, &r)?;
+            let name = r.cstr("name")?;
+            if kind == b'D' {
+                Frontend::Describe { target, name }
+            } else {
+                Frontend::Close { target, name }
+            }
+        }
+        b'E' => Frontend::Execute {
+            portal: r.cstr("portal name")?,
+            max_rows: r.i32("row limit")?,
+        },
+        b'S' => Frontend::Sync,
+        b'H' => Frontend::Flush,
+        b'X' => Frontend::Terminate,
+        b'd' => Frontend::CopyData(r.rest()),
+        b'c' => Frontend::CopyDone,
+        b'f' => Frontend::CopyFail(r.cstr("error message")?),
+        b'p' => Frontend::Password(r.rest()),
+        b'F' => {
+            r.rest();
+            Frontend::FunctionCall
+        }
+        other => return Err(r.malformed(format!("unknown message type {:?}", char::from(other)))),
+    };
+    r.finish(msg)
+}
+
+#[cfg(test)]
+fn cstr(buf: &mut BytesMut, s: &str) {
+    buf.put_slice(s.as_bytes());
+    buf.put_u8(0);
+}
+
+#[cfg(test)]
+impl Frontend {
+    /// Encodes the message as a client sends it (for tests and tools).
+    pub(crate) fn encode(&self, buf: &mut BytesMut) {
+        let start = buf.len();
+        let typed = |buf: &mut BytesMut, kind: u8| {
+            buf.put_u8(kind);
+            buf.put_i32(0);
+        };
+        match self {
+            Frontend::SslRequest | Frontend::GssEncRequest | Frontend::Cancel { .. } => {
+                buf.put_i32(0);
+                match self {
+                    Frontend::SslRequest => buf.put_i32(SSL_REQUEST),
+                    Frontend::GssEncRequest => buf.put_i32(GSSENC_REQUEST),
+                    Frontend::Cancel { pid, secret } => {
+                        buf.put_i32(CANCEL_REQUEST);
+                        buf.put_i32(*pid);
+                        buf.put_i32(*secret);
+                    }
+                    _ => {}
+                }
+            }
+            Frontend::Startup {
+                major,
+                minor,
+                parameters,
+            } => {
+                buf.put_i32(0);
+                buf.put_i32((i32::from(*major) << 16) | i32::from(*minor));
+                for (k, v) in parameters {
+                    cstr(buf, k);
+                    cstr(buf, v);
+                }
+                buf.put_u8(0);
+            }
+            Frontend::Password(b) => {
+                typed(buf, b'p');
+                buf.put_slice(b);
+            }
+            Frontend::Query(q) => {
+                typed(buf, b'Q');
+                cstr(buf, q);
+            }
+            Frontend::Parse { name, sql, types } => {
+                typed(buf, b'P');
+                cstr(buf, name);
+                cstr(buf, sql);
+                buf.put_i16(types.len() as i16);
+                for t in types {
+                    buf.put_u32(*t);
+                }
+            }
+            Frontend::Bind {
+                portal,
+                statement,
+                param_formats,
+                params,
+                result_formats,
+            } => {
+                typed(buf, b'B');
+                cstr(buf, portal);
+                cstr(buf, statement);
+                buf.put_i16(param_formats.len() as i16);
+                for f in param_formats {
+                    buf.put_i16(*f);
+                }
+                buf.put_i16(params.len() as i16);
+                for p in params {
+                    match p {
+                        Some(v) => {
+                            buf.put_i32(v.len() as i32);
+                            buf.put_slice(v);
+                        }
+                        None => buf.put_i32(-1),
+                    }
+                }
+                buf.put_i16(result_formats.len() as i16);
+                for f in result_formats {
+                    buf.put_i16(*f);
+                }
+            }
+            Frontend::Describe { target, name } | Frontend::Close { target, name } => {
+                typed(
+                    buf,
+                    if matches!(self, Frontend::Describe { .. }) {
+                        b'D'
+                    } else {
+                        b'C'
+                    },
+                );
+                buf.put_u8(target.byte());
+                cstr(buf, name);
+            }
+            Frontend::Execute { portal, max_rows } => {
+                typed(buf, b'E');
+                cstr(buf, portal);
+                buf.put_i32(*max_rows);
+            }
+            Frontend::Sync => typed(buf, b'S'),
+            Frontend::Flush => typed(buf, b'H'),
+            Frontend::Terminate => typed(buf, b'X'),
+            Frontend::CopyData(d) => {
+                typed(buf, b'd');
+                buf.put_slice(d);
+            }
+            Frontend::CopyDone => typed(buf, b'c'),
+            Frontend::CopyFail(m) => {
+                typed(buf, b'f');
+                cstr(buf, m);
+            }
+            Frontend::FunctionCall => typed(buf, b'F'),
+        }
+        let untyped = matches!(
+            self,
+            Frontend::SslRequest
+                | Frontend::GssEncRequest
+                | Frontend::Cancel { .. }
+                | Frontend::Startup { .. }
+        );
+        let len_at = if untyped { start } else { start + 1 };
+        let len = (buf.len() - len_at) as i32;
+        buf[len_at..len_at + 4].copy_from_slice(&len.to_be_bytes());
+    }
+}
