@@ -3,6 +3,10 @@
 #
 #   benches/compare.sh            # full run (a few minutes)
 #   ROUNDS=1 TX=2000 benches/compare.sh   # quicker
+#   BEFORE_BIN=/path/to/old/pgsim PARTS=pgbench benches/compare.sh
+#       # also replays with an older build, interleaved, for a before/after
+#       # ratio of the replay hot path (the older build records, so that it
+#       # can read what is replayed: newer builds read older fixtures)
 #
 # Needs the machine's PostgreSQL started as .ci/run does (PGSIM_LIVE_URL, or
 # postgres:postgres@127.0.0.1:5432), pgbench and psql on the PATH. Every
@@ -26,7 +30,8 @@ re='^postgres(ql)?://([^:@/]+)(:([^@/]*))?@([^:/]+)(:([0-9]+))?/'
 PGUSER_=${BASH_REMATCH[2]}; export PGPASSWORD=${BASH_REMATCH[4]}
 LIVE_HOST=${BASH_REMATCH[5]}; LIVE_PORT=${BASH_REMATCH[7]:-5432}
 
-REC_PORT=6601; REPLAY_PORT=6602; FLOOR_PORT=6603; CLUSTER_PORT=6604; START_PORT=6605
+REC_PORT=6601; REPLAY_PORT=6602; FLOOR_PORT=6603; CLUSTER_PORT=6604; START_PORT=6605; BEFORE_PORT=6606
+BEFORE_BIN=${BEFORE_BIN:-}
 WORK=$(mktemp -d /tmp/pgsim-compare.XXXXXX)
 chmod 755 "$WORK"
 PIDS=()
@@ -48,6 +53,9 @@ wait_port() { # port [tries of 10 ms]
 log "building (release)"
 cargo build --release -q --bin pgsim --example floor_server --example gen_fixtures --example first_query --example catalog_load
 BIN=target/release/pgsim
+REC_BIN=${BEFORE_BIN:-$BIN}
+SIDES="live replay floor"
+[ -n "$BEFORE_BIN" ] && SIDES="live replay before floor"
 
 if has pgbench || has catalog; then
 log "preparing $DB on the live server"
@@ -79,7 +87,7 @@ run_pgbench() { # mode clients host port -> "tps latency_ms"
 log "recording pgbench -S (seed $SEED) and the catalog workload through pgsim record"
 record_into() { # dir command...
     local dir=$1; shift
-    "$BIN" record --upstream "$LIVE_HOST:$LIVE_PORT" --listen 127.0.0.1:$REC_PORT --fixtures "$dir" >"$WORK/record.log" 2>&1 &
+    "$REC_BIN" record --upstream "$LIVE_HOST:$LIVE_PORT" --listen 127.0.0.1:$REC_PORT --fixtures "$dir" >"$WORK/record.log" 2>&1 &
     local rec=$!; wait_port $REC_PORT
     "$@"
     kill -INT $rec; wait $rec || true
@@ -94,14 +102,19 @@ SERVE=$!; PIDS+=($SERVE)
 target/release/examples/floor_server 127.0.0.1:$FLOOR_PORT >/dev/null 2>&1 &
 PIDS+=($!)
 wait_port $REPLAY_PORT; wait_port $FLOOR_PORT
+if [ -n "$BEFORE_BIN" ]; then
+    "$BEFORE_BIN" serve --fixtures "$WORK/fx" --listen 127.0.0.1:$BEFORE_PORT >"$WORK/before.log" 2>&1 &
+    BEFORE=$!; PIDS+=($BEFORE)
+    wait_port $BEFORE_PORT
+fi
 
 declare -A TPS LAT CAT
 has pgbench && for round in $(seq 1 "$ROUNDS"); do
     log "pgbench round $round/$ROUNDS"
     for run in "${PGBENCH_RUNS[@]}"; do
         set -- $run
-        for side in live replay floor; do
-            case $side in live) h=$LIVE_HOST; p=$LIVE_PORT ;; replay) h=127.0.0.1; p=$REPLAY_PORT ;; floor) h=127.0.0.1; p=$FLOOR_PORT ;; esac
+        for side in $SIDES; do
+            case $side in live) h=$LIVE_HOST; p=$LIVE_PORT ;; replay) h=127.0.0.1; p=$REPLAY_PORT ;; floor) h=127.0.0.1; p=$FLOOR_PORT ;; before) h=127.0.0.1; p=$BEFORE_PORT ;; esac
             read -r tps lat < <(run_pgbench "$1" "$2" "$h" "$p")
             TPS["$1 $2 $side"]+="$tps "; LAT["$1 $2 $side"]+="$lat "
         done
@@ -116,6 +129,7 @@ has catalog && for round in $(seq 1 "$ROUNDS"); do
     done
 done
 kill -INT $SERVE; wait $SERVE || true
+[ -n "$BEFORE_BIN" ] && { kill -INT $BEFORE; wait $BEFORE || true; }
 MISSES=$(grep -o '[0-9]* misses' "$WORK/serve.log" | head -1)
 fi
 
@@ -181,6 +195,20 @@ for run in "${PGBENCH_RUNS[@]}"; do
         "$(echo "$r / $l" | bc -l)" "$(echo "$r / $f" | bc -l)"
 done
 echo
+if [ -n "$BEFORE_BIN" ]; then
+echo "#### Replay before and after (same fixtures, recorded by the older build; interleaved with the runs above)"
+echo
+echo "| mode | clients | before TPS | after TPS | after/before | before/live | after/live |"
+echo "| --- | --- | --- | --- | --- | --- | --- |"
+for run in "${PGBENCH_RUNS[@]}"; do
+    set -- $run
+    l=$(echo ${TPS["$1 $2 live"]} | tr ' ' '\n' | median); r=$(echo ${TPS["$1 $2 replay"]} | tr ' ' '\n' | median)
+    b=$(echo ${TPS["$1 $2 before"]} | tr ' ' '\n' | median)
+    printf '| %s | %s | %.0f | %.0f | %.2f | %.2f | %.2f |\n' "$1" "$2" "$b" "$r" \
+        "$(echo "$r / $b" | bc -l)" "$(echo "$b / $l" | bc -l)" "$(echo "$r / $l" | bc -l)"
+done
+echo
+fi
 fi
 if has catalog; then
 cl=$(echo ${CAT[live]} | tr ' ' '\n' | median); cr=$(echo ${CAT[replay]} | tr ' ' '\n' | median)

@@ -391,6 +391,11 @@ impl<S, P: Default> Protocol<S, P> {
         self.portals.remove(name)
     }
 
+    /// Puts back a portal taken with [`Protocol::take_portal`].
+    pub(crate) fn restore_portal(&mut self, name: String, portal: Portal<P>) {
+        self.portals.insert(name, portal);
+    }
+
     /// Every portal still open, sorted by name (the session is ending).
     pub(crate) fn take_all_portals(&mut self) -> Closed<P> {
         self.end_transaction()

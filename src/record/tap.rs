@@ -49,6 +49,9 @@ struct PortalRec {
     copy_out: Option<CopyOut>,
     copy_in: Option<CopyShape>,
     before: Vec<AsyncMessage>,
+    /// The portal completed and was recorded; a later Execute of it (which
+    /// PostgreSQL answers from the portal alone) adds nothing.
+    done: bool,
 }
 
 #[derive(Debug)]
@@ -575,6 +578,9 @@ impl Tap {
             return;
         };
         if p.statement.is_some() {
+            if p.extra.done {
+                return;
+            }
             let rows = p.extra.rows.len();
             if p.executions > 0 {
                 // Earlier Executes suspended: the final tag counted only
@@ -585,8 +591,11 @@ impl Tap {
                 }
             }
             let (sql, kind, tag) = (p.sql.clone(), p.kind, r.tag.clone());
-            if let Some(portal) = self.proto.take_portal(name) {
-                self.finish_portal(portal, r);
+            if let Some(mut portal) = self.proto.take_portal(name) {
+                self.finish_portal(&mut portal, r);
+                // It stays open until Sync or the end of the transaction.
+                portal.extra.done = true;
+                self.proto.restore_portal(name.to_owned(), portal);
             }
             // Transaction effects (a DECLAREd cursor, portals closed at
             // COMMIT) go through the model, as on the server.
@@ -608,6 +617,32 @@ impl Tap {
         self.proto.delivered(name, n);
         let sql = protocol::execute_cursor_sql(name, max_rows);
         self.emit(sql, None, None, Phase::Execute, Vec::new(), vec![r]);
+    }
+
+    /// An Execute of a portal that already completed failed. PostgreSQL
+    /// refuses to run a portal twice only when it returns no rows (55000),
+    /// which is what the recording lacked if the client never described
+    /// it: the portal's exchange learns it returns no rows, and replay
+    /// answers the same refusal. Anything else is reported, not guessed.
+    fn rerun_refused(&mut self, name: &str, fields: ErrorFields) {
+        let learned = fields.code() == "55000"
+            && self.proto.portal(name).is_some_and(|p| {
+                let sql = p.sql.clone();
+                let params = p.params.clone();
+                self.held
+                    .iter_mut()
+                    .rev()
+                    .find(|e| *e.sql == *sql && e.params.as_ref() == Some(&params))
+                    .and_then(|e| e.results.first_mut())
+                    .map(|r| r.columns_unknown = false)
+                    .is_some()
+            });
+        if !learned {
+            self.events.push(TapEvent::Lost {
+                sql: format!("Execute of completed portal {name:?}"),
+                reason: format!("its refusal is not recorded: {}", fields.message()),
+            });
+        }
     }
 
     /// PortalSuspended: the rows so far stay with the portal.
@@ -646,17 +681,17 @@ impl Tap {
     /// A portal that will not be read further (closed, re-bound, the
     /// transaction ended): if rows were read from it and it never
     /// completed, it is recorded as suspended.
-    fn finish_unread(&mut self, portal: Portal<PortalRec>) {
-        if portal.statement.is_some() && portal.executions > 0 {
+    fn finish_unread(&mut self, mut portal: Portal<PortalRec>) {
+        if portal.statement.is_some() && portal.executions > 0 && !portal.extra.done {
             let r = QueryResult {
                 suspended: true,
                 ..QueryResult::default()
             };
-            self.finish_portal(portal, r);
+            self.finish_portal(&mut portal, r);
         }
     }
 
-    fn finish_portal(&mut self, mut p: Portal<PortalRec>, mut result: QueryResult) {
+    fn finish_portal(&mut self, p: &mut Portal<PortalRec>, mut result: QueryResult) {
         result.columns = p.columns.columns().map(|c| c.to_vec());
         result.rows = std::mem::take(&mut p.extra.rows);
         // Unknown stays unknown: an undescribed statement must not teach
@@ -674,7 +709,7 @@ impl Tap {
             .and_then(|s| s.param_types.clone());
         self.emit(
             p.sql.to_string(),
-            Some(p.params),
+            Some(p.params.clone()),
             types,
             Phase::Execute,
             before,
@@ -751,7 +786,11 @@ impl Tap {
                 }
             }
             Some(Pending::Execute { portal, max_rows }) => {
-                self.portal_done(&portal, max_rows, |r| r.error = Some(fields));
+                if self.proto.portal(&portal).is_some_and(|p| p.extra.done) {
+                    self.rerun_refused(&portal, fields);
+                } else {
+                    self.portal_done(&portal, max_rows, |r| r.error = Some(fields));
+                }
             }
             Some(Pending::Sync) => {
                 self.pending.push_front(Pending::Sync);

@@ -208,10 +208,14 @@ impl Builder {
         // What a failed transaction answers (25P02) depends on nothing but
         // its state, which the server tracks and answers itself; queuing it
         // would hand it to the same statement once the transaction is over.
-        if results.first().is_some_and(|r| {
-            matches!(&r.completion, Completion::Error(e) if e.code() == SQLSTATE_IN_FAILED_TRANSACTION)
-        }) {
-            return;
+        if let Some(Completion::Error(e)) = results.first().map(|r| &r.completion) {
+            if e.code() == SQLSTATE_IN_FAILED_TRANSACTION {
+                if let Some(db) = self.databases.get_mut(db_name) {
+                    let routine = e.get("routine").unwrap_or_default().to_owned();
+                    db.aborted.entry(routine).or_insert_with(|| (**e).clone());
+                }
+                return;
+            }
         }
         let (sql, normalized, skey) = self.sql(&ex.sql);
         let k = with_param_values(values, |p| key::query_key_normalized(&normalized, p));

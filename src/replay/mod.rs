@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub(crate) use answer::{
-    copy_format, put_async, put_columns, put_copy_out, Answer, Completion, Formats,
+    copy_format, put_async, put_columns, put_copy_out, Answer, Completion, Formats, PreparedResult,
 };
 pub use answer::{Origin, SQLSTATE_CANNOT_ENCODE};
 pub use report::{Miss, Report};
@@ -157,6 +157,10 @@ pub(crate) struct DatabaseIndex {
     index: HashMap<QueryKey, u32, KeyHasher>,
     queues: Vec<Queue>,
     statements: HashMap<QueryKey, Arc<StatementInfo>, KeyHasher>,
+    /// The 25P02 errors the recorded server sent, by the routine that
+    /// raised them (exec_simple_query, exec_parse_message, ...): the mock
+    /// answers a failed transaction itself, with the server's own fields.
+    pub(crate) aborted: BTreeMap<String, ErrorFields>,
 }
 
 /// Query keys are already uniformly random digests: hashing them again is
@@ -201,6 +205,7 @@ impl DatabaseIndex {
             index: HashMap::with_hasher(KeyHasher),
             queues: Vec::new(),
             statements: HashMap::with_hasher(KeyHasher),
+            aborted: BTreeMap::new(),
         }
     }
 

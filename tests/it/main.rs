@@ -26,3 +26,4 @@ mod support;
 mod survey;
 mod toolkit_cases;
 mod types;
+mod wire_bytes;

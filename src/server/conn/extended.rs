@@ -17,6 +17,39 @@ use crate::replay::{
 use crate::server::fault::Injected;
 use crate::wire::{self, Target, TxStatus, WireError};
 
+/// Whether a result that was never described still shows it returns rows:
+/// it has rows, or a query (not CREATE TABLE AS, which shares the tag)
+/// completed with `SELECT n`.
+fn returns_rows(result: &crate::replay::PreparedResult, sql: &str) -> bool {
+    if result.row_count() > 0 {
+        return true;
+    }
+    let tag_says = matches!(&result.completion, Completion::Tag(t) if t.starts_with("SELECT ") || t.starts_with("FETCH "));
+    let first = sql
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    tag_says
+        && matches!(
+            first.as_str(),
+            "select" | "with" | "values" | "table" | "fetch"
+        )
+}
+
+/// What PostgreSQL 15 answers an Execute of a portal that already ran.
+fn cannot_run(name: &str) -> ErrorFields {
+    let mut e = ErrorFields::error("55000", format!("portal \"{name}\" cannot be run"), None);
+    for (k, v) in [
+        ("file", "portalmem.c"),
+        ("line", "400"),
+        ("routine", "MarkPortalActive"),
+    ] {
+        e.0.insert(k.into(), v.into());
+    }
+    e
+}
+
 fn not_recorded(what: String) -> ErrorFields {
     let mut e = ErrorFields::error(SQLSTATE_NO_RECORDING, what, None);
     e.0.insert(
@@ -37,7 +70,7 @@ impl<'a> Session<'a> {
         let normalized = key::normalize(&sql).into_owned();
         let kind = txn::classify(&sql);
         if self.status() == TxStatus::Failed && !txn::allowed_when_failed(kind) {
-            return self.fail(out, &aborted());
+            return self.fail(out, &aborted(self.db, "exec_parse_message"));
         }
         let db = self.db;
         let info = if normalized.is_empty() {
@@ -95,7 +128,8 @@ impl<'a> Session<'a> {
             return self.fail(out, &no_statement(statement));
         };
         if failed && !txn::allowed_when_failed(stmt.kind) {
-            return self.fail(out, &aborted());
+            let e = aborted(self.db, "exec_bind_message");
+            return self.fail(out, &e);
         }
         let kind = stmt.kind;
         let info = stmt.extra.info;
@@ -271,7 +305,7 @@ impl<'a> Session<'a> {
             }
             Resolved::Cursor => return self.execute_cursor(name, max_rows, out),
         };
-        let (kind, sql) = (portal.kind, portal.sql.clone());
+        let (kind, sql, done) = (portal.kind, portal.sql.clone(), portal.extra.done);
         let (delivered, executions) = (portal.delivered, portal.executions);
         let formats = portal.extra.formats.clone();
         let Some(result) = answer.results.first() else {
@@ -284,6 +318,20 @@ impl<'a> Session<'a> {
             }
         }
         self.wait_if_canceled(&result.completion);
+        if done && result.columns.is_none() && !returns_rows(result, &sql) {
+            if result.columns_unknown {
+                let e = not_recorded(format!(
+                    "pgsim: the recording does not say whether {:?} returns rows, which decides what a second Execute of its portal answers",
+                    &*sql
+                ));
+                return self.fail(out, &e);
+            }
+            if !result.columns_unknown {
+                // A portal that returns no rows runs once; PostgreSQL 15
+                // refuses a second Execute (portalmem.c, MarkPortalActive).
+                return self.fail(out, &cannot_run(name));
+            }
+        }
         if let Completion::Error(err) = &result.completion {
             let rows = result
                 .data_rows(&formats, delivered..result.row_count())
@@ -318,6 +366,9 @@ impl<'a> Session<'a> {
             Completion::Tag(tag) => {
                 let tag = protocol::batch_tag(tag, n, executions == 0);
                 wire::put_command_complete(out, &tag)?;
+                if let Some(p) = self.proto.portal_mut(name) {
+                    p.extra.done = true;
+                }
                 self.proto.completed(&sql, kind, &tag);
             }
             Completion::Empty => wire::put_empty_query(out)?,

@@ -214,6 +214,8 @@ struct ServerPortal<'a> {
     delay: Duration,
     /// The normalized SQL, for COPY FROM STDIN's key once data arrives.
     normalized: Box<str>,
+    /// An Execute ran it to completion.
+    done: bool,
 }
 
 /// COPY FROM STDIN in progress on the mock: who asked, to answer at CopyDone.
@@ -242,7 +244,12 @@ struct Session<'a> {
     copy: Option<CopyWait>,
 }
 
-fn aborted() -> ErrorFields {
+/// 25P02 as the recorded server raised it from `routine` (its file, line
+/// and routine fields included), else as PostgreSQL words it.
+fn aborted(db: &DatabaseIndex, routine: &str) -> ErrorFields {
+    if let Some(recorded) = db.aborted.get(routine) {
+        return recorded.clone();
+    }
     ErrorFields::error(
         crate::replay::SQLSTATE_IN_FAILED_TRANSACTION,
         "current transaction is aborted, commands ignored until end of transaction block".into(),

@@ -34,7 +34,7 @@ impl Session<'_> {
                 .collect();
             let first = all.first().copied().unwrap_or(TxKind::Other);
             if !txn::allowed_when_failed(first) {
-                wire::put_error(out, aborted().to_wire())?;
+                wire::put_error(out, aborted(self.db, "exec_simple_query").to_wire())?;
                 return wire::put_ready(out, self.status());
             }
             if first == TxKind::Commit && all.len() == 1 {
