@@ -52,7 +52,7 @@ pub(crate) async fn run(dir: &Path) -> Result<(), String> {
             if ex.params.as_ref().is_some_and(|p| !p.is_empty())
                 || ex.results.len() != 1
                 || in_failed_transaction
-                || ex.phase == pgsim::fixture::Phase::Describe
+                || ex.is_protocol_only()
                 || ex.copy_in.is_some()
             {
                 skipped += 1;

@@ -166,21 +166,24 @@ pub(crate) fn batch_tag(recorded: &str, rows: usize, whole: bool) -> std::borrow
 }
 
 /// The pseudo-SQL under which a Describe of a DECLAREd cursor's portal is
-/// recorded (a comment no client sends, readable in a fixture).
+/// recorded: not SQL (so no query's key can collide with it, normalization
+/// keeps it whole), readable in a fixture.
 pub(crate) fn describe_cursor_sql(name: &str) -> String {
-    format!("/* pgsim: Describe portal */ {}", quote_ident(name))
+    format!(
+        "{}describe portal {}",
+        crate::fixture::PROTOCOL_SQL_PREFIX,
+        quote_ident(name)
+    )
 }
 
 /// The pseudo-SQL under which an Execute of a DECLAREd cursor's portal is
-/// recorded; `max_rows` is part of it as FETCH would say it.
+/// recorded, with its row limit (an Execute answers differently from the
+/// FETCH it resembles: it ends in PortalSuspended, so it must not share
+/// that FETCH's key).
 pub(crate) fn execute_cursor_sql(name: &str, max_rows: i32) -> String {
-    let count = if max_rows > 0 {
-        max_rows.to_string()
-    } else {
-        "ALL".into()
-    };
     format!(
-        "/* pgsim: Execute portal */ FETCH FORWARD {count} FROM {}",
+        "{}execute portal {} max_rows {max_rows}",
+        crate::fixture::PROTOCOL_SQL_PREFIX,
         quote_ident(name)
     )
 }
@@ -276,8 +279,13 @@ impl<S, P: Default> Protocol<S, P> {
             executions: 0,
             extra,
         };
-        self.portals.insert(portal.clone(), p);
-        self.portals.get_mut(&portal)
+        Some(match self.portals.entry(portal) {
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                e.insert(p);
+                e.into_mut()
+            }
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(p),
+        })
     }
 
     /// ParameterDescription + RowDescription/NoData for a statement.
@@ -373,11 +381,23 @@ impl<S, P: Default> Protocol<S, P> {
     /// Sync / ReadyForQuery: skipping ends; outside a transaction block
     /// every portal is gone. Returns the portals closed.
     pub(crate) fn synced(&mut self) -> Closed<P> {
-        self.skipping = false;
-        if self.status == TxStatus::Idle {
+        if self.sync_ends_portals() {
             return self.end_transaction();
         }
         Closed::new()
+    }
+
+    /// [`Protocol::synced`] for a side that has nothing to finish (the
+    /// mock server): the portals are dropped in place.
+    pub(crate) fn synced_quietly(&mut self) {
+        if self.sync_ends_portals() {
+            self.portals.clear();
+        }
+    }
+
+    fn sync_ends_portals(&mut self) -> bool {
+        self.skipping = false;
+        self.status == TxStatus::Idle
     }
 
     fn end_transaction(&mut self) -> Closed<P> {

@@ -222,11 +222,11 @@ impl Tap {
             Frontend::CopyData(d) => return self.proto.copy_data(d),
             Frontend::CopyDone => {
                 self.copy_in = Some(self.proto.copy_finished(None));
-                return;
+                return self.drop_syncs_read_in_copy();
             }
             Frontend::CopyFail(m) => {
                 self.copy_in = Some(self.proto.copy_finished(Some(m.clone())));
-                return;
+                return self.drop_syncs_read_in_copy();
             }
             Frontend::Flush
             | Frontend::Terminate
@@ -238,6 +238,20 @@ impl Tap {
             | Frontend::Startup { .. } => return,
         };
         self.pending.push_back(p);
+    }
+
+    /// PostgreSQL ignores Sync while in COPY FROM STDIN; a driver that sent
+    /// Bind/Execute/Sync before it knew the statement was a COPY (as
+    /// tokio-postgres does) gets no ReadyForQuery for that Sync. The Syncs
+    /// queued behind the COPY's Execute before CopyDone are dropped.
+    fn drop_syncs_read_in_copy(&mut self) {
+        if !matches!(self.pending.front(), Some(Pending::Execute { .. })) {
+            return;
+        }
+        if let Some(head) = self.pending.pop_front() {
+            self.pending.retain(|p| !matches!(p, Pending::Sync));
+            self.pending.push_front(head);
+        }
     }
 
     pub(crate) fn backend(&mut self, msg: &Backend) {
@@ -525,6 +539,7 @@ impl Tap {
             Some(Pending::Simple { cur: Some(cur), .. }) => {
                 let types: Vec<u32> = cur.columns.iter().flatten().map(|c| c.type_oid).collect();
                 cur.rows.push(row_values(&values, &types, &[]));
+                return;
             }
             Some(Pending::Execute { portal, .. }) => {
                 if let Some(p) = self.proto.portal_mut(portal) {
@@ -535,10 +550,15 @@ impl Tap {
                         .unwrap_or_default();
                     let row = row_values(&values, &types, &p.result_formats);
                     p.extra.rows.push(row);
+                    return;
                 }
             }
             _ => {}
         }
+        self.events.push(TapEvent::Lost {
+            sql: "(a DataRow)".into(),
+            reason: "no request the recorder knows was answering it".into(),
+        });
     }
 
     fn complete(&mut self, tag: Option<String>) {

@@ -252,15 +252,29 @@ pub struct Replay {
 
 /// Runs `f` with `values` as key parameters (hex of raw values decoded).
 pub(crate) fn with_param_values<R>(values: &[Value], f: impl FnOnce(&[ParamValue<'_>]) -> R) -> R {
+    with_values(values.iter(), f)
+}
+
+/// [`with_param_values`] over bound parameters, without copying them.
+pub(crate) fn with_bound_params<R>(
+    params: &[crate::fixture::Param],
+    f: impl FnOnce(&[ParamValue<'_>]) -> R,
+) -> R {
+    with_values(params.iter().map(|p| &p.value), f)
+}
+
+fn with_values<'v, R>(
+    values: impl Iterator<Item = &'v Value> + Clone,
+    f: impl FnOnce(&[ParamValue<'_>]) -> R,
+) -> R {
     let raw: Vec<Vec<u8>> = values
-        .iter()
+        .clone()
         .map(|v| match v {
             Value::Raw { hex: h, .. } => hex::decode(h).unwrap_or_default(),
             _ => Vec::new(),
         })
         .collect();
     let params: Vec<ParamValue<'_>> = values
-        .iter()
         .zip(&raw)
         .map(|(v, bytes)| match v {
             Value::Null => ParamValue::Null,

@@ -196,7 +196,7 @@ async fn one_bad_session_leaves_every_other_session_serving() {
         .iter_mut()
         .find(|e| {
             e.params.is_none()
-                && e.phase == pgsim::fixture::Phase::Execute
+                && !e.is_protocol_only()
                 && !e.results[0].rows.is_empty()
                 && !good.exchanges.iter().any(|g| g.sql == e.sql)
         })
@@ -224,7 +224,7 @@ async fn one_bad_session_leaves_every_other_session_serving() {
         .iter()
         .find(|e| {
             e.params.is_none()
-                && e.phase == pgsim::fixture::Phase::Execute
+                && !e.is_protocol_only()
                 && e.results.iter().all(|r| r.error.is_none())
         })
         .expect("a simple query");

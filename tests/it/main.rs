@@ -20,6 +20,7 @@ mod faults;
 mod key_nearest;
 mod key_props;
 mod live;
+mod protocol;
 mod replay_demo;
 mod routing;
 mod support;

@@ -64,7 +64,7 @@ impl Session<'_> {
                     self.proto.failed(false);
                 }
             }
-            self.proto.synced();
+            self.proto.synced_quietly();
             return wire::put_ready(out, self.status());
         }
         let Some(answer) = answer else {

@@ -11,7 +11,7 @@ use crate::fixture::ErrorFields;
 use crate::key;
 use crate::protocol::{self, txn, BatchEnd, TxKind};
 use crate::replay::{
-    put_columns, put_copy_out, with_param_values, Answer, Completion, Formats, EMPTY_STATEMENT,
+    put_columns, put_copy_out, with_bound_params, Answer, Completion, Formats, EMPTY_STATEMENT,
     SQLSTATE_NO_RECORDING,
 };
 use crate::server::fault::Injected;
@@ -100,7 +100,7 @@ impl<'a> Session<'a> {
             None => types.clone().into(),
         };
         let extra = ServerStmt {
-            normalized: normalized.into_boxed_str(),
+            normalized: normalized.into(),
             info,
             param_types,
         };
@@ -133,7 +133,7 @@ impl<'a> Session<'a> {
         }
         let kind = stmt.kind;
         let info = stmt.extra.info;
-        let normalized = stmt.extra.normalized.clone();
+        let normalized = std::sync::Arc::clone(&stmt.extra.normalized);
         let sql = stmt.sql.clone();
         let formats = Formats::from_codes(&result_formats);
         let extra = ServerPortal {
@@ -165,13 +165,15 @@ impl<'a> Session<'a> {
                 let columns = info.columns.clone().flatten();
                 Resolved::Injected { injected, columns }
             } else {
-                let values: Vec<_> = p.params.iter().map(|p| p.value.clone()).collect();
-                let key = with_param_values(&values, |v| {
+                let key = with_bound_params(&p.params, |v| {
                     key::query_key_normalized(&p.extra.normalized, v)
                 });
                 match db.answer(&key) {
                     Some(a) => Resolved::Answer(a),
-                    None => Resolved::Miss(self.shared.replay.miss(db, &sql, &values)),
+                    None => {
+                        let values: Vec<_> = p.params.iter().map(|p| p.value.clone()).collect();
+                        Resolved::Miss(self.shared.replay.miss(db, &sql, &values))
+                    }
                 }
             }
         };

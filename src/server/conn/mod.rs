@@ -179,7 +179,7 @@ async fn run(io: &mut Io, shared: &Arc<Shared>, conn_id: i32) -> Result<(), Conn
 
 /// What the server keeps per prepared statement.
 struct ServerStmt<'a> {
-    normalized: Box<str>,
+    normalized: Arc<str>,
     /// Borrowed from the replay index: no reference count shared with
     /// other connections is touched per Parse.
     info: &'a StatementInfo,
@@ -212,8 +212,8 @@ struct ServerPortal<'a> {
     formats: Formats,
     /// Injected latency, waited before the first Execute's answer.
     delay: Duration,
-    /// The normalized SQL, for COPY FROM STDIN's key once data arrives.
-    normalized: Box<str>,
+    /// The normalized SQL of its statement (the key is made of it).
+    normalized: Arc<str>,
     /// An Execute ran it to completion.
     done: bool,
 }
@@ -303,7 +303,7 @@ impl Session<'_> {
                 wire::put_close_complete(out)?;
             }
             Frontend::Sync => {
-                self.proto.synced();
+                self.proto.synced_quietly();
                 wire::put_ready(out, self.proto.status())?;
             }
             Frontend::Flush => {}

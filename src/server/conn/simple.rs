@@ -40,7 +40,7 @@ impl Session<'_> {
             if first == TxKind::Commit && all.len() == 1 {
                 wire::put_command_complete(out, "ROLLBACK")?;
                 self.proto.set_status(TxStatus::Idle);
-                self.proto.synced();
+                self.proto.synced_quietly();
                 return wire::put_ready(out, self.status());
             }
         }
@@ -76,7 +76,7 @@ impl Session<'_> {
                 self.proto.failed(false);
             }
         }
-        self.proto.synced();
+        self.proto.synced_quietly();
         wire::put_ready(out, self.status())
     }
 

@@ -1,0 +1,244 @@
+//! Protocol features replayed as PostgreSQL answers them: CancelRequest,
+//! COPY FROM STDIN data as part of the key, CopyFail, row-limited portals
+//! over the bundled fixtures.
+
+use std::time::Duration;
+
+use futures_util::SinkExt;
+use tokio_postgres::NoTls;
+
+use crate::support::{demo_dir, live_url};
+
+const DEMO_DB: &str = "pgsim_demo";
+
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, NoTls).await.expect("connects");
+    tokio::spawn(conn);
+    client
+}
+
+/// A mock over the demo fixtures whose `select count(*) from events` waits
+/// `ms` milliseconds before answering.
+async fn slow_server(ms: u64) -> pgsim::MockServer {
+    pgsim::MockServer::builder()
+        .fixtures(demo_dir())
+        .fault(format!(
+            "match=^select count\\(\\*\\) from events,latency={ms}"
+        ))
+        .start()
+        .await
+        .expect("bundled fixtures load")
+}
+
+#[tokio::test]
+async fn a_cancel_request_interrupts_a_slow_answer_with_57014() {
+    let server = slow_server(600_000).await;
+    let client = connect(&server.url_for(DEMO_DB)).await;
+    let token = client.cancel_token();
+    let query = tokio::spawn(async move {
+        let r = client.simple_query("select count(*) from events").await;
+        (client, r)
+    });
+    // Cancel until the answer comes (the request may reach the server
+    // before the query does; PostgreSQL ignores such a cancel too).
+    let outcome = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            token.cancel_query(NoTls).await.expect("cancel sent");
+            if query.is_finished() {
+                return query.await.expect("query task");
+            }
+        }
+    })
+    .await
+    .expect("the cancel ended the query");
+    let (client, result) = outcome;
+    let err = result.expect_err("cancelled");
+    let db = err.as_db_error().expect("a server error");
+    assert_eq!(db.code().code(), "57014");
+    assert_eq!(db.message(), "canceling statement due to user request");
+    // The connection is usable afterwards, as on PostgreSQL.
+    let rows = client
+        .simple_query("select name from items where id = 99")
+        .await
+        .expect("still serving");
+    assert!(!rows.is_empty());
+}
+
+#[tokio::test]
+async fn a_cancel_request_with_the_wrong_key_is_ignored() {
+    let server = slow_server(300).await;
+    let client = connect(&server.url_for(DEMO_DB)).await;
+    let query =
+        tokio::spawn(async move { client.simple_query("select count(*) from events").await });
+    // A CancelRequest with a made-up key, while the answer is delayed.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut s = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+        let mut buf = bytes::BytesMut::new();
+        postgres_protocol::message::frontend::cancel_request(0, 12345, &mut buf);
+        s.write_all(&buf).await.unwrap();
+    }
+    let rows = query.await.unwrap().expect("answered as recorded");
+    assert!(rows
+        .iter()
+        .any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_))));
+}
+
+#[tokio::test]
+async fn a_full_last_batch_suspends_and_the_next_execute_says_select_0() {
+    // Live, then replayed: a portal read in batches that divide its rows.
+    let Some(url) = live_url() else {
+        return;
+    };
+    let _guard = crate::support::LIVE_LOCK.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = pgsim::Recorder::builder()
+        .upstream(&url)
+        .fixtures(dir.path())
+        .start()
+        .await
+        .unwrap();
+    let rec_url = format!(
+        "postgres://postgres:{}@{}/postgres",
+        url_password(&url),
+        recorder.addr()
+    );
+    let live = batches(&rec_url, 2).await;
+    let summary = recorder.shutdown().await;
+    assert!(
+        summary.errors.is_empty() && summary.lost.is_empty(),
+        "{summary}"
+    );
+    // The last of the 3 batches of 2 was full: the portal is exhausted only
+    // on the 4th Execute (0 rows).
+    assert_eq!(live, vec![2, 2, 2, 0]);
+    let server = pgsim::MockServer::builder()
+        .fixtures(dir.path())
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(batches(&server.url_for("postgres"), 2).await, live);
+    // Other batch sizes the recorded rows cover replay too.
+    assert_eq!(batches(&server.url_for("postgres"), 4).await, vec![4, 2]);
+    assert_eq!(batches(&server.url_for("postgres"), 6).await, vec![6, 0]);
+    let report = server.shutdown().await;
+    assert!(report.misses.is_empty(), "{report}");
+}
+
+fn url_password(url: &str) -> String {
+    let config: tokio_postgres::Config = url.parse().unwrap();
+    config
+        .get_password()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .unwrap_or_default()
+}
+
+/// Rows per Execute of a 6-row portal read `n` at a time until exhausted.
+async fn batches(url: &str, n: i32) -> Vec<usize> {
+    let mut client = connect(url).await;
+    let tx = client.transaction().await.unwrap();
+    let portal = tx
+        .bind("select g from generate_series(1, 6) g order by g", &[])
+        .await
+        .unwrap();
+    let mut sizes = Vec::new();
+    loop {
+        let rows = tx.query_portal(&portal, n).await.unwrap();
+        sizes.push(rows.len());
+        if rows.len() < n as usize {
+            break;
+        }
+    }
+    tx.commit().await.unwrap();
+    sizes
+}
+
+#[tokio::test]
+async fn copy_from_stdin_data_is_part_of_the_key_and_copy_fail_replays() {
+    let Some(url) = live_url() else {
+        return;
+    };
+    let _guard = crate::support::LIVE_LOCK.lock().await;
+    let admin = connect(&url).await;
+    admin
+        .batch_execute(
+            "DROP TABLE IF EXISTS pgsim_copy_key; CREATE TABLE pgsim_copy_key (id int, name text)",
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = pgsim::Recorder::builder()
+        .upstream(&url)
+        .fixtures(dir.path())
+        .start()
+        .await
+        .unwrap();
+    let rec_url = format!(
+        "postgres://postgres:{}@{}/postgres",
+        url_password(&url),
+        recorder.addr()
+    );
+    let live = copy_session(&rec_url, "1\tone\n2\ttwo\n").await;
+    let summary = recorder.shutdown().await;
+    assert!(
+        summary.errors.is_empty() && summary.lost.is_empty(),
+        "{summary}"
+    );
+    assert_eq!(live.0, Ok(2));
+    assert!(live.1 > 0, "the connection survives the CopyFail");
+
+    let server = pgsim::MockServer::builder()
+        .fixtures(dir.path())
+        .start()
+        .await
+        .unwrap();
+    let url = server.url_for("postgres");
+    // The same data replays the same answers, CopyFail included.
+    assert_eq!(copy_session(&url, "1\tone\n2\ttwo\n").await, live);
+    assert!(server.report().misses.is_empty(), "{}", server.report());
+    // Other data is a miss that names the difference.
+    let client = connect(&url).await;
+    let sink = client
+        .copy_in("COPY pgsim_copy_key FROM STDIN")
+        .await
+        .expect("CopyInResponse replayed");
+    futures_util::pin_mut!(sink);
+    sink.send(bytes::Bytes::from_static(b"1\tuno\n2\ttwo\n"))
+        .await
+        .unwrap();
+    let err = sink.finish().await.expect_err("different data");
+    let db = err.as_db_error().expect("a server error");
+    assert_eq!(db.code().code(), pgsim::SQLSTATE_NO_RECORDING);
+    let detail = db.detail().unwrap_or_default();
+    assert!(detail.contains("differs"), "{detail}");
+    let _ = server.shutdown().await;
+}
+
+/// COPY FROM STDIN with `data` (its row count), then one abandoned (the
+/// sink dropped: tokio-postgres sends CopyFail), then a query that shows
+/// the connection is fine.
+async fn copy_session(url: &str, data: &'static str) -> (Result<u64, String>, usize) {
+    let client = connect(url).await;
+    let sink = client
+        .copy_in("COPY pgsim_copy_key FROM STDIN")
+        .await
+        .unwrap();
+    futures_util::pin_mut!(sink);
+    sink.send(bytes::Bytes::from_static(data.as_bytes()))
+        .await
+        .unwrap();
+    let copied = sink.finish().await.map_err(|e| e.to_string());
+    let abandoned = client
+        .copy_in::<_, bytes::Bytes>("COPY pgsim_copy_key FROM STDIN")
+        .await
+        .unwrap();
+    drop(abandoned);
+    let after = client
+        .simple_query("select count(*) from pgsim_copy_key")
+        .await
+        .map(|m| m.len())
+        .unwrap_or(0);
+    (copied, after)
+}
