@@ -86,6 +86,9 @@ pub(crate) struct Portal<P> {
     pub(crate) delivered: usize,
     /// Execute messages run so far.
     pub(crate) executions: u32,
+    /// An Execute ran it to completion (it stays open until Sync or the end
+    /// of the transaction; what another Execute answers follows from it).
+    pub(crate) done: bool,
     pub(crate) extra: P,
 }
 
@@ -238,12 +241,22 @@ impl<S, P: Default> Protocol<S, P> {
     }
 
     /// ParseComplete: the statement exists (an unnamed one is replaced).
-    pub(crate) fn parsed(&mut self, name: String, sql: &str, types: Vec<u32>, extra: S) {
+    /// `kind` is [`txn::classify`] of `sql` (the caller has usually needed
+    /// it already); `described` the parameter types, when known.
+    pub(crate) fn parsed(
+        &mut self,
+        name: String,
+        sql: &str,
+        kind: TxKind,
+        types: Vec<u32>,
+        described: Option<Vec<u32>>,
+        extra: S,
+    ) {
         let stmt = Statement {
             sql: Arc::from(sql),
-            kind: txn::classify(sql),
+            kind,
             parse_types: types,
-            param_types: None,
+            param_types: described,
             columns: Described::Unknown,
             extra,
         };
@@ -277,6 +290,7 @@ impl<S, P: Default> Protocol<S, P> {
             columns: stmt.columns.clone(),
             delivered: 0,
             executions: 0,
+            done: false,
             extra,
         };
         Some(match self.portals.entry(portal) {
@@ -322,11 +336,13 @@ impl<S, P: Default> Protocol<S, P> {
         }
     }
 
-    /// An Execute of `portal` sent `rows` rows.
-    pub(crate) fn delivered(&mut self, portal: &str, rows: usize) {
+    /// An Execute of `portal` sent `rows` rows; `finished` when it
+    /// completed the portal.
+    pub(crate) fn delivered(&mut self, portal: &str, rows: usize, finished: bool) {
         if let Some(p) = self.portals.get_mut(portal) {
             p.delivered += rows;
             p.executions += 1;
+            p.done |= finished;
         }
     }
 
@@ -373,6 +389,7 @@ impl<S, P: Default> Protocol<S, P> {
             columns: Described::Unknown,
             delivered: 0,
             executions: 0,
+            done: false,
             extra: P::default(),
         };
         self.portals.insert(name, p);
@@ -488,7 +505,7 @@ mod tests {
     #[test]
     fn a_portal_describe_teaches_the_statement_its_columns() {
         let mut p: Protocol<(), ()> = Protocol::default();
-        p.parsed("s1".into(), "select 1", vec![], ());
+        p.parsed("s1".into(), "select 1", TxKind::Other, vec![], None, ());
         p.bound("".into(), "s1", &[], &[], vec![1], ()).unwrap();
         let cols: Arc<[Column]> = Arc::from(Vec::new());
         p.described_portal("", Described::Rows(Arc::clone(&cols)));

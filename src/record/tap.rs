@@ -49,9 +49,6 @@ struct PortalRec {
     copy_out: Option<CopyOut>,
     copy_in: Option<CopyShape>,
     before: Vec<AsyncMessage>,
-    /// The portal completed and was recorded; a later Execute of it (which
-    /// PostgreSQL answers from the portal alone) adds nothing.
-    done: bool,
 }
 
 #[derive(Debug)]
@@ -264,7 +261,9 @@ impl Tap {
                     if let Some(old) = self.proto.take_statement(&name) {
                         self.finish_statement(old);
                     }
-                    self.proto.parsed(name, &sql, types, StmtRec::default());
+                    let kind = protocol::txn::classify(&sql);
+                    self.proto
+                        .parsed(name, &sql, kind, types, None, StmtRec::default());
                 }
             }
             Backend::BindComplete => {
@@ -598,7 +597,9 @@ impl Tap {
             return;
         };
         if p.statement.is_some() {
-            if p.extra.done {
+            if p.done {
+                // A later Execute of a completed portal: PostgreSQL answers
+                // it from the portal alone, so it adds nothing.
                 return;
             }
             let rows = p.extra.rows.len();
@@ -614,7 +615,7 @@ impl Tap {
             if let Some(mut portal) = self.proto.take_portal(name) {
                 self.finish_portal(&mut portal, r);
                 // It stays open until Sync or the end of the transaction.
-                portal.extra.done = true;
+                portal.done = true;
                 self.proto.restore_portal(name.to_owned(), portal);
             }
             // Transaction effects (a DECLAREd cursor, portals closed at
@@ -634,7 +635,7 @@ impl Tap {
         r.notices = std::mem::take(&mut p.extra.notices);
         r.notices.extend(std::mem::take(&mut self.notices));
         let n = r.rows.len();
-        self.proto.delivered(name, n);
+        self.proto.delivered(name, n, r.tag.is_some());
         let sql = protocol::execute_cursor_sql(name, max_rows);
         self.emit(sql, None, None, Phase::Execute, Vec::new(), vec![r]);
     }
@@ -674,7 +675,7 @@ impl Tap {
             return self.portal_done(name, max_rows, |r| r.suspended = true);
         }
         let n = p.extra.rows.len().saturating_sub(p.delivered);
-        self.proto.delivered(name, n);
+        self.proto.delivered(name, n, false);
     }
 
     /// A statement that goes away: if it was described but never executed,
@@ -702,7 +703,7 @@ impl Tap {
     /// transaction ended): if rows were read from it and it never
     /// completed, it is recorded as suspended.
     fn finish_unread(&mut self, mut portal: Portal<PortalRec>) {
-        if portal.statement.is_some() && portal.executions > 0 && !portal.extra.done {
+        if portal.statement.is_some() && portal.executions > 0 && !portal.done {
             let r = QueryResult {
                 suspended: true,
                 ..QueryResult::default()
@@ -806,7 +807,7 @@ impl Tap {
                 }
             }
             Some(Pending::Execute { portal, max_rows }) => {
-                if self.proto.portal(&portal).is_some_and(|p| p.extra.done) {
+                if self.proto.portal(&portal).is_some_and(|p| p.done) {
                     self.rerun_refused(&portal, fields);
                 } else {
                     self.portal_done(&portal, max_rows, |r| r.error = Some(fields));

@@ -67,7 +67,7 @@ impl<'a> Session<'a> {
         types: Vec<u32>,
         out: &mut BytesMut,
     ) -> Result<(), WireError> {
-        let normalized = key::normalize(&sql).into_owned();
+        let normalized: std::sync::Arc<str> = std::sync::Arc::from(&*key::normalize(&sql));
         let kind = txn::classify(&sql);
         if self.status() == TxStatus::Failed && !txn::allowed_when_failed(kind) {
             return self.fail(out, &aborted(self.db, "exec_parse_message"));
@@ -91,25 +91,19 @@ impl<'a> Session<'a> {
                 return self.fail(out, &e);
             }
         }
-        let param_types: Box<[u32]> = match &info.param_types {
+        // Binding uses the recorded (described) types, as the real server
+        // resolved them, unless Parse named one.
+        let described: Vec<u32> = match &info.param_types {
             Some(t) => t
                 .iter()
                 .enumerate()
                 .map(|(i, t)| types.get(i).copied().filter(|o| *o != 0).unwrap_or(*t))
                 .collect(),
-            None => types.clone().into(),
+            None => types.clone(),
         };
-        let extra = ServerStmt {
-            normalized: normalized.into(),
-            info,
-            param_types,
-        };
-        self.proto.parsed(name.clone(), &sql, types, extra);
-        if let Some(stmt) = self.proto.statement_mut(&name) {
-            // Binding uses the recorded (described) types, as the real
-            // server would have resolved them.
-            stmt.param_types = Some(stmt.extra.param_types.to_vec());
-        }
+        let extra = ServerStmt { normalized, info };
+        self.proto
+            .parsed(name, &sql, kind, types, Some(described), extra);
         wire::put_parse_complete(out)
     }
 
@@ -212,7 +206,7 @@ impl<'a> Session<'a> {
                 ));
                 return self.fail(out, &e);
             };
-            wire::put_parameter_description(out, &stmt.extra.param_types)?;
+            wire::put_parameter_description(out, stmt.param_types.as_deref().unwrap_or(&[]))?;
             return match columns {
                 Some(columns) => self.put_text_description(&columns.clone(), out),
                 None => wire::put_no_data(out),
@@ -307,7 +301,7 @@ impl<'a> Session<'a> {
             }
             Resolved::Cursor => return self.execute_cursor(name, max_rows, out),
         };
-        let (kind, sql, done) = (portal.kind, portal.sql.clone(), portal.extra.done);
+        let (kind, sql, done) = (portal.kind, portal.sql.clone(), portal.done);
         let (delivered, executions) = (portal.delivered, portal.executions);
         let formats = portal.extra.formats.clone();
         let Some(result) = answer.results.first() else {
@@ -360,7 +354,7 @@ impl<'a> Session<'a> {
             Ok(rows) => out.extend_from_slice(&rows),
             Err(err) => return self.fail(out, &err),
         }
-        self.proto.delivered(name, n);
+        self.proto.delivered(name, n, end == BatchEnd::Complete);
         if end == BatchEnd::Suspended {
             return wire::put_portal_suspended(out);
         }
@@ -368,9 +362,6 @@ impl<'a> Session<'a> {
             Completion::Tag(tag) => {
                 let tag = protocol::batch_tag(tag, n, executions == 0);
                 wire::put_command_complete(out, &tag)?;
-                if let Some(p) = self.proto.portal_mut(name) {
-                    p.extra.done = true;
-                }
                 self.proto.completed(&sql, kind, &tag);
             }
             Completion::Empty => wire::put_empty_query(out)?,
@@ -404,7 +395,8 @@ impl<'a> Session<'a> {
             Ok(rows) => out.extend_from_slice(&rows),
             Err(err) => return self.fail(out, &err),
         }
-        self.proto.delivered(name, result.row_count());
+        let finished = !matches!(result.completion, Completion::Suspended);
+        self.proto.delivered(name, result.row_count(), finished);
         match &result.completion {
             Completion::Suspended => wire::put_portal_suspended(out),
             Completion::Tag(tag) => wire::put_command_complete(out, tag),

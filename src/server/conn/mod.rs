@@ -183,7 +183,6 @@ struct ServerStmt<'a> {
     /// Borrowed from the replay index: no reference count shared with
     /// other connections is touched per Parse.
     info: &'a StatementInfo,
-    param_types: Box<[u32]>,
 }
 
 /// What a portal will answer.
@@ -214,8 +213,6 @@ struct ServerPortal<'a> {
     delay: Duration,
     /// The normalized SQL of its statement (the key is made of it).
     normalized: Arc<str>,
-    /// An Execute ran it to completion.
-    done: bool,
 }
 
 /// COPY FROM STDIN in progress on the mock: who asked, to answer at CopyDone.
