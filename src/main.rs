@@ -184,10 +184,15 @@ async fn run(cli: Cli) -> Result<(), String> {
             wait_for_signal().await;
             let summary = recorder.shutdown().await;
             print!("{summary}");
-            if summary.errors.is_empty() {
-                Ok(())
-            } else {
+            if !summary.errors.is_empty() {
                 Err("some exchanges could not be written".into())
+            } else if !summary.lost.is_empty() {
+                Err(format!(
+                    "{} requests were not written (listed above)",
+                    summary.lost.len()
+                ))
+            } else {
+                Ok(())
             }
         }
         Command::Inspect {

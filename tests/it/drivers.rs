@@ -358,6 +358,73 @@ fn available(drivers: &[Driver]) -> Vec<Driver> {
 /// directory, replays each against one mock server on that directory, and
 /// panics with every difference found.
 async fn record_and_replay(drivers: &[Driver]) {
+    record_and_replay_with(drivers, Via::Library).await;
+}
+
+/// How the matrix records and replays: the in-process API, or the `pgsim
+/// record` and `pgsim serve` binaries a user runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Via {
+    Library,
+    Cli,
+}
+
+/// A running recorder or mock server, either way.
+enum Running {
+    Recorder(Recorder),
+    Server(MockServer),
+    Process(crate::cli::Reap, Box<dyn std::io::BufRead + Send>),
+}
+
+impl Running {
+    /// Stops it and returns what it reported and whether that is clean
+    /// (nothing lost or refused, no miss).
+    async fn stop(self) -> (String, bool) {
+        match self {
+            Running::Recorder(r) => {
+                let s = r.shutdown().await;
+                let clean = s.errors.is_empty() && s.lost.is_empty() && s.exchanges > 0;
+                (s.to_string(), clean)
+            }
+            Running::Server(m) => {
+                let mut text = String::new();
+                let clean = m.warnings().is_empty() && m.rejected().is_empty();
+                for r in m.rejected() {
+                    let _ = writeln!(text, "refused: {r}");
+                }
+                let report = m.shutdown().await;
+                let _ = write!(text, "{report}");
+                (text, clean && report.misses.is_empty())
+            }
+            Running::Process(mut child, mut out) => {
+                let _ = Command::new("kill")
+                    .args(["-INT", &child.0.id().to_string()])
+                    .status();
+                let status = child.0.wait().expect("pgsim exits");
+                let mut text = String::new();
+                let _ = std::io::Read::read_to_string(&mut out, &mut text);
+                // `pgsim record` lists what it did not write and exits 1 for
+                // it; `pgsim serve` prints "N misses" on exit.
+                let misses_ok = !text.contains(" misses") || text.contains(" 0 misses");
+                let clean = status.success()
+                    && misses_ok
+                    && !text.contains("not written")
+                    && !text.contains("error:");
+                (text, clean)
+            }
+        }
+    }
+}
+
+fn spawn_pgsim(args: &[&str]) -> (Running, std::net::SocketAddr) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pgsim"));
+    command.args(args);
+    let (child, port, out) = crate::cli::start(command);
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    (Running::Process(child, Box::new(out)), addr)
+}
+
+async fn record_and_replay_with(drivers: &[Driver], via: Via) {
     let Some(url) = live_url() else { return };
     let drivers = available(drivers);
     if drivers.is_empty() {
@@ -370,13 +437,29 @@ async fn record_and_replay(drivers: &[Driver]) {
     let names = names.join(", ");
 
     let dir = tempfile::tempdir().unwrap();
-    let recorder = Recorder::builder()
-        .upstream(url.clone())
-        .fixtures(dir.path())
-        .start()
-        .await
-        .expect("start the recorder");
-    let proxied = live.at(recorder.addr());
+    let dir_arg = dir.path().display().to_string();
+    let (recorder, rec_addr) = match via {
+        Via::Library => {
+            let r = Recorder::builder()
+                .upstream(url.clone())
+                .fixtures(dir.path())
+                .start()
+                .await
+                .expect("start the recorder");
+            let addr = r.addr();
+            (Running::Recorder(r), addr)
+        }
+        Via::Cli => spawn_pgsim(&[
+            "record",
+            "--upstream",
+            &url,
+            "--listen",
+            "127.0.0.1:0",
+            "--fixtures",
+            &dir_arg,
+        ]),
+    };
+    let proxied = live.at(rec_addr);
     let mut lives = Vec::new();
     for &d in &drivers {
         let out = d.run(&proxied).await;
@@ -388,32 +471,34 @@ async fn record_and_replay(drivers: &[Driver]) {
         );
         lives.push(out);
     }
-    let summary = recorder.shutdown().await;
+    let (summary, clean) = recorder.stop().await;
     eprintln!("driver matrix [{names}]: {summary}");
 
     let mut problems = Vec::new();
-    if !summary.errors.is_empty() {
-        problems.push(format!("recorder errors:\n{summary}"));
+    if !clean {
+        problems.push(format!(
+            "the recorder did not account for every exchange as written:\n{summary}"
+        ));
     }
-    if summary.exchanges == 0 {
-        problems.push(format!("the recorder wrote no exchange:\n{summary}"));
-    }
-    let server = match MockServer::builder().fixtures(dir.path()).start().await {
-        Ok(s) => s,
-        Err(e) => {
-            problems.push(format!("the mock server could not load the recording: {e}"));
-            panic!(
-                "driver matrix [{names}]: {} problem(s) (fixtures kept in {})\n{}",
-                problems.len(),
-                dir.keep().display(),
-                problems.join("\n")
-            );
-        }
+    let (server, addr) = match via {
+        Via::Library => match MockServer::builder().fixtures(dir.path()).start().await {
+            Ok(s) => {
+                let addr = s.addr();
+                (Running::Server(s), addr)
+            }
+            Err(e) => {
+                problems.push(format!("the mock server could not load the recording: {e}"));
+                panic!(
+                    "driver matrix [{names}]: {} problem(s) (fixtures kept in {})\n{}",
+                    problems.len(),
+                    dir.keep().display(),
+                    problems.join("\n")
+                );
+            }
+        },
+        Via::Cli => spawn_pgsim(&["serve", "--listen", "127.0.0.1:0", "--fixtures", &dir_arg]),
     };
-    for w in server.warnings() {
-        problems.push(format!("loader warning: {w}"));
-    }
-    let mocked = live.at(server.addr());
+    let mocked = live.at(addr);
     for (&d, live_out) in drivers.iter().zip(&lives) {
         let replay = d.run(&mocked).await;
         eprintln!(
@@ -433,9 +518,11 @@ async fn record_and_replay(drivers: &[Driver]) {
             ));
         }
     }
-    let report = server.shutdown().await;
-    if !report.misses.is_empty() {
-        problems.push(format!("the mock missed queries:\n{report}"));
+    let (report, clean) = server.stop().await;
+    if !clean {
+        problems.push(format!(
+            "the mock missed queries or refused files:\n{report}"
+        ));
     }
     if !problems.is_empty() {
         panic!(
@@ -482,12 +569,13 @@ async fn tokio_postgres_live_vs_replay() {
     record_and_replay(&[Driver::TokioPostgres]).await;
 }
 
-/// Every client recorded in one run into one directory, each replayed
-/// against one mock server on it: recordings of different clients must not
-/// answer for each other.
+/// Every client recorded in one `pgsim record` run into one directory,
+/// then each replayed by one `pgsim serve` on it (the binaries a user
+/// runs): each prints what it printed live, and the recorder's summary
+/// accounts for every exchange.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_clients_in_one_recording() {
-    record_and_replay(&ALL).await;
+    record_and_replay_with(&ALL, Via::Cli).await;
 }
 
 /// A line diff (longest common subsequence) with three lines of context,
