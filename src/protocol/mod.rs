@@ -54,6 +54,21 @@ pub(crate) struct Statement<S> {
 }
 
 impl<S> Statement<S> {
+    /// Bind's parameter values as canonical values, with their types: the
+    /// one definition of what a bound parameter is recorded and keyed as.
+    pub(crate) fn bound_params(
+        &self,
+        formats: &[i16],
+        values: &[Option<bytes::Bytes>],
+    ) -> Vec<Param> {
+        let types = self.bind_types(values.len());
+        crate::replay::canonical_params(formats, values, &types)
+            .into_iter()
+            .zip(types)
+            .map(|(value, type_oid)| Param { type_oid, value })
+            .collect()
+    }
+
     /// The type of each of `n` bound parameters: described, else given to
     /// Parse, else 0.
     pub(crate) fn bind_types(&self, n: usize) -> Vec<u32> {
@@ -275,12 +290,7 @@ impl<S, P: Default> Protocol<S, P> {
         extra: P,
     ) -> Option<&mut Portal<P>> {
         let stmt = self.statements.get(statement)?;
-        let types = stmt.bind_types(params.len());
-        let params = crate::replay::canonical_params(param_formats, params, &types)
-            .into_iter()
-            .zip(types)
-            .map(|(value, type_oid)| Param { type_oid, value })
-            .collect();
+        let params = stmt.bound_params(param_formats, params);
         let p = Portal {
             sql: Arc::clone(&stmt.sql),
             kind: stmt.kind,

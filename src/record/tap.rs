@@ -18,7 +18,7 @@ use crate::fixture::{
 };
 use crate::protocol::{self, Described, Portal, Protocol};
 use crate::replay::{canonical_value, format_at};
-use crate::wire::{data_row_values, Backend, CopyFormat, Field, Frontend, Target};
+use crate::wire::{data_row_values, Backend, Bind, CopyFormat, Field, Frontend, Parse, Target};
 
 /// What a tap produced.
 #[derive(Debug)]
@@ -59,18 +59,8 @@ enum Pending {
         cur: Option<QueryResult>,
         before: Vec<AsyncMessage>,
     },
-    Parse {
-        name: String,
-        sql: String,
-        types: Vec<u32>,
-    },
-    Bind {
-        portal: String,
-        statement: String,
-        param_formats: Vec<i16>,
-        params: Vec<Option<bytes::Bytes>>,
-        result_formats: Vec<i16>,
-    },
+    Parse(Parse),
+    Bind(Bind),
     DescribeStatement {
         name: String,
         params: Option<Vec<u32>>,
@@ -87,8 +77,8 @@ enum Pending {
 impl Pending {
     fn sql(&self) -> String {
         match self {
-            Pending::Simple { sql, .. } | Pending::Parse { sql, .. } => sql.clone(),
-            Pending::Bind { statement, .. } => format!("Bind of statement {statement:?}"),
+            Pending::Simple { sql, .. } | Pending::Parse(Parse { sql, .. }) => sql.clone(),
+            Pending::Bind(b) => format!("Bind of statement {:?}", b.statement),
             Pending::DescribeStatement { name, .. } => format!("Describe of statement {name:?}"),
             Pending::DescribePortal(name) => format!("Describe of portal {name:?}"),
             Pending::Execute { portal, .. } => format!("Execute of portal {portal:?}"),
@@ -181,24 +171,8 @@ impl Tap {
                 cur: None,
                 before: std::mem::take(&mut self.idle),
             },
-            Frontend::Parse { name, sql, types } => Pending::Parse {
-                name: name.clone(),
-                sql: sql.clone(),
-                types: types.clone(),
-            },
-            Frontend::Bind {
-                portal,
-                statement,
-                param_formats,
-                params,
-                result_formats,
-            } => Pending::Bind {
-                portal: portal.clone(),
-                statement: statement.clone(),
-                param_formats: param_formats.clone(),
-                params: params.clone(),
-                result_formats: result_formats.clone(),
-            },
+            Frontend::Parse(p) => Pending::Parse(p.clone()),
+            Frontend::Bind(b) => Pending::Bind(b.clone()),
             Frontend::Describe {
                 target: Target::Statement,
                 name,
@@ -257,7 +231,7 @@ impl Tap {
         }
         match msg {
             Backend::ParseComplete => {
-                if let Some(Pending::Parse { name, sql, types }) = self.pop() {
+                if let Some(Pending::Parse(Parse { name, sql, types })) = self.pop() {
                     if let Some(old) = self.proto.take_statement(&name) {
                         self.finish_statement(old);
                     }
@@ -267,13 +241,13 @@ impl Tap {
                 }
             }
             Backend::BindComplete => {
-                if let Some(Pending::Bind {
+                if let Some(Pending::Bind(Bind {
                     portal,
                     statement,
                     param_formats,
                     params,
                     result_formats,
-                }) = self.pop()
+                })) = self.pop()
                 {
                     if let Some(old) = self.proto.take_portal(&portal) {
                         self.finish_unread(old);
@@ -765,29 +739,20 @@ impl Tap {
                 });
                 return;
             }
-            Some(Pending::Parse { sql, .. }) => {
+            Some(Pending::Parse(Parse { sql, .. })) => {
                 let before = std::mem::take(&mut self.idle);
                 self.emit(sql, None, None, Phase::Parse, before, vec![failed(fields)]);
             }
-            Some(Pending::Bind {
+            Some(Pending::Bind(Bind {
                 statement,
                 param_formats,
                 params,
                 ..
-            }) => {
-                let stmt = self.proto.statement(&statement);
-                let sql = stmt.map(|s| s.sql.to_string()).unwrap_or_default();
-                let types =
-                    stmt.map_or_else(|| vec![0; params.len()], |s| s.bind_types(params.len()));
-                let described = stmt.and_then(|s| s.param_types.clone());
-                let params: Vec<Param> =
-                    crate::replay::canonical_params(&param_formats, &params, &types)
-                        .into_iter()
-                        .zip(types)
-                        .map(|(value, type_oid)| Param { type_oid, value })
-                        .collect();
-                let before = std::mem::take(&mut self.idle);
-                if stmt.is_some() {
+            })) => match self.proto.statement(&statement) {
+                Some(stmt) => {
+                    let (sql, described) = (stmt.sql.to_string(), stmt.param_types.clone());
+                    let params = stmt.bound_params(&param_formats, &params);
+                    let before = std::mem::take(&mut self.idle);
                     self.emit(
                         sql,
                         Some(params),
@@ -796,16 +761,15 @@ impl Tap {
                         before,
                         vec![failed(fields)],
                     );
-                } else {
-                    self.events.push(TapEvent::Lost {
-                        sql: format!("Bind of statement {statement:?}"),
-                        reason: format!(
-                            "the statement was unknown to the recorder ({})",
-                            fields.message()
-                        ),
-                    });
                 }
-            }
+                None => self.events.push(TapEvent::Lost {
+                    sql: format!("Bind of statement {statement:?}"),
+                    reason: format!(
+                        "the statement was unknown to the recorder ({})",
+                        fields.message()
+                    ),
+                }),
+            },
             Some(Pending::Execute { portal, max_rows }) => {
                 if self.proto.portal(&portal).is_some_and(|p| p.done) {
                     self.rerun_refused(&portal, fields);

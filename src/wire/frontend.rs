@@ -40,6 +40,24 @@ impl Target {
     }
 }
 
+/// Parse: a statement to prepare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Parse {
+    pub(crate) name: String,
+    pub(crate) sql: String,
+    pub(crate) types: Vec<u32>,
+}
+
+/// Bind: a portal from a statement and parameter values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Bind {
+    pub(crate) portal: String,
+    pub(crate) statement: String,
+    pub(crate) param_formats: Vec<i16>,
+    pub(crate) params: Vec<Option<Bytes>>,
+    pub(crate) result_formats: Vec<i16>,
+}
+
 /// One frontend message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Frontend {
@@ -62,18 +80,8 @@ pub(crate) enum Frontend {
     /// beyond what the caller asks for.
     Password(Bytes),
     Query(String),
-    Parse {
-        name: String,
-        sql: String,
-        types: Vec<u32>,
-    },
-    Bind {
-        portal: String,
-        statement: String,
-        param_formats: Vec<i16>,
-        params: Vec<Option<Bytes>>,
-        result_formats: Vec<i16>,
-    },
+    Parse(Parse),
+    Bind(Bind),
     Describe {
         target: Target,
         name: String,
@@ -144,7 +152,7 @@ pub(crate) fn decode_frontend(frame: Bytes) -> Result<Frontend, WireError> {
             for _ in 0..n {
                 types.push(r.i32("parameter type")? as u32);
             }
-            Frontend::Parse { name, sql, types }
+            Frontend::Parse(Parse { name, sql, types })
         }
         b'B' => {
             let portal = r.cstr("portal name")?;
@@ -164,13 +172,13 @@ pub(crate) fn decode_frontend(frame: Bytes) -> Result<Frontend, WireError> {
             for _ in 0..n {
                 result_formats.push(r.i16("result format")?);
             }
-            Frontend::Bind {
+            Frontend::Bind(Bind {
                 portal,
                 statement,
                 param_formats,
                 params,
                 result_formats,
-            }
+            })
         }
         b'D' | b'C' => {
             let target = r.u8("target")?;
@@ -252,7 +260,7 @@ impl Frontend {
                 typed(buf, b'Q');
                 cstr(buf, q);
             }
-            Frontend::Parse { name, sql, types } => {
+            Frontend::Parse(Parse { name, sql, types }) => {
                 typed(buf, b'P');
                 cstr(buf, name);
                 cstr(buf, sql);
@@ -261,13 +269,13 @@ impl Frontend {
                     buf.put_u32(*t);
                 }
             }
-            Frontend::Bind {
+            Frontend::Bind(Bind {
                 portal,
                 statement,
                 param_formats,
                 params,
                 result_formats,
-            } => {
+            }) => {
                 typed(buf, b'B');
                 cstr(buf, portal);
                 cstr(buf, statement);

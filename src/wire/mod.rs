@@ -22,7 +22,7 @@ use bytes::{Buf, BytesMut};
 
 pub(crate) use backend::{decode_backend, Backend, CopyFormat, Field, TxStatus};
 pub(crate) use encode::*;
-pub(crate) use frontend::{decode_frontend, decode_startup, Frontend, Target};
+pub(crate) use frontend::{decode_frontend, decode_startup, Bind, Frontend, Parse, Target};
 
 /// Largest message pgsim accepts from a peer (PostgreSQL's own limit is 1 GiB).
 pub(crate) const MAX_MESSAGE_LEN: usize = 0x3fff_ffff;

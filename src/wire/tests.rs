@@ -169,7 +169,7 @@ fn frontend() -> impl Strategy<Value = Frontend> {
             "[ -~]{0,40}",
             proptest::collection::vec(any::<u32>(), 0..4)
         )
-            .prop_map(|(name, sql, types)| Frontend::Parse { name, sql, types }),
+            .prop_map(|(name, sql, types)| Frontend::Parse(Parse { name, sql, types })),
         (
             name(),
             name(),
@@ -179,13 +179,13 @@ fn frontend() -> impl Strategy<Value = Frontend> {
         )
             .prop_map(
                 |(portal, statement, param_formats, params, result_formats)| {
-                    Frontend::Bind {
+                    Frontend::Bind(Bind {
                         portal,
                         statement,
                         param_formats,
                         params,
                         result_formats,
-                    }
+                    })
                 }
             ),
         (any::<bool>(), name()).prop_map(|(s, name)| Frontend::Describe {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 
 use super::{aborted, no_portal, no_statement, Resolved, ServerPortal, ServerStmt, Session};
 use crate::fixture::ErrorFields;
@@ -15,7 +15,7 @@ use crate::replay::{
     SQLSTATE_NO_RECORDING,
 };
 use crate::server::fault::Injected;
-use crate::wire::{self, Target, TxStatus, WireError};
+use crate::wire::{self, Bind, Parse, Target, TxStatus, WireError};
 
 /// Whether a result that was never described still shows it returns rows:
 /// it has rows, or a query (not CREATE TABLE AS, which shares the tag)
@@ -60,13 +60,8 @@ fn not_recorded(what: String) -> ErrorFields {
 }
 
 impl<'a> Session<'a> {
-    pub(super) fn parse(
-        &mut self,
-        name: String,
-        sql: String,
-        types: Vec<u32>,
-        out: &mut BytesMut,
-    ) -> Result<(), WireError> {
+    pub(super) fn parse(&mut self, p: Parse, out: &mut BytesMut) -> Result<(), WireError> {
+        let Parse { name, sql, types } = p;
         let normalized: std::sync::Arc<str> = std::sync::Arc::from(&*key::normalize(&sql));
         let kind = txn::classify(&sql);
         if self.status() == TxStatus::Failed && !txn::allowed_when_failed(kind) {
@@ -107,15 +102,15 @@ impl<'a> Session<'a> {
         wire::put_parse_complete(out)
     }
 
-    pub(super) fn bind(
-        &mut self,
-        portal: String,
-        statement: &str,
-        param_formats: &[i16],
-        params: &[Option<Bytes>],
-        result_formats: Vec<i16>,
-        out: &mut BytesMut,
-    ) -> Result<(), WireError> {
+    pub(super) fn bind(&mut self, b: Bind, out: &mut BytesMut) -> Result<(), WireError> {
+        let Bind {
+            portal,
+            statement,
+            param_formats,
+            params,
+            result_formats,
+        } = b;
+        let statement = statement.as_str();
         let failed = self.status() == TxStatus::Failed;
         let db: &'a crate::replay::DatabaseIndex = self.db;
         let Some(stmt) = self.proto.statement(statement) else {
@@ -138,8 +133,8 @@ impl<'a> Session<'a> {
         let Some(p) = self.proto.bound(
             portal.clone(),
             statement,
-            param_formats,
-            params,
+            &param_formats,
+            &params,
             result_formats,
             extra,
         ) else {

@@ -278,21 +278,8 @@ impl Session<'_> {
         }
         match msg {
             Frontend::Query(q) => self.simple_query(&q, out)?,
-            Frontend::Parse { name, sql, types } => self.parse(name, sql, types, out)?,
-            Frontend::Bind {
-                portal,
-                statement,
-                param_formats,
-                params,
-                result_formats,
-            } => self.bind(
-                portal,
-                &statement,
-                &param_formats,
-                &params,
-                result_formats,
-                out,
-            )?,
+            Frontend::Parse(p) => self.parse(p, out)?,
+            Frontend::Bind(b) => self.bind(b, out)?,
             Frontend::Describe { target, name } => self.describe(target, &name, out)?,
             Frontend::Execute { portal, max_rows } => self.execute(&portal, max_rows, out)?,
             Frontend::Close { target, name } => {
