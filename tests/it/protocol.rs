@@ -242,3 +242,81 @@ async fn copy_session(url: &str, data: &'static str) -> (Result<u64, String>, us
         .unwrap_or(0);
     (copied, after)
 }
+
+/// A client whose connection task forwards every notification it receives.
+async fn listening(
+    url: &str,
+) -> (
+    tokio_postgres::Client,
+    tokio::sync::mpsc::UnboundedReceiver<(i32, String, String)>,
+) {
+    let (client, mut conn) = tokio_postgres::connect(url, NoTls).await.expect("connects");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
+        while let Some(Ok(m)) = futures_util::StreamExt::next(&mut messages).await {
+            if let tokio_postgres::AsyncMessage::Notification(n) = m {
+                let _ = tx.send((
+                    n.process_id(),
+                    n.channel().to_owned(),
+                    n.payload().to_owned(),
+                ));
+            }
+        }
+    });
+    (client, rx)
+}
+
+#[tokio::test]
+async fn a_notification_from_another_session_replays_where_it_arrived() {
+    let Some(url) = live_url() else {
+        return;
+    };
+    let _guard = crate::support::LIVE_LOCK.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = pgsim::Recorder::builder()
+        .upstream(&url)
+        .fixtures(dir.path())
+        .start()
+        .await
+        .unwrap();
+    let rec_url = format!(
+        "postgres://postgres:{}@{}/postgres",
+        url_password(&url),
+        recorder.addr()
+    );
+    // Live: A listens, B notifies while A is idle, then A runs a query.
+    let (a, mut a_notes) = listening(&rec_url).await;
+    a.batch_execute("LISTEN pgsim_chan").await.unwrap();
+    let b = connect(&rec_url).await;
+    b.batch_execute("NOTIFY pgsim_chan, 'from b'")
+        .await
+        .unwrap();
+    let live_note = tokio::time::timeout(Duration::from_secs(30), a_notes.recv())
+        .await
+        .expect("the notification arrives")
+        .expect("a notification");
+    let live_rows = a.simple_query("select 1").await.unwrap().len();
+    drop((a, b));
+    let summary = recorder.shutdown().await;
+    assert!(
+        summary.errors.is_empty() && summary.lost.is_empty(),
+        "{summary}"
+    );
+
+    // Replay: A alone. The notification comes before the answer to the
+    // query that followed it when it was recorded.
+    let server = pgsim::MockServer::builder()
+        .fixtures(dir.path())
+        .start()
+        .await
+        .unwrap();
+    let (a, mut a_notes) = listening(&server.url_for("postgres")).await;
+    a.batch_execute("LISTEN pgsim_chan").await.unwrap();
+    assert!(a_notes.try_recv().is_err(), "not before its place");
+    let replay_rows = a.simple_query("select 1").await.unwrap().len();
+    let replay_note = a_notes.try_recv().expect("delivered before the answer");
+    assert_eq!(replay_note, live_note);
+    assert_eq!(replay_rows, live_rows);
+    let _ = server.shutdown().await;
+}

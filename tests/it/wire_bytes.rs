@@ -42,6 +42,10 @@ const SIMPLE: &[&str] = &[
     "fetch 2 from c",
     "select 1; select 2",
     "show timezone",
+    "set timezone = 'America/New_York'",
+    "set application_name = 'wire'",
+    "select '2024-01-01 12:00'::timestamptz",
+    "listen wire; notify wire, 'hello'",
     "",
 ];
 
