@@ -42,6 +42,8 @@ impl Described {
 /// A prepared statement.
 #[derive(Debug, Clone)]
 pub(crate) struct Statement<S> {
+    /// Its name ("" for the unnamed statement), shared with its portals.
+    pub(crate) name: Arc<str>,
     pub(crate) sql: Arc<str>,
     pub(crate) kind: TxKind,
     /// Types given by Parse (0 = unspecified).
@@ -61,27 +63,27 @@ impl<S> Statement<S> {
         formats: &[i16],
         values: &[Option<bytes::Bytes>],
     ) -> Vec<Param> {
-        let types = self.bind_types(values.len());
-        crate::replay::canonical_params(formats, values, &types)
-            .into_iter()
-            .zip(types)
-            .map(|(value, type_oid)| Param { type_oid, value })
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let type_oid = self.bind_type(i);
+                let format = crate::replay::format_at(formats, i);
+                let value = crate::replay::canonical_value(v.as_deref(), format, type_oid);
+                Param { type_oid, value }
+            })
             .collect()
     }
 
-    /// The type of each of `n` bound parameters: described, else given to
-    /// Parse, else 0.
-    pub(crate) fn bind_types(&self, n: usize) -> Vec<u32> {
-        (0..n)
-            .map(|i| {
-                self.param_types
-                    .as_ref()
-                    .and_then(|t| t.get(i).copied())
-                    .filter(|t| *t != 0)
-                    .or_else(|| self.parse_types.get(i).copied())
-                    .unwrap_or(0)
-            })
-            .collect()
+    /// The type of bound parameter `i`: described, else given to Parse,
+    /// else 0.
+    fn bind_type(&self, i: usize) -> u32 {
+        self.param_types
+            .as_ref()
+            .and_then(|t| t.get(i).copied())
+            .filter(|t| *t != 0)
+            .or_else(|| self.parse_types.get(i).copied())
+            .unwrap_or(0)
     }
 }
 
@@ -91,7 +93,7 @@ pub(crate) struct Portal<P> {
     pub(crate) sql: Arc<str>,
     pub(crate) kind: TxKind,
     /// Name of the statement it was bound from (None for a DECLAREd cursor).
-    pub(crate) statement: Option<String>,
+    pub(crate) statement: Option<Arc<str>>,
     /// Bound parameters as canonical values, with their types.
     pub(crate) params: Vec<Param>,
     /// Result format codes as Bind gave them.
@@ -268,6 +270,7 @@ impl<S, P: Default> Protocol<S, P> {
         extra: S,
     ) {
         let stmt = Statement {
+            name: Arc::from(name.as_str()),
             sql: Arc::from(sql),
             kind,
             parse_types: types,
@@ -294,7 +297,7 @@ impl<S, P: Default> Protocol<S, P> {
         let p = Portal {
             sql: Arc::clone(&stmt.sql),
             kind: stmt.kind,
-            statement: Some(statement.to_owned()),
+            statement: Some(Arc::clone(&stmt.name)),
             params,
             result_formats,
             columns: stmt.columns.clone(),
@@ -338,7 +341,7 @@ impl<S, P: Default> Protocol<S, P> {
         if let Some(stmt) = p
             .statement
             .as_ref()
-            .and_then(|s| self.statements.get_mut(s))
+            .and_then(|s| self.statements.get_mut(&**s))
         {
             if stmt.columns == Described::Unknown {
                 stmt.columns = columns;

@@ -521,22 +521,3 @@ pub(crate) fn canonical_value(value: Option<&[u8]>, format: i16, type_oid: u32) 
         std::str::from_utf8(bytes).map_or_else(|_| raw(Format::Text), |t| Value::Text(t.to_owned()))
     }
 }
-
-/// Bind parameters as canonical values.
-pub(crate) fn canonical_params(
-    codes: &[i16],
-    values: &[Option<bytes::Bytes>],
-    types: &[u32],
-) -> Vec<Value> {
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            canonical_value(
-                v.as_deref(),
-                format_at(codes, i),
-                types.get(i).copied().unwrap_or(0),
-            )
-        })
-        .collect()
-}
