@@ -320,3 +320,62 @@ async fn a_notification_from_another_session_replays_where_it_arrived() {
     assert_eq!(replay_rows, live_rows);
     let _ = server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_portal_the_client_stopped_reading_replays_only_what_was_read() {
+    let Some(url) = live_url() else {
+        return;
+    };
+    let _guard = crate::support::LIVE_LOCK.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = pgsim::Recorder::builder()
+        .upstream(&url)
+        .fixtures(dir.path())
+        .start()
+        .await
+        .unwrap();
+    let rec_url = format!(
+        "postgres://postgres:{}@{}/postgres",
+        url_password(&url),
+        recorder.addr()
+    );
+    let live = first_rows(&rec_url, 2).await.expect("live");
+    let summary = recorder.shutdown().await;
+    assert!(
+        summary.errors.is_empty() && summary.lost.is_empty(),
+        "{summary}"
+    );
+    assert_eq!(live, vec![1, 2]);
+
+    let server = pgsim::MockServer::builder()
+        .fixtures(dir.path())
+        .start()
+        .await
+        .unwrap();
+    let url = server.url_for("postgres");
+    // What the client read replays; more than that was never recorded,
+    // and asking for it is a miss, not a guess.
+    assert_eq!(first_rows(&url, 2).await.expect("replayed"), live);
+    let err = first_rows(&url, 3).await.expect_err("beyond the recording");
+    assert!(err.contains(pgsim::SQLSTATE_NO_RECORDING), "{err}");
+    assert!(err.contains("stopped reading"), "{err}");
+    let _ = server.shutdown().await;
+}
+
+/// The first `n` values of a 6-row portal, after which the client commits
+/// without reading on (the portal closes suspended).
+async fn first_rows(url: &str, n: i32) -> Result<Vec<i32>, String> {
+    let mut client = connect(url).await;
+    let tx = client.transaction().await.map_err(|e| e.to_string())?;
+    let portal = tx
+        .bind("select g from generate_series(1, 6) g order by g", &[])
+        .await
+        .map_err(|e| e.to_string())?;
+    let rows = tx.query_portal(&portal, n).await.map_err(|e| {
+        e.as_db_error()
+            .map(|d| format!("{} {}", d.code().code(), d.message()))
+            .unwrap_or_else(|| e.to_string())
+    })?;
+    tx.commit().await.map_err(|e| e.to_string())?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
