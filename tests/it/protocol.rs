@@ -93,18 +93,7 @@ async fn a_full_last_batch_suspends_and_the_next_execute_says_select_0() {
         return;
     };
     let _guard = crate::support::LIVE_LOCK.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let recorder = pgsim::Recorder::builder()
-        .upstream(&url)
-        .fixtures(dir.path())
-        .start()
-        .await
-        .unwrap();
-    let rec_url = format!(
-        "postgres://postgres:{}@{}/postgres",
-        url_password(&url),
-        recorder.addr()
-    );
+    let (dir, recorder, rec_url) = recording(&url).await;
     let live = batches(&rec_url, 2).await;
     let summary = recorder.shutdown().await;
     assert!(
@@ -125,6 +114,24 @@ async fn a_full_last_batch_suspends_and_the_next_execute_says_select_0() {
     assert_eq!(batches(&server.url_for("postgres"), 6).await, vec![6, 0]);
     let report = server.shutdown().await;
     assert!(report.misses.is_empty(), "{report}");
+}
+
+/// A recorder to the live server into a fresh directory, and the URL a
+/// client uses to go through it.
+async fn recording(url: &str) -> (tempfile::TempDir, pgsim::Recorder, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = pgsim::Recorder::builder()
+        .upstream(url)
+        .fixtures(dir.path())
+        .start()
+        .await
+        .unwrap();
+    let rec_url = format!(
+        "postgres://postgres:{}@{}/postgres",
+        url_password(url),
+        recorder.addr()
+    );
+    (dir, recorder, rec_url)
 }
 
 fn url_password(url: &str) -> String {
@@ -168,18 +175,7 @@ async fn copy_from_stdin_data_is_part_of_the_key_and_copy_fail_replays() {
         )
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let recorder = pgsim::Recorder::builder()
-        .upstream(&url)
-        .fixtures(dir.path())
-        .start()
-        .await
-        .unwrap();
-    let rec_url = format!(
-        "postgres://postgres:{}@{}/postgres",
-        url_password(&url),
-        recorder.addr()
-    );
+    let (dir, recorder, rec_url) = recording(&url).await;
     let live = copy_session(&rec_url, "1\tone\n2\ttwo\n").await;
     let summary = recorder.shutdown().await;
     assert!(
@@ -273,18 +269,7 @@ async fn a_notification_from_another_session_replays_where_it_arrived() {
         return;
     };
     let _guard = crate::support::LIVE_LOCK.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let recorder = pgsim::Recorder::builder()
-        .upstream(&url)
-        .fixtures(dir.path())
-        .start()
-        .await
-        .unwrap();
-    let rec_url = format!(
-        "postgres://postgres:{}@{}/postgres",
-        url_password(&url),
-        recorder.addr()
-    );
+    let (dir, recorder, rec_url) = recording(&url).await;
     // Live: A listens, B notifies while A is idle, then A runs a query.
     let (a, mut a_notes) = listening(&rec_url).await;
     a.batch_execute("LISTEN pgsim_chan").await.unwrap();
@@ -327,18 +312,7 @@ async fn a_portal_the_client_stopped_reading_replays_only_what_was_read() {
         return;
     };
     let _guard = crate::support::LIVE_LOCK.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let recorder = pgsim::Recorder::builder()
-        .upstream(&url)
-        .fixtures(dir.path())
-        .start()
-        .await
-        .unwrap();
-    let rec_url = format!(
-        "postgres://postgres:{}@{}/postgres",
-        url_password(&url),
-        recorder.addr()
-    );
+    let (dir, recorder, rec_url) = recording(&url).await;
     let live = first_rows(&rec_url, 2).await.expect("live");
     let summary = recorder.shutdown().await;
     assert!(
