@@ -207,7 +207,18 @@ impl Error {
 /// and message, or the I/O error behind a broken connection.
 fn describe(e: &tokio_postgres::Error) -> String {
     match (e.as_db_error(), std::error::Error::source(e)) {
-        (Some(db), _) => format!("{} {}: {}", db.severity(), db.code().code(), db.message()),
+        (Some(db), _) => {
+            // The DETAIL and HINT are where a miss explains itself (the
+            // closest recorded query, how to record this one).
+            let mut text = format!("{} {}: {}", db.severity(), db.code().code(), db.message());
+            if let Some(detail) = db.detail() {
+                text.push_str(&format!("; DETAIL: {detail}"));
+            }
+            if let Some(hint) = db.hint() {
+                text.push_str(&format!("; HINT: {hint}"));
+            }
+            text
+        }
         (None, Some(cause)) => format!("{e}: {cause}"),
         (None, None) => e.to_string(),
     }

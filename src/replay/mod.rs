@@ -248,6 +248,8 @@ pub struct Replay {
     queries: AtomicU64,
     warnings: Vec<String>,
     rejected: Vec<crate::fixture::Rejected>,
+    /// The directory the fixtures were loaded from, for the hint of a miss.
+    source: Option<std::path::PathBuf>,
 }
 
 /// Runs `f` with `values` as key parameters (hex of raw values decoded).
@@ -316,17 +318,23 @@ impl Replay {
         let mut builder = index::Builder::default();
         let mut warnings = Vec::new();
         let mut rejected = Vec::new();
+        let mut seen = crate::fixture::SeenSessions::default();
         for (path, parsed) in rx {
             match parsed {
-                Ok((session, warning)) => {
-                    warnings.extend(warning);
-                    builder.add_session(&path.display().to_string(), session);
-                }
+                Ok((session, warning)) => match seen.check(&path, &session) {
+                    Ok(()) => {
+                        warnings.extend(warning);
+                        builder.add_session(&path.display().to_string(), session);
+                    }
+                    Err(dup) => rejected.push(dup),
+                },
                 Err(e) => rejected.push(crate::fixture::Rejected::new(&path, &e)),
             }
         }
         let _ = reader.join();
-        Ok(Self::from_parts(builder.finish(), warnings, rejected))
+        let mut replay = Self::from_parts(builder.finish(), warnings, rejected);
+        replay.source = Some(dir.as_ref().to_owned());
+        Ok(replay)
     }
 
     fn from_parts(
@@ -342,6 +350,7 @@ impl Replay {
             queries: AtomicU64::new(0),
             warnings,
             rejected,
+            source: None,
         }
     }
 
@@ -452,10 +461,14 @@ impl Replay {
             ));
         }
         let mut fields = ErrorFields::error(SQLSTATE_NO_RECORDING, message, Some(detail));
-        fields.0.insert(
-            "hint".into(),
-            "Record this query against a real server (pgsim record) or fix the query.".into(),
-        );
+        let hint = match &self.source {
+            Some(dir) => format!(
+                "Replaying {dir}. Record this query against a real server into it: `pgsim record --upstream <URL> --fixtures {dir}` (or run the test in Mode::Record), or fix the query.",
+                dir = dir.display()
+            ),
+            None => "Record this query against a real server (pgsim record) or fix the query.".into(),
+        };
+        fields.0.insert("hint".into(), hint);
         if let Ok(mut misses) = self.misses.lock() {
             misses.push(Miss {
                 database: db.name.clone(),

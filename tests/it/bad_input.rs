@@ -293,3 +293,49 @@ fn fixtures_round_trip_through_json() {
     let again = serde_json::to_string_pretty(&session).unwrap() + "\n";
     assert_eq!(again, text, "re-serialising a fixture changes nothing");
 }
+
+#[tokio::test]
+async fn a_miss_explains_itself_in_display_and_names_the_fixtures_to_record_into() {
+    let server = crate::support::demo_server().await;
+    let client = pgsim::Client::builder()
+        .url(server.url_for(DEMO_DB))
+        .build()
+        .await
+        .expect("a live-mode client on the mock");
+    let err = client
+        .query("select name from items where id = 12345", &[])
+        .await
+        .expect_err("never recorded");
+    let shown = err.to_string();
+    assert!(shown.contains("PGS01"), "{shown}");
+    assert!(shown.contains("DETAIL: Closest recorded query"), "{shown}");
+    assert!(shown.contains("HINT:"), "{shown}");
+    assert!(
+        shown.contains(&crate::support::demo_dir().display().to_string()),
+        "the hint names the fixture directory: {shown}"
+    );
+    assert!(shown.contains("pgsim record --upstream"), "{shown}");
+}
+
+#[tokio::test]
+async fn a_copied_session_file_is_refused_naming_both_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = dir.path().join("session-0001.json");
+    let copy = dir.path().join("session-0001-copy.json");
+    std::fs::copy(demo_dir().join("session-0001.json"), &original).unwrap();
+    std::fs::copy(&original, &copy).unwrap();
+    let server = pgsim::MockServer::builder()
+        .fixtures(dir.path())
+        .start()
+        .await
+        .expect("one copy serves");
+    let refused = server.rejected();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    // Name order: "session-0001-copy.json" loads first, so the original
+    // is the one refused; either way both names are in the error.
+    let error = &refused[0].error;
+    assert!(error.contains("session-0001.json"), "{error}");
+    assert!(error.contains("session-0001-copy.json"), "{error}");
+    assert!(error.contains("same recorded session"), "{error}");
+    assert_eq!(server.database_count(), 1);
+}
