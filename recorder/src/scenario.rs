@@ -154,7 +154,7 @@ pub fn pg_error(e: &tokio_postgres::Error) -> String {
 }
 
 /// Any value, as the raw bytes the server sent (binary format).
-struct Raw(Vec<u8>);
+pub struct Raw(pub Vec<u8>);
 
 impl<'a> FromSql<'a> for Raw {
     fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {

@@ -108,11 +108,7 @@ fn fields(r: &mut Reader<'_>) -> Result<Vec<(u8, String)>, WireError> {
 
 fn copy_format(r: &mut Reader<'_>) -> Result<CopyFormat, WireError> {
     let overall = r.u8("copy format")? as i8;
-    let n = r.count(2, "copy column count")?;
-    let mut columns = Vec::with_capacity(n);
-    for _ in 0..n {
-        columns.push(r.i16("column format")?);
-    }
+    let columns = r.list(2, "copy column count", |r| r.i16("column format"))?;
     Ok(CopyFormat { overall, columns })
 }
 
@@ -139,22 +135,17 @@ pub(crate) fn decode_backend(frame: Bytes) -> Result<Backend, WireError> {
             b'E' => TxStatus::Failed,
             other => return Err(r.malformed(format!("invalid status {:?}", char::from(other)))),
         }),
-        b'T' => {
-            let n = r.count(19, "field count")?;
-            let mut cols = Vec::with_capacity(n);
-            for _ in 0..n {
-                cols.push(Field {
-                    name: r.cstr("field name")?,
-                    table_oid: r.i32("table oid")? as u32,
-                    column_id: r.i16("column number")?,
-                    type_oid: r.i32("type oid")? as u32,
-                    type_size: r.i16("type size")?,
-                    type_modifier: r.i32("type modifier")?,
-                    format: r.i16("format")?,
-                });
-            }
-            Backend::RowDescription(cols)
-        }
+        b'T' => Backend::RowDescription(r.list(19, "field count", |r| {
+            Ok(Field {
+                name: r.cstr("field name")?,
+                table_oid: r.i32("table oid")? as u32,
+                column_id: r.i16("column number")?,
+                type_oid: r.i32("type oid")? as u32,
+                type_size: r.i16("type size")?,
+                type_modifier: r.i32("type modifier")?,
+                format: r.i16("format")?,
+            })
+        })?),
         b'D' => {
             let count = r.i16("value count")?;
             let values = r.rest();
@@ -171,14 +162,9 @@ pub(crate) fn decode_backend(frame: Bytes) -> Result<Backend, WireError> {
         b'3' => Backend::CloseComplete,
         b'n' => Backend::NoData,
         b's' => Backend::PortalSuspended,
-        b't' => {
-            let n = r.count(4, "parameter count")?;
-            let mut types = Vec::with_capacity(n);
-            for _ in 0..n {
-                types.push(r.i32("parameter type")? as u32);
-            }
-            Backend::ParameterDescription(types)
-        }
+        b't' => Backend::ParameterDescription(r.list(4, "parameter count", |r| {
+            r.i32("parameter type").map(|t| t as u32)
+        })?),
         b'G' => Backend::CopyInResponse(copy_format(&mut r)?),
         b'H' => Backend::CopyOutResponse(copy_format(&mut r)?),
         b'W' => Backend::CopyBothResponse(copy_format(&mut r)?),

@@ -147,31 +147,18 @@ pub(crate) fn decode_frontend(frame: Bytes) -> Result<Frontend, WireError> {
         b'P' => {
             let name = r.cstr("statement name")?;
             let sql = r.cstr("query")?;
-            let n = r.count(4, "parameter type count")?;
-            let mut types = Vec::with_capacity(n);
-            for _ in 0..n {
-                types.push(r.i32("parameter type")? as u32);
-            }
+            let types = r.list(4, "parameter type count", |r| {
+                r.i32("parameter type").map(|t| t as u32)
+            })?;
             Frontend::Parse(Parse { name, sql, types })
         }
         b'B' => {
             let portal = r.cstr("portal name")?;
             let statement = r.cstr("statement name")?;
-            let n = r.count(2, "parameter format count")?;
-            let mut param_formats = Vec::with_capacity(n);
-            for _ in 0..n {
-                param_formats.push(r.i16("parameter format")?);
-            }
-            let n = r.count(4, "parameter count")?;
-            let mut params = Vec::with_capacity(n);
-            for _ in 0..n {
-                params.push(r.value("parameter value")?);
-            }
-            let n = r.count(2, "result format count")?;
-            let mut result_formats = Vec::with_capacity(n);
-            for _ in 0..n {
-                result_formats.push(r.i16("result format")?);
-            }
+            let param_formats =
+                r.list(2, "parameter format count", |r| r.i16("parameter format"))?;
+            let params = r.list(4, "parameter count", |r| r.value("parameter value"))?;
+            let result_formats = r.list(2, "result format count", |r| r.i16("result format"))?;
             Frontend::Bind(Bind {
                 portal,
                 statement,

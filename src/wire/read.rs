@@ -56,13 +56,28 @@ impl<'a> Reader<'a> {
 
     /// A count that must be non-negative and fit in what is left (each item
     /// at least `min_item` bytes), so a hostile count cannot allocate.
-    pub(super) fn count(&mut self, min_item: usize, what: &str) -> Result<usize, WireError> {
+    fn count(&mut self, min_item: usize, what: &str) -> Result<usize, WireError> {
         let n = self.i16(what)?;
         let n = usize::try_from(n).map_err(|_| self.malformed(format!("negative {what}")))?;
         if n.saturating_mul(min_item) > self.body.len() {
             return Err(self.malformed(format!("{what} {n} exceeds the body")));
         }
         Ok(n)
+    }
+
+    /// An i16 count (as [`Reader::count`]) then that many items.
+    pub(super) fn list<T>(
+        &mut self,
+        min_item: usize,
+        what: &str,
+        mut item: impl FnMut(&mut Self) -> Result<T, WireError>,
+    ) -> Result<Vec<T>, WireError> {
+        let n = self.count(min_item, what)?;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(item(self)?);
+        }
+        Ok(out)
     }
 
     /// A NUL-terminated UTF-8 string.

@@ -16,11 +16,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, TryStreamExt};
-use pgsim::tokio_postgres::types::{FromSql, Type};
+use pgsim::tokio_postgres::types::Type;
 use pgsim::tokio_postgres::{self, NoTls, Row, SimpleQueryMessage};
 use pgsim::{MockServer, Recorder};
 
-use crate::scenario::Target;
+use crate::scenario::{Raw, Target};
 use crate::support::live_url;
 
 /// The database every workload runs in (live, through the recorder, and as
@@ -632,18 +632,6 @@ fn line_diff(live: &str, replay: &str) -> String {
 
 // ---------------------------------------------------------------------------
 // The tokio-postgres workload (always binary results), in process.
-
-/// Any value as the bytes the server sent.
-struct Raw(Vec<u8>);
-
-impl<'a> FromSql<'a> for Raw {
-    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
-        Ok(Raw(raw.to_vec()))
-    }
-    fn accepts(_: &Type) -> bool {
-        true
-    }
-}
 
 fn cell(row: &Row, i: usize) -> String {
     let ty = row.columns()[i].type_().clone();

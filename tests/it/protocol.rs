@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_util::SinkExt;
 use tokio_postgres::NoTls;
 
-use crate::support::{demo_dir, live_url};
+use crate::support::{demo_dir, live_url, recording};
 
 const DEMO_DB: &str = "pgsim_demo";
 
@@ -114,32 +114,6 @@ async fn a_full_last_batch_suspends_and_the_next_execute_says_select_0() {
     assert_eq!(batches(&server.url_for("postgres"), 6).await, vec![6, 0]);
     let report = server.shutdown().await;
     assert!(report.misses.is_empty(), "{report}");
-}
-
-/// A recorder to the live server into a fresh directory, and the URL a
-/// client uses to go through it.
-async fn recording(url: &str) -> (tempfile::TempDir, pgsim::Recorder, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let recorder = pgsim::Recorder::builder()
-        .upstream(url)
-        .fixtures(dir.path())
-        .start()
-        .await
-        .unwrap();
-    let rec_url = format!(
-        "postgres://postgres:{}@{}/postgres",
-        url_password(url),
-        recorder.addr()
-    );
-    (dir, recorder, rec_url)
-}
-
-fn url_password(url: &str) -> String {
-    let config: tokio_postgres::Config = url.parse().unwrap();
-    config
-        .get_password()
-        .map(|p| String::from_utf8_lossy(p).into_owned())
-        .unwrap_or_default()
 }
 
 /// Rows per Execute of a 6-row portal read `n` at a time until exhausted.

@@ -94,3 +94,30 @@ pub fn assert_same_lines(got: &[String], want: &[String], what: &str) {
     }
     assert_eq!(got.len(), want.len(), "{what}: different number of lines");
 }
+
+/// The password in a PostgreSQL URL ("" when none).
+pub fn url_password(url: &str) -> String {
+    let config: tokio_postgres::Config = url.parse().expect("a valid PostgreSQL URL");
+    config
+        .get_password()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .unwrap_or_default()
+}
+
+/// A recorder to the live server at `url` into a fresh directory, and the
+/// URL a client uses to go through it.
+pub async fn recording(url: &str) -> (tempfile::TempDir, pgsim::Recorder, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = pgsim::Recorder::builder()
+        .upstream(url)
+        .fixtures(dir.path())
+        .start()
+        .await
+        .expect("the recorder starts");
+    let rec_url = format!(
+        "postgres://postgres:{}@{}/postgres",
+        url_password(url),
+        recorder.addr()
+    );
+    (dir, recorder, rec_url)
+}

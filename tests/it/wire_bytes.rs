@@ -325,19 +325,10 @@ async fn reset(url: &str) {
 async fn check(url: &str, steps: Vec<Step>) -> Result<(), TestCaseError> {
     let config: tokio_postgres::Config = url.parse().unwrap();
     let user = config.get_user().unwrap_or("postgres").to_owned();
-    let password = config
-        .get_password()
-        .map(|p| String::from_utf8_lossy(p).into_owned())
-        .unwrap_or_default();
+    let password = crate::support::url_password(url);
     let _guard = crate::support::LIVE_LOCK.lock().await;
     reset(url).await;
-    let dir = tempfile::tempdir().unwrap();
-    let recorder = pgsim::Recorder::builder()
-        .upstream(url)
-        .fixtures(dir.path())
-        .start()
-        .await
-        .unwrap();
+    let (dir, recorder, _) = crate::support::recording(url).await;
     let live = converse(&recorder.addr().to_string(), &user, &password, &steps).await;
     let summary = recorder.shutdown().await;
     prop_assert!(summary.errors.is_empty(), "{summary}");
