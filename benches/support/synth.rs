@@ -27,6 +27,7 @@ pub fn session(first: u64, n: u64) -> Session {
             phase: Default::default(),
             before: Vec::new(),
             copy_in: None,
+            scope: None,
             results: vec![QueryResult {
                 columns: Some(vec![Column {
                     name: "abalance".into(),

@@ -138,7 +138,13 @@ pub async fn setup(live_url: &str) -> Result<(), String> {
 /// Runs `case` against `url` in `mode` and closes the client; returns the
 /// transcript and what closing found.
 pub async fn run_case(case: &Case, url: &str, mode: Mode) -> Result<(Lines, Closed), String> {
-    let builder = Client::builder().url(url).database(TOOLKIT_DB).mode(mode);
+    // One scope per case: its pool's sessions are one client, replayed in
+    // recorded order, whichever connection asks.
+    let builder = Client::builder()
+        .url(url)
+        .database(TOOLKIT_DB)
+        .mode(mode)
+        .scope(case.name);
     let client = (case.configure)(builder)
         .build()
         .await

@@ -255,6 +255,15 @@ impl ClientBuilder {
         self
     }
 
+    /// Puts every connection in `scope` (`-c pgsim.scope=NAME` in the
+    /// startup packet): a placeholder setting PostgreSQL accepts, recorded
+    /// with each exchange, and in replay only exchanges recorded in the same
+    /// scope answer. Give each test its own, so tests replay alone or in any
+    /// order (docs/FIXTURES.md, "Which answer a connection gets").
+    pub fn scope(self, scope: impl Into<String>) -> Self {
+        self.server_setting("pgsim.scope", scope)
+    }
+
     /// How often idle connections are retired and `min_idle` restored in
     /// the background (default: a quarter of the shortest of idle timeout
     /// and max lifetime, at most 30 s).

@@ -9,6 +9,7 @@
 //! `delivered`, `failed`, `completed`, `synced`), so a protocol rule lives
 //! here once instead of once per side.
 
+pub(crate) mod scope;
 pub(crate) mod txn;
 
 use std::collections::HashMap;
@@ -127,6 +128,8 @@ pub(crate) struct Protocol<S, P> {
     /// After an error in the extended protocol, messages up to Sync are ignored.
     skipping: bool,
     copy: Option<CopyInProgress>,
+    /// The session's `pgsim.scope` (see [`scope`]).
+    scope: Option<Arc<str>>,
 }
 
 impl<S, P> Default for Protocol<S, P> {
@@ -137,6 +140,7 @@ impl<S, P> Default for Protocol<S, P> {
             status: TxStatus::Idle,
             skipping: false,
             copy: None,
+            scope: None,
         }
     }
 }
@@ -390,6 +394,35 @@ impl<S, P: Default> Protocol<S, P> {
             return self.end_transaction();
         }
         Closed::new()
+    }
+
+    /// The session's current `pgsim.scope`.
+    pub(crate) fn scope(&self) -> Option<&Arc<str>> {
+        self.scope.as_ref()
+    }
+
+    /// Sets the scope the session started in.
+    pub(crate) fn start_scope(&mut self, scope: Option<String>) {
+        self.scope = scope.map(Arc::from);
+    }
+
+    /// Follows `SET pgsim.scope` / `RESET` among the statements of `sql`
+    /// that completed with `tags` (one per statement, `None` for one that
+    /// did not complete).
+    pub(crate) fn note_scope<'t>(
+        &mut self,
+        sql: &str,
+        tags: impl Iterator<Item = Option<&'t str>>,
+    ) {
+        if !scope::may_change(sql) {
+            return;
+        }
+        let statements = txn::statements(sql);
+        for (stmt, tag) in statements.iter().zip(tags) {
+            if let Some(change) = tag.and_then(|t| scope::after_statement(stmt, t)) {
+                self.scope = change.map(Arc::from);
+            }
+        }
     }
 
     fn declare(&mut self, name: String, sql: &str) {

@@ -272,7 +272,8 @@ async fn proxy(mut client: TcpStream, shared: Arc<Shared>) {
         user,
         id: None,
     };
-    let tap = Arc::new(Mutex::new((Tap::default(), session)));
+    let scope = crate::protocol::scope::at_startup(&startup);
+    let tap = Arc::new(Mutex::new((Tap::new(scope), session)));
 
     let (client_rd, client_wr) = client.into_split();
     let (up_rd, up_wr) = upstream.into_split();

@@ -171,6 +171,39 @@ impl PreparedResult {
         }
     }
 
+    fn same_as(&self, other: &PreparedResult) -> bool {
+        let columns = match (&self.columns, &other.columns) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+            (None, None) => true,
+            _ => false,
+        };
+        let rows = match (&self.rows, &other.rows) {
+            (Rows::Wire { bytes: a, .. }, Rows::Wire { bytes: b, .. }) => a == b,
+            (Rows::Values(a), Rows::Values(b)) => a == b,
+            _ => false,
+        };
+        let completion = match (&self.completion, &other.completion) {
+            (Completion::Tag(a), Completion::Tag(b)) => a == b,
+            (Completion::Empty, Completion::Empty) => true,
+            (Completion::Suspended, Completion::Suspended) => true,
+            (Completion::Error(a), Completion::Error(b)) => a == b,
+            _ => false,
+        };
+        let extra = match (&self.extra, &other.extra) {
+            (Some(a), Some(b)) => {
+                a.after == b.after && a.copy_out == b.copy_out && a.copy_in == b.copy_in
+            }
+            (None, None) => true,
+            _ => false,
+        };
+        columns
+            && rows
+            && completion
+            && extra
+            && self.columns_unknown == other.columns_unknown
+            && self.notices == other.notices
+    }
+
     /// Messages recorded after the completion.
     pub(crate) fn after(&self) -> &[AsyncMessage] {
         self.extra.as_ref().map_or(&[], |e| &e.after)
@@ -322,6 +355,9 @@ pub(crate) struct Answer {
     pub(crate) results: Box<[PreparedResult]>,
     /// Asynchronous messages sent before the answer (recorded while idle).
     pub(crate) before: Option<Box<[AsyncMessage]>>,
+    /// The recorded session it belongs to (an index into its database's
+    /// sessions).
+    pub(crate) session: u32,
     used: AtomicBool,
 }
 
@@ -344,14 +380,29 @@ impl Answer {
         phase: Phase,
         results: Vec<PreparedResult>,
         before: Vec<AsyncMessage>,
+        session: u32,
     ) -> Self {
         Answer {
             origin,
             phase,
             results: results.into_boxed_slice(),
             before: (!before.is_empty()).then(|| before.into_boxed_slice()),
+            session,
             used: AtomicBool::new(false),
         }
+    }
+
+    /// Whether a client could tell the two answers apart: everything it
+    /// would receive is compared, where and when they were recorded is not.
+    pub(crate) fn same_as(&self, other: &Answer) -> bool {
+        self.phase == other.phase
+            && self.before == other.before
+            && self.results.len() == other.results.len()
+            && self
+                .results
+                .iter()
+                .zip(other.results.iter())
+                .all(|(a, b)| a.same_as(b))
     }
 
     /// Writes the messages recorded before the answer.

@@ -9,7 +9,10 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 
 use super::answer::{Answer, Completion, Extra, Origin, PreparedResult, Rows};
-use super::{with_param_values, Answers, DatabaseIndex, Queue, SQLSTATE_IN_FAILED_TRANSACTION};
+use super::{
+    with_param_values, Answers, DatabaseIndex, Queue, Segment, SessionMeta,
+    SQLSTATE_IN_FAILED_TRANSACTION,
+};
 use crate::fixture::{Column, Exchange, Phase, QueryResult, Session, Value};
 use crate::key::{self, QueryKey};
 use crate::wire;
@@ -121,7 +124,35 @@ impl Builder {
             drafts.push((ex, values, start..arena.len(), results));
         }
         let arena = arena.freeze();
+        let mut current: Option<(u32, Option<Arc<str>>)> = None;
         for (ex, values, params, results) in drafts {
+            // A new recorded session starts where the scope changes.
+            let scope = ex.scope.as_deref().map(|s| self.intern(s));
+            let session = match &current {
+                Some((id, now)) if *now == scope => *id,
+                _ => {
+                    let Some(db) = self.databases.get_mut(&name) else {
+                        return;
+                    };
+                    let id = db.sessions.len() as u32;
+                    db.sessions.push(SessionMeta {
+                        scope: scope.clone(),
+                        first_seq: ex.seq,
+                        last_seq: ex.seq,
+                        group: 0,
+                    });
+                    current = Some((id, scope));
+                    id
+                }
+            };
+            if let Some(meta) = self
+                .databases
+                .get_mut(&name)
+                .and_then(|db| db.sessions.get_mut(session as usize))
+            {
+                meta.first_seq = meta.first_seq.min(ex.seq);
+                meta.last_seq = meta.last_seq.max(ex.seq);
+            }
             let results = results
                 .into_iter()
                 .map(|d| finish_draft(d, &arena))
@@ -134,6 +165,7 @@ impl Builder {
                 &values,
                 arena.slice(params),
                 results,
+                session,
             );
         }
     }
@@ -204,6 +236,7 @@ impl Builder {
         values: &[Value],
         params: Bytes,
         results: Vec<PreparedResult>,
+        session: u32,
     ) {
         // What a failed transaction answers (25P02) depends on nothing but
         // its state, which the server tracks and answers itself; queuing it
@@ -230,7 +263,7 @@ impl Builder {
             sql,
         };
         let phase = ex.phase;
-        let answer = Arc::new(Answer::new(origin, phase, results, ex.before));
+        let answer = Arc::new(Answer::new(origin, phase, results, ex.before, session));
         let Some(db) = self.databases.get_mut(db_name) else {
             return;
         };
@@ -249,7 +282,9 @@ impl Builder {
                 db.index.insert(k, db.queues.len() as u32);
                 db.queues.push(Queue {
                     answers: Answers::One(answer),
-                    cursor: AtomicU32::new(0),
+                    segments: Box::new([]),
+                    uniform: true,
+                    served: AtomicU32::new(0),
                     sql: normalized,
                     params,
                 });
@@ -257,19 +292,84 @@ impl Builder {
         }
     }
 
-    /// Orders every queue by recording sequence and seals the indexes.
+    /// Groups the recorded sessions, orders every queue by session and
+    /// recording sequence, and seals the indexes.
     pub(super) fn finish(mut self) -> BTreeMap<String, DatabaseIndex> {
         for db in self.databases.values_mut() {
+            group_sessions(&mut db.sessions);
             for q in &mut db.queues {
                 if let Answers::Many(many) = &mut q.answers {
-                    many.sort_by_key(|a| a.origin.seq);
+                    many.sort_by_key(|a| (a.session, a.origin.seq));
                     many.shrink_to_fit();
+                    let first = &many[0];
+                    let scope = |a: &Answer| {
+                        db.sessions
+                            .get(a.session as usize)
+                            .and_then(|s| s.scope.clone())
+                    };
+                    q.uniform = many.iter().all(|a| {
+                        scope(a) == scope(first) && (Arc::ptr_eq(a, first) || a.same_as(first))
+                    });
+                    if !q.uniform {
+                        q.segments = segments(many);
+                    }
                 }
             }
             db.queues.shrink_to_fit();
             db.index.shrink_to_fit();
+            db.sessions.shrink_to_fit();
         }
         self.databases
+    }
+}
+
+/// The runs of one session's answers in a queue sorted by session.
+fn segments(answers: &[Arc<Answer>]) -> Box<[Segment]> {
+    let mut out: Vec<Segment> = Vec::new();
+    for (i, a) in answers.iter().enumerate() {
+        match out.last_mut() {
+            Some(last) if last.session == a.session => last.end = i as u32 + 1,
+            _ => out.push(Segment {
+                session: a.session,
+                start: i as u32,
+                end: i as u32 + 1,
+                served: AtomicU32::new(0),
+            }),
+        }
+    }
+    out.into_boxed_slice()
+}
+
+/// Gives every session its group: one per explicit scope; without a
+/// scope, sessions whose recorded exchanges overlap in time (a pool's
+/// connections, clients run side by side) share one.
+fn group_sessions(sessions: &mut [SessionMeta]) {
+    let mut scopes: HashMap<Arc<str>, u32> = HashMap::new();
+    let mut next = 0u32;
+    let mut unscoped: Vec<usize> = Vec::new();
+    for (i, s) in sessions.iter_mut().enumerate() {
+        match &s.scope {
+            Some(scope) => {
+                s.group = *scopes.entry(Arc::clone(scope)).or_insert_with(|| {
+                    next += 1;
+                    next - 1
+                });
+            }
+            None => unscoped.push(i),
+        }
+    }
+    unscoped.sort_by_key(|&i| sessions[i].first_seq);
+    let mut end: Option<u64> = None;
+    for i in unscoped {
+        let s = &mut sessions[i];
+        match end {
+            Some(e) if s.first_seq <= e => end = Some(e.max(s.last_seq)),
+            _ => {
+                next += 1;
+                end = Some(s.last_seq);
+            }
+        }
+        s.group = next - 1;
     }
 }
 

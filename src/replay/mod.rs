@@ -49,7 +49,8 @@ pub(crate) struct StatementInfo {
     pub(crate) copy_in: Option<crate::fixture::CopyShape>,
 }
 
-/// The recorded answers of one key, in recorded order.
+/// The recorded answers of one key: sorted by recorded session, then in
+/// recorded order within each.
 #[derive(Debug)]
 enum Answers {
     One(Arc<Answer>),
@@ -72,14 +73,108 @@ impl Answers {
     }
 }
 
+/// The answers one recorded session holds for one key (a range of its
+/// queue), and how many of them have been served.
+#[derive(Debug)]
+struct Segment {
+    session: u32,
+    start: u32,
+    end: u32,
+    served: AtomicU32,
+}
+
+impl Segment {
+    fn len(&self) -> u32 {
+        self.end - self.start
+    }
+}
+
 #[derive(Debug)]
 struct Queue {
     answers: Answers,
-    cursor: AtomicU32,
+    /// One per recorded session holding the key, by session; empty when
+    /// `uniform`.
+    segments: Box<[Segment]>,
+    /// Every answer is the same, in the same scope: whoever asks gets it,
+    /// and `served` walks them in recorded order for the unused report.
+    uniform: bool,
+    served: AtomicU32,
     /// Normalized SQL and parameters (see [`encode_params`]), for the
     /// near-miss diagnostic.
     sql: Arc<str>,
     params: bytes::Bytes,
+}
+
+/// Which recorded sessions one replayed connection may be, from what it
+/// has sent so far (see docs/FIXTURES.md, "Which answer a connection
+/// gets"). One per connection.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Follow {
+    /// Sorted session numbers; `None`: any session.
+    sessions: Option<Vec<u32>>,
+}
+
+impl Follow {
+    fn allows(&self, session: u32) -> bool {
+        self.sessions
+            .as_ref()
+            .is_none_or(|s| s.binary_search(&session).is_ok())
+    }
+
+    /// Keeps the sessions of `these` (sorted) that it allowed; when none
+    /// is left, the connection is a pool's, moving between sessions: it
+    /// follows `these`.
+    fn narrow(&mut self, these: &[u32]) {
+        let kept: Vec<u32> = match &self.sessions {
+            Some(now) => now
+                .iter()
+                .copied()
+                .filter(|s| these.binary_search(s).is_ok())
+                .collect(),
+            None => these.to_vec(),
+        };
+        self.sessions = Some(if kept.is_empty() {
+            these.to_vec()
+        } else {
+            kept
+        });
+    }
+
+    /// Like [`Follow::narrow`] for a key that (nearly) every session
+    /// holds: only an existing constraint is narrowed.
+    fn narrow_known(&mut self, holds: impl Fn(u32) -> bool) {
+        if let Some(now) = &mut self.sessions {
+            now.retain(|s| holds(*s));
+            if now.is_empty() {
+                self.sessions = None;
+            }
+        }
+    }
+}
+
+/// What a lookup found.
+#[derive(Debug)]
+pub(crate) enum Lookup<'a> {
+    Found(&'a Answer),
+    /// Nothing recorded for the key in the connection's scope; the scopes
+    /// it is recorded in (`None`: no scope), if any.
+    Missing(Vec<Option<Arc<str>>>),
+    /// Recorded sessions the connection may be answer differently, and
+    /// nothing tells which it is: the candidates.
+    Ambiguous(Vec<&'a Answer>),
+}
+
+/// One recorded session (a fixture file's session, split where it changed
+/// its `pgsim.scope`).
+#[derive(Debug)]
+pub(crate) struct SessionMeta {
+    pub(crate) scope: Option<Arc<str>>,
+    first_seq: u64,
+    last_seq: u64,
+    /// Sessions of one group were one client: open at the same time (a
+    /// pool), or in the same explicit scope. Their answers to one key are
+    /// served in recorded order; between groups pgsim never guesses.
+    group: u32,
 }
 
 /// Appends parameter values in a compact form: per value `N`, or `T` + u32
@@ -156,6 +251,7 @@ pub(crate) struct DatabaseIndex {
     /// themselves sit in an exactly-sized vector).
     index: HashMap<QueryKey, u32, KeyHasher>,
     queues: Vec<Queue>,
+    sessions: Vec<SessionMeta>,
     statements: HashMap<QueryKey, Arc<StatementInfo>, KeyHasher>,
     /// The 25P02 errors the recorded server sent, by the routine that
     /// raised them (exec_simple_query, exec_parse_message, ...): the mock
@@ -204,27 +300,192 @@ impl DatabaseIndex {
             startup_error: None,
             index: HashMap::with_hasher(KeyHasher),
             queues: Vec::new(),
+            sessions: Vec::new(),
             statements: HashMap::with_hasher(KeyHasher),
             aborted: BTreeMap::new(),
         }
     }
 
-    /// The next recorded answer for `key`, if any.
-    pub(crate) fn answer(&self, key: &QueryKey) -> Option<&Answer> {
-        let queue = self.queues.get(*self.index.get(key)? as usize)?;
-        let answer = match &queue.answers {
-            Answers::One(a) => a,
-            Answers::Many(many) => {
-                let i = queue.cursor.fetch_add(1, Ordering::Relaxed) as usize;
-                if i >= many.len() {
-                    // Drained: park the cursor so it can never wrap around.
-                    queue.cursor.store(many.len() as u32, Ordering::Relaxed);
-                }
-                many.get(i).or(many.last())?
-            }
+    /// The recorded answer for `key` to a connection in `scope` that has
+    /// followed `follow` so far; see docs/FIXTURES.md, "Which answer a
+    /// connection gets".
+    pub(crate) fn answer(
+        &self,
+        key: &QueryKey,
+        scope: Option<&str>,
+        follow: &mut Follow,
+    ) -> Lookup<'_> {
+        let Some(queue) = self
+            .index
+            .get(key)
+            .and_then(|&i| self.queues.get(i as usize))
+        else {
+            return Lookup::Missing(Vec::new());
         };
-        answer.mark_used();
-        Some(answer)
+        let answers = queue.answers.as_slice();
+        let in_scope = |session: u32| {
+            self.sessions
+                .get(session as usize)
+                .is_some_and(|s| s.scope.as_deref() == scope)
+        };
+        if queue.uniform {
+            let Some(first) = answers.first() else {
+                return Lookup::Missing(Vec::new());
+            };
+            if !in_scope(first.session) {
+                return Lookup::Missing(self.scopes_of(answers));
+            }
+            let i = queue.served.fetch_add(1, Ordering::Relaxed) as usize;
+            if i >= answers.len() {
+                // Drained: park the cursor so it can never wrap around.
+                queue.served.store(answers.len() as u32, Ordering::Relaxed);
+            }
+            let Some(answer) = answers.get(i).or(answers.last()) else {
+                return Lookup::Missing(Vec::new());
+            };
+            match answers {
+                [one] => follow.narrow(&[one.session]),
+                _ => {
+                    follow.narrow_known(|s| answers.binary_search_by_key(&s, |a| a.session).is_ok())
+                }
+            }
+            answer.mark_used();
+            return Lookup::Found(answer);
+        }
+        // Several sessions answer differently: a few tries, in case another
+        // connection takes the same answer at the same moment.
+        for _ in 0..8 {
+            match self.pick(queue, &in_scope, follow) {
+                Pick::Take(segment, i) => {
+                    let served = segment.served.load(Ordering::Relaxed);
+                    if served != i {
+                        continue;
+                    }
+                    if segment
+                        .served
+                        .compare_exchange(i, i + 1, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_err()
+                    {
+                        continue;
+                    }
+                    let Some(answer) = answers.get((segment.start + i) as usize) else {
+                        return Lookup::Missing(Vec::new());
+                    };
+                    answer.mark_used();
+                    return Lookup::Found(answer);
+                }
+                Pick::Repeat(answer) => {
+                    answer.mark_used();
+                    return Lookup::Found(answer);
+                }
+                Pick::Missing => return Lookup::Missing(self.scopes_of(answers)),
+                Pick::Ambiguous(candidates) => return Lookup::Ambiguous(candidates),
+            }
+        }
+        Lookup::Ambiguous(Vec::new())
+    }
+
+    /// The choice among the sessions that hold a key.
+    fn pick<'q>(
+        &self,
+        queue: &'q Queue,
+        in_scope: &dyn Fn(u32) -> bool,
+        follow: &mut Follow,
+    ) -> Pick<'q> {
+        let answers = queue.answers.as_slice();
+        let scoped: Vec<&Segment> = queue
+            .segments
+            .iter()
+            .filter(|s| in_scope(s.session))
+            .collect();
+        if scoped.is_empty() {
+            return Pick::Missing;
+        }
+        let preferred: Vec<&Segment> = scoped
+            .iter()
+            .copied()
+            .filter(|s| follow.allows(s.session))
+            .collect();
+        let fresh = |set: &[&'q Segment]| -> Vec<(&'q Segment, u32)> {
+            set.iter()
+                .filter_map(|s| {
+                    let served = s.served.load(Ordering::Relaxed);
+                    (served < s.len()).then_some((*s, served))
+                })
+                .collect()
+        };
+        let mut candidates = fresh(&preferred);
+        if candidates.is_empty() {
+            candidates = fresh(&scoped);
+        }
+        let repeat = candidates.is_empty();
+        if repeat {
+            // Everything was served: each session's last answer repeats.
+            let from = if preferred.is_empty() {
+                &scoped
+            } else {
+                &preferred
+            };
+            candidates = from.iter().map(|s| (*s, s.len() - 1)).collect();
+        }
+        let answer_of = |(s, i): &(&Segment, u32)| answers.get((s.start + i) as usize);
+        let Some(first) = candidates.first().and_then(answer_of) else {
+            return Pick::Missing;
+        };
+        let same = candidates
+            .iter()
+            .filter_map(answer_of)
+            .all(|a| Arc::ptr_eq(a, first) || a.same_as(first));
+        let group_of = |s: &Segment| self.sessions.get(s.session as usize).map(|m| m.group);
+        let one_group = candidates
+            .iter()
+            .all(|(s, _)| group_of(s) == group_of(candidates[0].0));
+        if !same && !one_group {
+            return Pick::Ambiguous(
+                candidates
+                    .iter()
+                    .filter_map(answer_of)
+                    .map(|a| &**a)
+                    .collect(),
+            );
+        }
+        // In recorded order: the earliest waiting answer, or the latest
+        // when they all repeat.
+        let by_seq = |c: &&(&Segment, u32)| answer_of(c).map_or(0, |a| a.origin.seq);
+        let chosen = if repeat {
+            candidates.iter().max_by_key(by_seq)
+        } else {
+            candidates.iter().min_by_key(by_seq)
+        };
+        let Some(&(segment, i)) = chosen else {
+            return Pick::Missing;
+        };
+        if same {
+            let mut sessions: Vec<u32> = candidates.iter().map(|(s, _)| s.session).collect();
+            sessions.sort_unstable();
+            follow.narrow(&sessions);
+        } else {
+            follow.narrow(&[segment.session]);
+        }
+        if repeat {
+            return match answers.get((segment.start + i) as usize) {
+                Some(a) => Pick::Repeat(a),
+                None => Pick::Missing,
+            };
+        }
+        Pick::Take(segment, i)
+    }
+
+    /// The scopes the answers were recorded in, for a miss's explanation.
+    fn scopes_of(&self, answers: &[Arc<Answer>]) -> Vec<Option<Arc<str>>> {
+        let mut scopes: Vec<Option<Arc<str>>> = answers
+            .iter()
+            .filter_map(|a| self.sessions.get(a.session as usize))
+            .map(|s| s.scope.clone())
+            .collect();
+        scopes.sort();
+        scopes.dedup();
+        scopes
     }
 
     /// What was recorded about a statement's shape, by normalized SQL.
@@ -233,6 +494,16 @@ impl DatabaseIndex {
             .get(&key::statement_key_normalized(normalized_sql))
             .map(|info| &**info)
     }
+}
+
+/// What [`DatabaseIndex::pick`] chose.
+enum Pick<'q> {
+    /// Serve answer `i` of a segment (if no one took it meanwhile).
+    Take(&'q Segment, u32),
+    /// Serve a drained session's last answer again.
+    Repeat(&'q Arc<Answer>),
+    Missing,
+    Ambiguous(Vec<&'q Answer>),
 }
 
 /// Recorded answers for every database of a fixture set, plus what
@@ -361,10 +632,15 @@ impl Replay {
 
     /// Takes the next recorded answer for `key` in `database`, exactly as a
     /// served query does, and says where it was recorded.
+    /// As a new connection without a scope would.
     pub fn lookup(&self, database: &str, key: &QueryKey) -> Option<Origin> {
-        self.database(database)?
-            .answer(key)
-            .map(|a| a.origin.clone())
+        match self
+            .database(database)?
+            .answer(key, None, &mut Follow::default())
+        {
+            Lookup::Found(a) => Some(a.origin.clone()),
+            Lookup::Missing(_) | Lookup::Ambiguous(_) => None,
+        }
     }
 
     /// Number of recorded answers.
@@ -422,30 +698,96 @@ impl Replay {
         self.queries.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Records a miss and builds the error the client receives.
-    pub(crate) fn miss(&self, db: &DatabaseIndex, sql: &str, params: &[Value]) -> ErrorFields {
+    /// Records a miss (`why` is the failed lookup of a connection in
+    /// `scope`) and builds the error the client receives.
+    pub(crate) fn miss(
+        &self,
+        db: &DatabaseIndex,
+        sql: &str,
+        params: &[Value],
+        scope: Option<&str>,
+        why: &Lookup<'_>,
+    ) -> ErrorFields {
         let normalized = key::normalize(sql);
         let k = with_param_values(params, |p| key::query_key_normalized(&normalized, p));
-        let nearest = with_param_values(params, |p| {
-            let candidates: Vec<key::Candidate<'_>> = db
-                .queues
-                .iter()
-                .map(|q| key::Candidate {
-                    sql: &q.sql,
-                    params: decode_params(&q.params),
-                })
-                .collect();
-            key::nearest(&normalized, p, &candidates)
-                .map(|n| (db.queues[n.index].sql.to_string(), n.description))
-        });
         let shown = shorten(&normalized, 200);
-        let message = format!(
-            "pgsim: no recorded answer for query {shown:?} (key {k}) in database \"{}\"",
-            db.name
-        );
-        let mut detail = match &nearest {
-            Some((sql, how)) => format!("Closest recorded query: {:?}; {how}.", shorten(sql, 200)),
-            None => format!("Nothing is recorded for database \"{}\".", db.name),
+        let (message, mut detail, hint, note) = match why {
+            Lookup::Ambiguous(candidates) => {
+                let listed: Vec<String> = candidates
+                    .iter()
+                    .map(|a| {
+                        let scope = db
+                            .sessions
+                            .get(a.session as usize)
+                            .and_then(|s| s.scope.as_deref())
+                            .map_or(String::new(), |s| format!(", scope {s:?}"));
+                        format!("{} (seq {}{scope})", a.origin.file, a.origin.seq)
+                    })
+                    .collect();
+                (
+                    format!(
+                        "pgsim: {} recorded sessions answer query {shown:?} (key {k}) in database \"{}\" differently, and nothing this connection sent tells which one it is",
+                        candidates.len(),
+                        db.name
+                    ),
+                    format!("Candidates: {}.", listed.join("; ")),
+                    "Give each test its own scope, when recording and when replaying: SET pgsim.scope = 'test name' (or the connection option -c pgsim.scope=NAME); or replay these clients as they were recorded.".to_owned(),
+                    format!("ambiguous between {}", listed.join("; ")),
+                )
+            }
+            Lookup::Missing(scopes) if !scopes.is_empty() => {
+                let name = |s: &Option<Arc<str>>| match s {
+                    Some(s) => format!("{s:?}"),
+                    None => "no scope".to_owned(),
+                };
+                let listed: Vec<String> = scopes.iter().map(name).collect();
+                let here = name(&scope.map(Arc::from));
+                (
+                    format!(
+                        "pgsim: no recorded answer for query {shown:?} (key {k}) in database \"{}\" in this connection's scope ({here})",
+                        db.name
+                    ),
+                    format!("It is recorded in: {}.", listed.join(", ")),
+                    "Set the scope the query was recorded in (SET pgsim.scope = '...'), or record it in this one.".to_owned(),
+                    format!("recorded only in {}", listed.join(", ")),
+                )
+            }
+            Lookup::Missing(_) | Lookup::Found(_) => {
+                let nearest = with_param_values(params, |p| {
+                    let candidates: Vec<key::Candidate<'_>> = db
+                        .queues
+                        .iter()
+                        .map(|q| key::Candidate {
+                            sql: &q.sql,
+                            params: decode_params(&q.params),
+                        })
+                        .collect();
+                    key::nearest(&normalized, p, &candidates)
+                        .map(|n| (db.queues[n.index].sql.to_string(), n.description))
+                });
+                let detail = match &nearest {
+                    Some((sql, how)) => {
+                        format!("Closest recorded query: {:?}; {how}.", shorten(sql, 200))
+                    }
+                    None => format!("Nothing is recorded for database \"{}\".", db.name),
+                };
+                let hint = match &self.source {
+                    Some(dir) => format!(
+                        "Replaying {dir}. Record this query against a real server into it: `pgsim record --upstream <URL> --fixtures {dir}` (or `pgsim serve --fixtures {dir} --upstream <URL> --record-mode new`, or Mode::Record), or fix the query.",
+                        dir = dir.display()
+                    ),
+                    None => "Record this query against a real server (pgsim record) or fix the query.".into(),
+                };
+                (
+                    format!(
+                        "pgsim: no recorded answer for query {shown:?} (key {k}) in database \"{}\"",
+                        db.name
+                    ),
+                    detail,
+                    hint,
+                    nearest.map(|(_, how)| how).unwrap_or_default(),
+                )
+            }
         };
         let refused: Vec<String> = self
             .rejected
@@ -461,20 +803,13 @@ impl Replay {
             ));
         }
         let mut fields = ErrorFields::error(SQLSTATE_NO_RECORDING, message, Some(detail));
-        let hint = match &self.source {
-            Some(dir) => format!(
-                "Replaying {dir}. Record this query against a real server into it: `pgsim record --upstream <URL> --fixtures {dir}` (or run the test in Mode::Record), or fix the query.",
-                dir = dir.display()
-            ),
-            None => "Record this query against a real server (pgsim record) or fix the query.".into(),
-        };
         fields.0.insert("hint".into(), hint);
         if let Ok(mut misses) = self.misses.lock() {
             misses.push(Miss {
                 database: db.name.clone(),
                 sql: sql.to_owned(),
                 key: k.to_string(),
-                nearest: nearest.map(|(_, how)| how),
+                nearest: (!note.is_empty()).then_some(note),
             });
         }
         fields

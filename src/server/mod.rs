@@ -241,6 +241,25 @@ impl MockServer {
         )
     }
 
+    /// A connection URL for `database` whose connections are in `scope`
+    /// (`options=-c pgsim.scope=...`): answered only from exchanges
+    /// recorded in that scope. The same option works against PostgreSQL,
+    /// so a test can use one URL shape live, recording and replaying.
+    pub fn scoped_url(&self, database: &str, scope: &str) -> String {
+        let escaped: String = scope
+            .chars()
+            .flat_map(|c| match c {
+                ' ' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        format!(
+            "{}&options={}",
+            self.url_for(database),
+            percent_encode(&format!("-c pgsim.scope={escaped}"))
+        )
+    }
+
     /// What has been served so far.
     pub fn report(&self) -> Report {
         self.shared.replay.report()

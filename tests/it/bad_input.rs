@@ -8,7 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::scenario::DEMO_DB;
-use crate::support::{demo_dir, demo_server};
+use crate::support::{demo_dir, demo_server, DEMO_PIN};
 
 fn startup_packet(db: &str) -> BytesMut {
     let mut body = BytesMut::new();
@@ -99,6 +99,7 @@ async fn a_malformed_message_closes_only_that_connection() {
         .await
         .unwrap();
     tokio::spawn(conn);
+    again.simple_query(DEMO_PIN).await.unwrap();
     let messages = again
         .simple_query("select count(*) from events")
         .await

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_util::SinkExt;
 use tokio_postgres::NoTls;
 
-use crate::support::{demo_dir, live_url, recording};
+use crate::support::{demo_dir, live_url, recording, DEMO_PIN};
 
 const DEMO_DB: &str = "pgsim_demo";
 
@@ -34,6 +34,7 @@ async fn slow_server(ms: u64) -> pgsim::MockServer {
 async fn a_cancel_request_interrupts_a_slow_answer_with_57014() {
     let server = slow_server(600_000).await;
     let client = connect(&server.url_for(DEMO_DB)).await;
+    client.simple_query(DEMO_PIN).await.unwrap();
     let token = client.cancel_token();
     let query = tokio::spawn(async move {
         let r = client.simple_query("select count(*) from events").await;
@@ -69,6 +70,7 @@ async fn a_cancel_request_interrupts_a_slow_answer_with_57014() {
 async fn a_cancel_request_with_the_wrong_key_is_ignored() {
     let server = slow_server(300).await;
     let client = connect(&server.url_for(DEMO_DB)).await;
+    client.simple_query(DEMO_PIN).await.unwrap();
     let query =
         tokio::spawn(async move { client.simple_query("select count(*) from events").await });
     // A CancelRequest with a made-up key, while the answer is delayed.

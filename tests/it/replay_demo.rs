@@ -5,7 +5,7 @@
 use pgsim::tokio_postgres::{self, NoTls};
 
 use crate::scenario::{self, DEMO_DB, PGBENCH_RUNS};
-use crate::support::{assert_same_lines, demo_server, expected, mock_target};
+use crate::support::{assert_same_lines, demo_server, expected, mock_target, DEMO_PIN};
 
 /// The whole scenario in recorded order (tokio-postgres, then psql, then
 /// pgbench) against one mock server: answers to the same query are served in
@@ -158,11 +158,12 @@ async fn the_report_lists_answers_never_used() {
         .await
         .unwrap();
     tokio::spawn(conn);
+    client.simple_query(DEMO_PIN).await.unwrap();
     client.simple_query(count).await.unwrap();
     drop(client);
     let report = server.shutdown().await;
     assert_eq!(report.sessions, 1);
-    assert_eq!(report.queries, 1);
+    assert_eq!(report.queries, 2);
     assert_eq!(
         unused(&report),
         before - 1,
@@ -184,6 +185,7 @@ async fn count_answers_follow_recorded_order_then_repeat() {
         .await
         .unwrap();
     tokio::spawn(conn);
+    client.simple_query(DEMO_PIN).await.unwrap();
     let mut counts = Vec::new();
     for _ in 0..6 {
         let row = client

@@ -133,6 +133,13 @@ fn shape(f: &CopyFormat) -> CopyShape {
 }
 
 impl Tap {
+    /// A tap for a session that starts in `scope` (see [`protocol::scope`]).
+    pub(crate) fn new(scope: Option<String>) -> Self {
+        let mut tap = Tap::default();
+        tap.proto.start_scope(scope);
+        tap
+    }
+
     /// Events produced since the last call.
     pub(crate) fn drain(&mut self) -> Vec<TapEvent> {
         std::mem::take(&mut self.events)
@@ -704,6 +711,11 @@ impl Tap {
         results: Vec<QueryResult>,
     ) {
         let copy_in = self.copy_in.take();
+        // The scope the query was sent in; a SET of the scope itself
+        // belongs to the scope it leaves.
+        let scope = self.proto.scope().map(|s| s.to_string());
+        self.proto
+            .note_scope(&sql, results.iter().map(|r| r.tag.as_deref()));
         self.held.push(Exchange {
             seq: 0,
             key: String::new(),
@@ -713,6 +725,7 @@ impl Tap {
             phase,
             before,
             copy_in,
+            scope,
             results,
         });
     }

@@ -54,12 +54,11 @@ impl Session<'_> {
         let copy = self.proto.copy_finished(failed);
         let values = key_values(None, Some(&copy));
         let key = with_param_values(&values, |p| key::query_key_normalized(&wait.normalized, p));
-        let answer = self.db.answer(&key);
+        let answer = self.lookup(&key, &wait.sql, &values);
         if wait.simple {
             match answer {
-                Some(answer) => self.put_simple_answer(&wait.sql, answer, out)?,
-                None => {
-                    let e = self.shared.replay.miss(self.db, &wait.sql, &values);
+                Ok(answer) => self.put_simple_answer(&wait.sql, answer, out)?,
+                Err(e) => {
                     wire::put_error(out, e.to_wire())?;
                     self.proto.failed(false);
                 }
@@ -67,9 +66,9 @@ impl Session<'_> {
             self.proto.synced_quietly();
             return wire::put_ready(out, self.status());
         }
-        let Some(answer) = answer else {
-            let e = self.shared.replay.miss(self.db, &wait.sql, &values);
-            return self.fail(out, &e);
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(e) => return self.fail(out, &e),
         };
         answer.put_before(out)?;
         let Some(result) = answer.results.first() else {

@@ -74,7 +74,14 @@ impl<'a> Session<'a> {
             match db.statement(&normalized) {
                 Some(info) => info,
                 None => {
-                    let e = self.shared.replay.miss(db, &sql, &[]);
+                    let scope = self.proto.scope().cloned();
+                    let e = self.shared.replay.miss(
+                        db,
+                        &sql,
+                        &[],
+                        scope.as_deref(),
+                        &crate::replay::Lookup::Missing(Vec::new()),
+                    );
                     return self.fail(out, &e);
                 }
             }
@@ -112,7 +119,6 @@ impl<'a> Session<'a> {
         } = b;
         let statement = statement.as_str();
         let failed = self.status() == TxStatus::Failed;
-        let db: &'a crate::replay::DatabaseIndex = self.db;
         let Some(stmt) = self.proto.statement(statement) else {
             return self.fail(out, &no_statement(statement));
         };
@@ -157,12 +163,10 @@ impl<'a> Session<'a> {
                 let key = with_bound_params(&p.params, |v| {
                     key::query_key_normalized(&p.extra.normalized, v)
                 });
-                match db.answer(&key) {
-                    Some(a) => Resolved::Answer(a),
-                    None => {
-                        let values: Vec<_> = p.params.iter().map(|p| p.value.clone()).collect();
-                        Resolved::Miss(self.shared.replay.miss(db, &sql, &values))
-                    }
+                let values: Vec<_> = p.params.iter().map(|p| p.value.clone()).collect();
+                match self.lookup(&key, &sql, &values) {
+                    Ok(a) => Resolved::Answer(a),
+                    Err(e) => Resolved::Miss(e),
                 }
             }
         };
@@ -210,6 +214,18 @@ impl<'a> Session<'a> {
         let Some(portal) = self.proto.portal(name) else {
             return self.fail(out, &no_portal(name));
         };
+        if matches!(portal.extra.resolved, Resolved::Cursor) {
+            let formats = portal.extra.formats.clone();
+            let sql = protocol::describe_cursor_sql(name);
+            let key = key::query_key_normalized(&key::normalize(&sql), &[]);
+            return match self.lookup(&key, &sql, &[]) {
+                Ok(a) => match a.results.first().map(|r| &r.columns) {
+                    Some(Some(columns)) => put_columns(out, columns, &formats),
+                    _ => wire::put_no_data(out),
+                },
+                Err(e) => self.fail(out, &e),
+            };
+        }
         let described = match &portal.extra.resolved {
             Resolved::Answer(a) => match a.results.first() {
                 Some(r) if !r.columns_unknown => Some(r.columns.clone()),
@@ -226,17 +242,7 @@ impl<'a> Session<'a> {
             }
             Resolved::CommitOfFailed | Resolved::CopyIn(_) => Some(None),
             Resolved::Injected { columns, .. } => Some(columns.clone()),
-            Resolved::Cursor => {
-                let sql = protocol::describe_cursor_sql(name);
-                let key = key::query_key_normalized(&key::normalize(&sql), &[]);
-                match self.db.answer(&key) {
-                    Some(a) => a.results.first().map(|r| r.columns.clone()),
-                    None => {
-                        let e = self.shared.replay.miss(self.db, &sql, &[]);
-                        return self.fail(out, &e);
-                    }
-                }
-            }
+            Resolved::Cursor => None,
         };
         let formats = portal.extra.formats.clone();
         match described {
@@ -357,6 +363,7 @@ impl<'a> Session<'a> {
             Completion::Tag(tag) => {
                 let tag = protocol::batch_tag(tag, n, executions == 0);
                 wire::put_command_complete(out, &tag)?;
+                self.proto.note_scope(&sql, std::iter::once(Some(&*tag)));
                 self.proto.completed(&sql, kind, &tag);
             }
             Completion::Empty => wire::put_empty_query(out)?,
@@ -374,9 +381,9 @@ impl<'a> Session<'a> {
     ) -> Result<(), WireError> {
         let sql = protocol::execute_cursor_sql(name, max_rows);
         let key = key::query_key_normalized(&key::normalize(&sql), &[]);
-        let Some(answer) = self.db.answer(&key) else {
-            let e = self.shared.replay.miss(self.db, &sql, &[]);
-            return self.fail(out, &e);
+        let answer = match self.lookup(&key, &sql, &[]) {
+            Ok(answer) => answer,
+            Err(e) => return self.fail(out, &e),
         };
         let formats = self
             .proto

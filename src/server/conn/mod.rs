@@ -19,9 +19,11 @@ use tokio::net::TcpStream;
 
 use super::fault::Injected;
 use super::Shared;
+use crate::fixture::Value;
 use crate::fixture::{Column, CopyShape, ErrorFields};
+use crate::key::QueryKey;
 use crate::protocol::Protocol;
-use crate::replay::{Answer, DatabaseIndex, Formats, StatementInfo};
+use crate::replay::{Answer, DatabaseIndex, Follow, Formats, Lookup, StatementInfo};
 use crate::wire::{self, Frontend, TxStatus, WireError};
 
 /// SQLSTATE for a malformed protocol message, as PostgreSQL uses it.
@@ -131,16 +133,19 @@ pub(super) async fn serve(stream: TcpStream, shared: Arc<Shared>, conn_id: i32) 
 }
 
 async fn run(io: &mut Io, shared: &Arc<Shared>, conn_id: i32) -> Result<(), ConnError> {
-    let Some(db) = startup::handshake(io, shared, secret_of(conn_id)).await? else {
+    let Some((db, scope)) = startup::handshake(io, shared, secret_of(conn_id)).await? else {
         return Ok(());
     };
     let cancel = shared.cancels.register(db.backend_pid, secret_of(conn_id));
     shared.replay.count_session();
     let _guard = shared.sessions.enter(&db.name);
+    let mut proto = Protocol::default();
+    proto.start_scope(scope);
     let mut session = Session {
         shared,
         db,
-        proto: Protocol::default(),
+        follow: Follow::default(),
+        proto,
         descriptions: HashMap::new(),
         delay: Duration::ZERO,
         hang_up: false,
@@ -226,6 +231,8 @@ struct CopyWait {
 struct Session<'a> {
     shared: &'a Arc<Shared>,
     db: &'a DatabaseIndex,
+    /// Which recorded sessions this connection may be.
+    follow: Follow,
     proto: Protocol<ServerStmt<'a>, ServerPortal<'a>>,
     /// Text RowDescriptions this connection has sent, by column set: a
     /// private copy, so the hot path takes no lock shared with other cores.
@@ -264,6 +271,27 @@ fn no_statement(name: &str) -> ErrorFields {
 
 fn no_portal(name: &str) -> ErrorFields {
     ErrorFields::error("34000", format!("portal \"{name}\" does not exist"), None)
+}
+
+impl<'a> Session<'a> {
+    /// The recorded answer for `key` (of `sql` with `values`) to this
+    /// connection, or the miss the client receives (counted in the report).
+    fn lookup(
+        &mut self,
+        key: &QueryKey,
+        sql: &str,
+        values: &[Value],
+    ) -> Result<&'a Answer, ErrorFields> {
+        let db: &'a DatabaseIndex = self.db;
+        let scope = self.proto.scope().cloned();
+        match db.answer(key, scope.as_deref(), &mut self.follow) {
+            Lookup::Found(answer) => Ok(answer),
+            other => Err(self
+                .shared
+                .replay
+                .miss(db, sql, values, scope.as_deref(), &other)),
+        }
+    }
 }
 
 impl Session<'_> {

@@ -68,10 +68,9 @@ impl Session<'_> {
             }
         }
         let key = key::query_key_normalized(&normalized, &[]);
-        match self.db.answer(&key) {
-            Some(answer) => self.put_simple_answer(sql, answer, out)?,
-            None => {
-                let e = self.shared.replay.miss(self.db, sql, &[]);
+        match self.lookup(&key, sql, &[]) {
+            Ok(answer) => self.put_simple_answer(sql, answer, out)?,
+            Err(e) => {
                 wire::put_error(out, e.to_wire())?;
                 self.proto.failed(false);
             }
@@ -89,6 +88,13 @@ impl Session<'_> {
         out: &mut BytesMut,
     ) -> Result<(), WireError> {
         answer.put_before(out)?;
+        self.proto.note_scope(
+            sql,
+            answer.results.iter().map(|r| match &r.completion {
+                Completion::Tag(tag) => Some(&**tag),
+                _ => None,
+            }),
+        );
         // Statements are split only when a tag needs them (ROLLBACK vs
         // ROLLBACK TO, DECLARE's cursor name): the hot path scans once.
         let mut statements: Option<Vec<String>> = None;

@@ -16,8 +16,10 @@ pub(super) async fn handshake<'a>(
     io: &mut Io,
     shared: &'a Arc<Shared>,
     secret: i32,
-) -> Result<Option<&'a DatabaseIndex>, ConnError> {
-    let refuse = |io: &mut Io, f: ErrorFields| -> Result<Option<&'a DatabaseIndex>, ConnError> {
+) -> Result<Option<(&'a DatabaseIndex, Option<String>)>, ConnError> {
+    let refuse = |io: &mut Io,
+                  f: ErrorFields|
+     -> Result<Option<(&'a DatabaseIndex, Option<String>)>, ConnError> {
         wire::put_error(&mut io.out, f.to_wire())?;
         Ok(None)
     };
@@ -111,7 +113,7 @@ pub(super) async fn handshake<'a>(
     }
     wire::put_backend_key(&mut io.out, db.backend_pid, secret)?;
     wire::put_ready(&mut io.out, TxStatus::Idle)?;
-    Ok(Some(db))
+    Ok(Some((db, crate::protocol::scope::at_startup(&parameters))))
 }
 
 /// 3D000 as PostgreSQL words it; when the only recordings of that database
