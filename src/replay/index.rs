@@ -140,6 +140,7 @@ impl Builder {
                         first_seq: ex.seq,
                         last_seq: ex.seq,
                         group: 0,
+                        shared: false,
                     });
                     current = Some((id, scope));
                     id
@@ -283,6 +284,7 @@ impl Builder {
                 db.queues.push(Queue {
                     answers: Answers::One(answer),
                     segments: Box::new([]),
+                    groups: Box::new([]),
                     uniform: true,
                     served: AtomicU32::new(0),
                     sql: normalized,
@@ -313,6 +315,14 @@ impl Builder {
                     if !q.uniform {
                         q.segments = segments(many);
                     }
+                    let mut groups: Vec<u32> = many
+                        .iter()
+                        .filter_map(|a| db.sessions.get(a.session as usize))
+                        .map(|s| s.group)
+                        .collect();
+                    groups.sort_unstable();
+                    groups.dedup();
+                    q.groups = groups.into_boxed_slice();
                 }
             }
             db.queues.shrink_to_fit();
@@ -370,6 +380,13 @@ fn group_sessions(sessions: &mut [SessionMeta]) {
             }
         }
         s.group = next - 1;
+    }
+    let mut sizes: HashMap<u32, usize> = HashMap::new();
+    for s in sessions.iter() {
+        *sizes.entry(s.group).or_default() += 1;
+    }
+    for s in sessions.iter_mut() {
+        s.shared = s.scope.is_some() || sizes.get(&s.group).copied().unwrap_or(0) > 1;
     }
 }
 

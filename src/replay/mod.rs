@@ -99,56 +99,53 @@ struct Queue {
     /// and `served` walks them in recorded order for the unused report.
     uniform: bool,
     served: AtomicU32,
+    /// The sorted groups whose sessions hold the key (empty for one answer:
+    /// its session's group).
+    groups: Box<[u32]>,
     /// Normalized SQL and parameters (see [`encode_params`]), for the
     /// near-miss diagnostic.
     sql: Arc<str>,
     params: bytes::Bytes,
 }
 
-/// Which recorded sessions one replayed connection may be, from what it
-/// has sent so far (see docs/FIXTURES.md, "Which answer a connection
-/// gets"). One per connection.
+/// Which recorded clients (session groups, see [`SessionMeta::group`])
+/// one replayed connection may be, from what it has sent so far (see
+/// docs/FIXTURES.md, "Which answer a connection gets"). One per connection.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Follow {
-    /// Sorted session numbers; `None`: any session.
-    sessions: Option<Vec<u32>>,
+    /// Sorted group numbers; `None`: any.
+    groups: Option<Vec<u32>>,
+    /// Per queue, how many answers this connection took from it: its own
+    /// place in a single-connection client's recording (see
+    /// [`SessionMeta::shared`]).
+    taken: HashMap<u32, u32>,
 }
 
 impl Follow {
-    fn allows(&self, session: u32) -> bool {
-        self.sessions
+    fn allows(&self, group: u32) -> bool {
+        self.groups
             .as_ref()
-            .is_none_or(|s| s.binary_search(&session).is_ok())
+            .is_none_or(|g| g.binary_search(&group).is_ok())
     }
 
-    /// Keeps the sessions of `these` (sorted) that it allowed; when none
-    /// is left, the connection is a pool's, moving between sessions: it
-    /// follows `these`.
+    /// Keeps the groups of `these` (sorted) that it allowed. When none is
+    /// left, the connection's earlier queries belonged to other clients'
+    /// recordings too (identical answers say nothing about who asked): it
+    /// follows `these` from now on.
     fn narrow(&mut self, these: &[u32]) {
-        let kept: Vec<u32> = match &self.sessions {
+        let kept: Vec<u32> = match &self.groups {
             Some(now) => now
                 .iter()
                 .copied()
-                .filter(|s| these.binary_search(s).is_ok())
+                .filter(|g| these.binary_search(g).is_ok())
                 .collect(),
             None => these.to_vec(),
         };
-        self.sessions = Some(if kept.is_empty() {
+        self.groups = Some(if kept.is_empty() {
             these.to_vec()
         } else {
             kept
         });
-    }
-
-    /// Like [`Follow::narrow`] for a key that (nearly) every session
-    /// holds: only an existing constraint is narrowed.
-    fn narrow_known(&mut self, holds: impl Fn(u32) -> bool) {
-        if let Some(now) = &mut self.sessions {
-            now.retain(|s| holds(*s));
-            if now.is_empty() {
-                self.sessions = None;
-            }
-        }
     }
 }
 
@@ -175,6 +172,12 @@ pub(crate) struct SessionMeta {
     /// pool), or in the same explicit scope. Their answers to one key are
     /// served in recorded order; between groups pgsim never guesses.
     group: u32,
+    /// Whether the group's answers are shared by every replayed connection
+    /// that follows it (a pool, an explicit scope: one cursor, recorded
+    /// order), or each connection walks them itself (a single connection
+    /// recorded without a scope: clients replayed side by side each get
+    /// their own place in it).
+    shared: bool,
 }
 
 /// Appends parameter values in a compact form: per value `N`, or `T` + u32
@@ -344,37 +347,37 @@ impl DatabaseIndex {
                 return Lookup::Missing(Vec::new());
             };
             match answers {
-                [one] => follow.narrow(&[one.session]),
-                _ => {
-                    follow.narrow_known(|s| answers.binary_search_by_key(&s, |a| a.session).is_ok())
-                }
+                [one] => follow.narrow(&[self.group_of(one.session)]),
+                // A key every client sent says little; only a connection
+                // already following some is narrowed by it.
+                _ if follow.groups.is_some() => follow.narrow(&queue.groups),
+                _ => {}
             }
             answer.mark_used();
             return Lookup::Found(answer);
         }
         // Several sessions answer differently: a few tries, in case another
         // connection takes the same answer at the same moment.
+        let q = self.index.get(key).copied().unwrap_or(0);
         for _ in 0..8 {
-            match self.pick(queue, &in_scope, follow) {
-                Pick::Take(segment, i) => {
-                    let served = segment.served.load(Ordering::Relaxed);
-                    if served != i {
-                        continue;
-                    }
-                    if segment
-                        .served
-                        .compare_exchange(i, i + 1, Ordering::Relaxed, Ordering::Relaxed)
-                        .is_err()
+            match self.pick(queue, q, &in_scope, follow) {
+                Pick::Take {
+                    segment,
+                    at,
+                    shared,
+                } => {
+                    if shared
+                        && segment
+                            .served
+                            .compare_exchange(at, at + 1, Ordering::Relaxed, Ordering::Relaxed)
+                            .is_err()
                     {
                         continue;
                     }
-                    let Some(answer) = answers.get((segment.start + i) as usize) else {
+                    *follow.taken.entry(q).or_insert(0) += 1;
+                    let Some(answer) = answers.get((segment.start + at) as usize) else {
                         return Lookup::Missing(Vec::new());
                     };
-                    answer.mark_used();
-                    return Lookup::Found(answer);
-                }
-                Pick::Repeat(answer) => {
                     answer.mark_used();
                     return Lookup::Found(answer);
                 }
@@ -385,10 +388,21 @@ impl DatabaseIndex {
         Lookup::Ambiguous(Vec::new())
     }
 
-    /// The choice among the sessions that hold a key.
+    fn group_of(&self, session: u32) -> u32 {
+        self.sessions.get(session as usize).map_or(0, |m| m.group)
+    }
+
+    fn is_shared(&self, session: u32) -> bool {
+        self.sessions
+            .get(session as usize)
+            .is_some_and(|m| m.shared)
+    }
+
+    /// The choice among the sessions that hold the key of queue `q`.
     fn pick<'q>(
         &self,
         queue: &'q Queue,
+        q: u32,
         in_scope: &dyn Fn(u32) -> bool,
         follow: &mut Follow,
     ) -> Pick<'q> {
@@ -401,30 +415,40 @@ impl DatabaseIndex {
         if scoped.is_empty() {
             return Pick::Missing;
         }
-        let preferred: Vec<&Segment> = scoped
+        let followed: Vec<&Segment> = scoped
             .iter()
             .copied()
-            .filter(|s| follow.allows(s.session))
+            .filter(|s| follow.allows(self.group_of(s.session)))
             .collect();
+        let taken = follow.taken.get(&q).copied().unwrap_or(0);
+        // Where each session is: the shared cursor of a pool or scope, or
+        // this connection's own count for a single-connection client.
+        let place = |s: &Segment| {
+            if self.is_shared(s.session) {
+                s.served.load(Ordering::Relaxed)
+            } else {
+                taken
+            }
+        };
         let fresh = |set: &[&'q Segment]| -> Vec<(&'q Segment, u32)> {
             set.iter()
                 .filter_map(|s| {
-                    let served = s.served.load(Ordering::Relaxed);
-                    (served < s.len()).then_some((*s, served))
+                    let at = place(s);
+                    (at < s.len()).then_some((*s, at))
                 })
                 .collect()
         };
-        let mut candidates = fresh(&preferred);
+        let mut candidates = fresh(&followed);
         if candidates.is_empty() {
             candidates = fresh(&scoped);
         }
         let repeat = candidates.is_empty();
         if repeat {
             // Everything was served: each session's last answer repeats.
-            let from = if preferred.is_empty() {
+            let from = if followed.is_empty() {
                 &scoped
             } else {
-                &preferred
+                &followed
             };
             candidates = from.iter().map(|s| (*s, s.len() - 1)).collect();
         }
@@ -436,10 +460,10 @@ impl DatabaseIndex {
             .iter()
             .filter_map(answer_of)
             .all(|a| Arc::ptr_eq(a, first) || a.same_as(first));
-        let group_of = |s: &Segment| self.sessions.get(s.session as usize).map(|m| m.group);
+        let first_group = self.group_of(candidates[0].0.session);
         let one_group = candidates
             .iter()
-            .all(|(s, _)| group_of(s) == group_of(candidates[0].0));
+            .all(|(s, _)| self.group_of(s.session) == first_group);
         if !same && !one_group {
             return Pick::Ambiguous(
                 candidates
@@ -449,31 +473,29 @@ impl DatabaseIndex {
                     .collect(),
             );
         }
-        // In recorded order: the earliest waiting answer, or the latest
-        // when they all repeat.
+        // One client's answers come in recorded order: the earliest
+        // waiting, or the latest when they all repeat.
         let by_seq = |c: &&(&Segment, u32)| answer_of(c).map_or(0, |a| a.origin.seq);
         let chosen = if repeat {
             candidates.iter().max_by_key(by_seq)
         } else {
             candidates.iter().min_by_key(by_seq)
         };
-        let Some(&(segment, i)) = chosen else {
+        let Some(&(segment, at)) = chosen else {
             return Pick::Missing;
         };
-        if same {
-            let mut sessions: Vec<u32> = candidates.iter().map(|(s, _)| s.session).collect();
-            sessions.sort_unstable();
-            follow.narrow(&sessions);
-        } else {
-            follow.narrow(&[segment.session]);
+        let mut groups: Vec<u32> = candidates
+            .iter()
+            .map(|(s, _)| self.group_of(s.session))
+            .collect();
+        groups.sort_unstable();
+        groups.dedup();
+        follow.narrow(&groups);
+        Pick::Take {
+            segment,
+            at,
+            shared: !repeat && self.is_shared(segment.session),
         }
-        if repeat {
-            return match answers.get((segment.start + i) as usize) {
-                Some(a) => Pick::Repeat(a),
-                None => Pick::Missing,
-            };
-        }
-        Pick::Take(segment, i)
     }
 
     /// The scopes the answers were recorded in, for a miss's explanation.
@@ -498,10 +520,13 @@ impl DatabaseIndex {
 
 /// What [`DatabaseIndex::pick`] chose.
 enum Pick<'q> {
-    /// Serve answer `i` of a segment (if no one took it meanwhile).
-    Take(&'q Segment, u32),
-    /// Serve a drained session's last answer again.
-    Repeat(&'q Arc<Answer>),
+    /// Serve answer `at` of a segment; from a shared session, only if no
+    /// other connection took it meanwhile.
+    Take {
+        segment: &'q Segment,
+        at: u32,
+        shared: bool,
+    },
     Missing,
     Ambiguous(Vec<&'q Answer>),
 }

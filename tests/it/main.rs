@@ -23,6 +23,7 @@ mod live;
 mod protocol;
 mod replay_demo;
 mod routing;
+mod scoped;
 mod support;
 mod survey;
 mod toolkit_cases;
