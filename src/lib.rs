@@ -3,6 +3,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod client;
+pub mod diff;
 mod error;
 pub mod fixture;
 pub mod key;

@@ -6,7 +6,16 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// `println!` for what a command prints: when the reader has gone away
+/// (`pgsim inspect ... | head`), the rest is dropped instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::emit(format_args!($($arg)*))
+    };
+}
+
 mod demo;
+mod diff_cmd;
 mod inspect;
 mod survey_cmd;
 
@@ -58,14 +67,31 @@ enum Command {
         #[arg(long, env = "PGSIM_FIXTURES")]
         fixtures: PathBuf,
     },
-    /// List what a fixture set holds (and check that it loads).
+    /// List what a fixture set holds (and check that it loads), or show
+    /// selected exchanges in full.
     Inspect {
         /// Fixture directory.
         #[arg(env = "PGSIM_FIXTURES")]
         fixtures: PathBuf,
-        /// Print every exchange, not only the summary.
+        /// Print every exchange, one line each, not only the summary.
         #[arg(long)]
         exchanges: bool,
+        /// Print the selected exchanges in full (SQL, parameters, columns,
+        /// every row, tag, error, notices, COPY data): `all`, `seq:N`,
+        /// `seq:N..M`, `seq:N,M,..`, `file:NAME` (or a path), `sql:REGEX`, `db:NAME`,
+        /// `key:PREFIX`. Repeat to narrow: an exchange must match each.
+        #[arg(long, value_name = "SEL")]
+        show: Vec<String>,
+    },
+    /// Compare two fixture sets at the SQL level: exchanges added, removed
+    /// or answered differently (columns, rows, tag, SQLSTATE). Exit status
+    /// 0 when they answer the same, 1 when they differ, 2 when a directory
+    /// or a fixture file cannot be read.
+    Diff {
+        /// The recorded fixture directory.
+        recorded: PathBuf,
+        /// The fixture directory to compare with it (a new recording).
+        now: PathBuf,
     },
     /// Survey every database of a server (catalog and row samples) and
     /// print the result as JSON.
@@ -83,6 +109,17 @@ enum Command {
     },
 }
 
+/// See [`out!`].
+fn emit(text: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("pgsim: writing to stdout: {e}")
+        }
+        _ => {}
+    }
+}
+
 async fn wait_for_signal() {
     #[cfg(unix)]
     {
@@ -98,7 +135,7 @@ async fn wait_for_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
+async fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Serve {
             fixtures,
@@ -157,7 +194,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             for (i, f) in faults.iter().enumerate() {
                 println!("  fault #{} {f}", i + 1);
             }
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Record {
             upstream,
@@ -192,20 +229,22 @@ async fn run(cli: Cli) -> Result<(), String> {
                     summary.lost.len()
                 ))
             } else {
-                Ok(())
+                Ok(ExitCode::SUCCESS)
             }
         }
         Command::Inspect {
             fixtures,
             exchanges,
-        } => inspect::run(&fixtures, exchanges),
-        Command::Survey(args) => survey_cmd::run(args).await,
+            show,
+        } => inspect::run(&fixtures, exchanges, &show).map(|()| ExitCode::SUCCESS),
+        Command::Diff { recorded, now } => Ok(diff_cmd::run(&recorded, &now)),
+        Command::Survey(args) => survey_cmd::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Demo {
             fixtures,
             survey_fixtures,
         } => {
             survey_cmd::demo(&survey_fixtures).await?;
-            demo::run(&fixtures).await
+            demo::run(&fixtures).await.map(|()| ExitCode::SUCCESS)
         }
     }
 }
@@ -223,7 +262,7 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("pgsim: {e}");
             ExitCode::FAILURE

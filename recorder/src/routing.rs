@@ -4,7 +4,7 @@
 //! real replay lag take the replicas out of rotation and bring them back.
 //! Recorded into `fixtures/routing/{primary,replica-1,replica-2}`.
 //!
-//! Shared by the `pgsim-recorder` binary and the integration tests.
+//! Used by the `pgsim-recorder` binary and pgsim's integration tests.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

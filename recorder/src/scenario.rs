@@ -2,7 +2,7 @@
 //! workloads that run through the recorder (to make `fixtures/demo`) and,
 //! unchanged, against the mock server (to prove replay gives what live gave).
 //!
-//! Shared by the `pgsim-recorder` binary and the integration tests.
+//! Used by the `pgsim-recorder` binary and pgsim's integration tests.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -28,15 +28,10 @@ pub fn scenario_dir() -> PathBuf {
     repo_root().join("recorder/scenarios/demo")
 }
 
-/// The repository's root. This file is compiled into the recorder (whose
-/// manifest is `recorder/`) and into the root crate's tests.
+/// The repository's root: the recorder's manifest is `recorder/`.
 pub fn repo_root() -> PathBuf {
-    let base = Path::new(env!("CARGO_MANIFEST_DIR"));
-    if base.join("scenarios").is_dir() {
-        base.join("..")
-    } else {
-        base.to_owned()
-    }
+    let recorder = Path::new(env!("CARGO_MANIFEST_DIR"));
+    recorder.parent().unwrap_or(recorder).to_owned()
 }
 
 /// Where a server (real, proxy or mock) can be reached, with the live

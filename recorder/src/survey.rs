@@ -3,7 +3,7 @@
 //! non-superuser role, recorded into `fixtures/survey` with the survey it
 //! produced in `expected/survey.json`.
 //!
-//! Shared by the `pgsim-recorder` binary and the integration tests.
+//! Used by the `pgsim-recorder` binary and pgsim's integration tests.
 
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;

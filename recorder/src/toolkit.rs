@@ -4,7 +4,7 @@
 //! mode and returns a transcript of what it saw; replay must see exactly
 //! what the live server gave.
 //!
-//! Shared by the `pgsim-recorder` binary and the integration tests.
+//! Used by the `pgsim-recorder` binary and pgsim's integration tests.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -95,12 +95,14 @@ pub fn cases() -> Vec<Case> {
     ]
 }
 
-/// The case called `name`.
-pub fn case(name: &str) -> Case {
-    cases()
-        .into_iter()
+/// The case called `name`; the error lists the cases there are.
+pub fn case(name: &str) -> Result<Case, String> {
+    let all = cases();
+    let names: Vec<&str> = all.iter().map(|c| c.name).collect();
+    let names = names.join(", ");
+    all.into_iter()
         .find(|c| c.name == name)
-        .unwrap_or_else(|| panic!("no toolkit case {name}"))
+        .ok_or_else(|| format!("no toolkit case {name:?}; the cases are {names}"))
 }
 
 const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(150);
@@ -157,27 +159,40 @@ pub async fn run_case(case: &Case, url: &str, mode: Mode) -> Result<(Lines, Clos
     Ok((lines, closed))
 }
 
-/// Records every case into `dir/<case>` (emptied first) with its transcript
-/// in `dir/<case>/expected.txt`.
+/// Records every case into `dir/<case>` (each emptied first) with its
+/// transcript in `dir/<case>/expected.txt`.
 pub async fn record_all(live_url: &str, dir: &Path) -> Result<usize, String> {
     setup(live_url).await?;
     let all = cases();
     for case in &all {
-        let out = dir.join(case.name);
-        if out.exists() {
-            std::fs::remove_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-        }
-        let (lines, _) = run_case(
-            case,
-            live_url,
-            Mode::Record {
-                fixtures: out.clone(),
-            },
-        )
-        .await?;
-        save_lines(&out, &lines)?;
+        record_into(case, live_url, dir).await?;
     }
     Ok(all.len())
+}
+
+/// Records the case called `name` into `dir/<name>` (emptied first) and
+/// touches nothing else under `dir`; returns the case's directory.
+pub async fn record_case(live_url: &str, dir: &Path, name: &str) -> Result<PathBuf, String> {
+    let case = case(name)?;
+    setup(live_url).await?;
+    record_into(&case, live_url, dir).await
+}
+
+async fn record_into(case: &Case, live_url: &str, dir: &Path) -> Result<PathBuf, String> {
+    let out = dir.join(case.name);
+    if out.exists() {
+        std::fs::remove_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    }
+    let (lines, _) = run_case(
+        case,
+        live_url,
+        Mode::Record {
+            fixtures: out.clone(),
+        },
+    )
+    .await?;
+    save_lines(&out, &lines)?;
+    Ok(out)
 }
 
 /// Writes a transcript next to its fixtures.

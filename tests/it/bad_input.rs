@@ -7,8 +7,8 @@ use pgsim::tokio_postgres::{self, NoTls};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::scenario::DEMO_DB;
 use crate::support::{demo_dir, demo_server, DEMO_PIN};
+use pgsim_recorder::scenario::DEMO_DB;
 
 fn startup_packet(db: &str) -> BytesMut {
     let mut body = BytesMut::new();

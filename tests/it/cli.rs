@@ -161,3 +161,280 @@ fn demo_replays_the_bundled_fixtures_and_checks_every_answer() {
     assert!(text.contains(" 0 differed"), "{text}");
     assert!(text.contains("0 misses"), "{text}");
 }
+
+/// Runs `pgsim ARGS` to completion: (exit code, stdout, stderr).
+fn pgsim(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_pgsim"))
+        .args(args)
+        .output()
+        .expect("pgsim runs");
+    (
+        out.status.code().expect("pgsim exits, not killed"),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn inspect(selectors: &[&str]) -> (i32, String, String) {
+    let dir = demo_dir();
+    let mut args = vec![std::ffi::OsStr::new("inspect"), dir.as_os_str()];
+    for s in selectors {
+        args.extend([std::ffi::OsStr::new("--show"), std::ffi::OsStr::new(s)]);
+    }
+    pgsim(&args)
+}
+
+#[test]
+fn inspect_show_prints_the_parameters_columns_and_rows_of_an_exchange() {
+    let (code, out, err) = inspect(&["seq:1"]);
+    assert_eq!(code, 0, "{err}");
+    for want in [
+        "== ",
+        "session-0001.json: database \"pgsim_demo\", user \"postgres\"",
+        "-- seq 1, phase execute",
+        "sql: select id, name from items where id = $1 and active = $2",
+        "  $1 int4 (23) = '1'\n  $2 bool (16) = 't'\n",
+        "result: SELECT 1",
+        "  columns: id int4 (23), name text (25)",
+        "   id | name\n  ----+-------\n   1  | apple\n  (1 row)\n",
+        "1 exchange(s) of 1 file(s) shown",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in\n{out}");
+    }
+    assert!(!out.contains("seq 2,"), "only seq 1:\n{out}");
+}
+
+#[test]
+fn inspect_show_selects_by_sql_and_file_and_prints_errors_in_full() {
+    let (code, out, err) = inspect(&["sql:no_such_table"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("-- seq 10, phase parse")
+            && out.contains("    ERROR 42P01: relation \"no_such_table\" does not exist\n")
+            && out.contains("      position: 15\n"),
+        "{out}"
+    );
+    // Repeated selectors narrow: this file's exchanges whose SQL matches.
+    let (code, out, err) = inspect(&[
+        "file:session-0001.json",
+        "sql:^select name from items where name = any",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("   apple\n   pear\n  (2 rows)\n"), "{out}");
+    assert!(out.contains("  $1 _text (1009) = '{apple,pear}'"), "{out}");
+    assert!(out.contains("1 exchange(s) of 1 file(s) shown"), "{out}");
+    // A path names the file too.
+    let path = demo_dir().join("session-0003.json");
+    let (code, out, err) = inspect(&[path.to_str().expect("a UTF-8 path")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("2 exchange(s) of 1 file(s) shown"), "{out}");
+}
+
+#[test]
+fn inspect_show_refuses_unknown_and_unmatched_selectors() {
+    let (code, out, err) = inspect(&["rows:3"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        err.contains("unknown selector") && err.contains("seq:N") && err.contains("sql:REGEX"),
+        "{err}"
+    );
+    let (code, _, err) = inspect(&["sql:("]);
+    assert_eq!(code, 1);
+    assert!(err.contains("not a regular expression"), "{err}");
+    let (code, out, err) = inspect(&["seq:99999"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        err.contains("no exchange of")
+            && err.contains("matches --show seq:99999")
+            && err.contains("seq 0 to"),
+        "{err}"
+    );
+}
+
+#[test]
+fn inspect_without_show_still_summarises_and_lists() {
+    let dir = demo_dir();
+    let (code, out, err) = pgsim(&["inspect".as_ref(), dir.as_os_str()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(": 10 sessions, "), "{out}");
+    assert!(!out.contains("-- seq"), "{out}");
+    let (code, out, _) = pgsim(&["inspect".as_ref(), dir.as_os_str(), "--exchanges".as_ref()]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("  #10     select * from no_such_table"),
+        "{out}"
+    );
+}
+
+/// A copy of a bundled fixture directory (its fixture files, not what
+/// `expected/` holds) to alter.
+fn copy_fixtures(from: &std::path::Path) -> tempfile::TempDir {
+    fn copy(from: &std::path::Path, to: &std::path::Path) {
+        for entry in std::fs::read_dir(from).expect("bundled fixtures") {
+            let path = entry.expect("a directory entry").path();
+            let target = to.join(path.file_name().expect("a file name"));
+            if path.is_dir() && !path.ends_with("expected") {
+                std::fs::create_dir(&target).expect("a subdirectory");
+                copy(&path, &target);
+            } else if path.extension().is_some_and(|e| e == "json") {
+                std::fs::copy(&path, &target).expect("copy a fixture");
+            }
+        }
+    }
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    copy(from, dir.path());
+    dir
+}
+
+/// Rewrites one fixture file of `dir` through `edit` on its JSON.
+fn edit(dir: &std::path::Path, file: &str, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path).expect("the copied fixture");
+    let mut session: serde_json::Value = serde_json::from_str(&text).expect("fixture JSON");
+    edit(&mut session);
+    std::fs::write(&path, serde_json::to_string_pretty(&session).expect("JSON")).expect("write");
+}
+
+/// The exchange with this seq in a session's JSON.
+fn exchange(session: &mut serde_json::Value, seq: u64) -> &mut serde_json::Value {
+    session["exchanges"]
+        .as_array_mut()
+        .expect("exchanges")
+        .iter_mut()
+        .find(|e| e["seq"] == seq)
+        .unwrap_or_else(|| panic!("no exchange seq {seq}"))
+}
+
+fn diff(recorded: &std::path::Path, now: &std::path::Path) -> (i32, String, String) {
+    pgsim(&["diff".as_ref(), recorded.as_os_str(), now.as_os_str()])
+}
+
+#[test]
+fn diff_of_a_copy_finds_nothing_and_exits_0() {
+    let copy = copy_fixtures(&demo_dir());
+    let (code, out, err) = diff(&demo_dir(), copy.path());
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("no differences: 671 exchanges the same"),
+        "{out}"
+    );
+}
+
+#[test]
+fn diff_names_each_changed_answer_and_exits_1() {
+    let copy = copy_fixtures(&demo_dir());
+    edit(copy.path(), "session-0001.json", |s| {
+        // A value: row 2 of `select * from items order by id`, column price.
+        exchange(s, 0)["results"][0]["rows"][1][2] = "12.00".into();
+        // A column: `price` of `select name, price, scores ... id = 1`.
+        let r = &mut exchange(s, 5)["results"][0];
+        r["columns"].as_array_mut().expect("columns").remove(1);
+        for row in r["rows"].as_array_mut().expect("rows") {
+            row.as_array_mut().expect("a row").remove(1);
+        }
+        // An error code, a tag, and an error where there was none.
+        exchange(s, 10)["results"][0]["error"]["code"] = "42703".into();
+        exchange(s, 17)["results"][0]["tag"] = "INSERT 0 0".into();
+        exchange(s, 26)["results"][0] = serde_json::json!({
+            "error": {"severity": "ERROR", "code": "42P01", "message": "relation \"items\" does not exist"}
+        });
+        // Seq numbers and the recorder's identity are not answers.
+        exchange(s, 33)["seq"] = 9033.into();
+        s["pgsim_version"] = "9.9.9".into();
+        s["server"]["backend_pid"] = 1.into();
+    });
+    std::fs::rename(
+        copy.path().join("session-0002.json"),
+        copy.path().join("session-0102.json"),
+    )
+    .expect("rename a file");
+    let (code, out, err) = diff(&demo_dir(), copy.path());
+    assert_eq!(code, 1, "{out}{err}");
+    for want in [
+        "database \"pgsim_demo\":\n",
+        "  changed: select * from items order by id\n      at session-0001.json seq 0\n      row 2 column price: recorded '12345678.99', now '12.00'\n",
+        "  changed: select name, price, scores from items where id = $1 with $1 = '1'\n",
+        "      column price dropped (was numeric (1700))\n",
+        "      SQLSTATE 42703 (was 42P01)\n",
+        "      tag INSERT 0 1 -> INSERT 0 0\n",
+        "  changed: select id, name from items order by id\n      at session-0001.json seq 26\n      SQLSTATE 42P01 (was ok)\n",
+        "5 exchanges differ: 5 changed, 0 removed, 0 added; 666 the same",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in\n{out}");
+    }
+}
+
+#[test]
+fn diff_names_a_removed_and_an_added_exchange_without_shifting_the_rest() {
+    let copy = copy_fixtures(&demo_dir());
+    edit(copy.path(), "session-0001.json", |s| {
+        let exchanges = s["exchanges"].as_array_mut().expect("exchanges");
+        // The first of several `select count(*) from events`: the later
+        // ones still pair with their own recordings.
+        let at = exchanges
+            .iter()
+            .position(|e| e["seq"] == 16)
+            .expect("seq 16");
+        exchanges.remove(at);
+        let mut new = exchanges[0].clone();
+        new["seq"] = 5000.into();
+        new["key"] = "0".repeat(64).into();
+        new["sql"] = "select 'new'".into();
+        exchanges.push(new);
+    });
+    let (code, out, err) = diff(&demo_dir(), copy.path());
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains(
+            "  removed: select count(*) from events\n      was at session-0001.json seq 16\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("  added: select 'new'\n      now at session-0001.json seq 5000\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("2 exchanges differ: 0 changed, 1 removed, 1 added"),
+        "{out}"
+    );
+}
+
+#[test]
+fn diff_compares_the_subdirectories_of_a_set_apart() {
+    let toolkit = demo_dir().join("../toolkit");
+    let copy = copy_fixtures(&toolkit);
+    edit(copy.path(), "queries/session-0001.json", |s| {
+        // Row 2500 of the 5000 streamed rows.
+        exchange(s, 11)["results"][0]["rows"][2499][0] = "-1".into();
+    });
+    let (code, out, err) = diff(&toolkit, copy.path());
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("database \"pgsim_toolkit\" in queries:\n  changed: select g from generate_series(1, $1) g with $1 = '5000'\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("      row 2500 column g: recorded '2500', now '-1'\n"),
+        "{out}"
+    );
+    assert!(out.contains("1 exchanges differ"), "{out}");
+}
+
+#[test]
+fn diff_exits_2_naming_a_missing_directory_or_a_file_that_does_not_load() {
+    let copy = copy_fixtures(&demo_dir());
+    let missing = copy.path().join("nowhere");
+    let (code, _, err) = diff(&demo_dir(), &missing);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("nowhere: not a fixture directory"), "{err}");
+    std::fs::write(
+        copy.path().join("session-0011.json"),
+        "{\n  \"format_version\": 2,\n  oops\n}",
+    )
+    .expect("write a broken fixture");
+    let (code, out, err) = diff(copy.path(), &demo_dir());
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("session-0011.json: line 3, column 3"), "{err}");
+    assert!(!out.contains("changed"), "nothing is compared: {out}");
+}

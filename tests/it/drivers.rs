@@ -20,8 +20,8 @@ use pgsim::tokio_postgres::types::Type;
 use pgsim::tokio_postgres::{self, NoTls, Row, SimpleQueryMessage};
 use pgsim::{MockServer, Recorder};
 
-use crate::scenario::{Raw, Target};
 use crate::support::live_url;
+use pgsim_recorder::scenario::{Raw, Target};
 
 /// The database every workload runs in (live, through the recorder, and as
 /// recorded in the fixtures the mock replays).

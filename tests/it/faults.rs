@@ -9,8 +9,8 @@ use pgsim::tokio_postgres::{self, Client, NoTls};
 use pgsim::MockServer;
 
 use crate::cli::{start, Reap};
-use crate::scenario::DEMO_DB;
 use crate::support::{demo_dir, DEMO_PIN};
+use pgsim_recorder::scenario::DEMO_DB;
 
 /// Recorded over the extended protocol with the answers 3, 4, 4, 5 (and
 /// twice more by psql), served in that order.

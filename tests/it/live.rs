@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use pgsim::tokio_postgres::{self, NoTls};
 
-use crate::scenario::{self, DEMO_DB};
 use crate::support::{assert_same_lines, expected, live_target, mock_target, LIVE_LOCK};
+use pgsim_recorder::scenario::{self, DEMO_DB};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_scenario_rerecorded_live_replays_identically() {

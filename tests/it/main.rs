@@ -1,17 +1,5 @@
-//! pgsim's integration tests: one binary, one module per area.
-
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../recorder/src/routing.rs"]
-mod routing_scenario;
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../recorder/src/scenario.rs"]
-mod scenario;
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../recorder/src/survey.rs"]
-mod survey_scenario;
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../recorder/src/toolkit.rs"]
-mod toolkit;
+//! pgsim's integration tests: one binary, one module per area. The
+//! scenarios that recorded `fixtures/` come from `pgsim_recorder`.
 
 mod bad_input;
 mod cli;

@@ -4,8 +4,8 @@
 
 use pgsim::tokio_postgres::{self, NoTls};
 
-use crate::scenario::{self, DEMO_DB, PGBENCH_RUNS};
 use crate::support::{assert_same_lines, demo_server, expected, mock_target, DEMO_PIN};
+use pgsim_recorder::scenario::{self, DEMO_DB, PGBENCH_RUNS};
 
 /// The whole scenario in recorded order (tokio-postgres, then psql, then
 /// pgbench) against one mock server: answers to the same query are served in

@@ -8,9 +8,9 @@ use std::time::Duration;
 use pgsim::client::{BreakerConfig, BreakerState, Closed, Jitter, RetryPolicy};
 use pgsim::{Client, ClientBuilder, Error, MockServer, Mode};
 
-use crate::routing_scenario::{self as scenario, fixtures_dir, READ, UPDATE};
 use crate::support::{assert_replayed, assert_same_lines, live_replica_url, live_url, LIVE_LOCK};
-use crate::toolkit::TOOLKIT_DB;
+use pgsim_recorder::routing::{self as scenario, fixtures_dir, READ, UPDATE};
+use pgsim_recorder::toolkit::TOOLKIT_DB;
 
 /// In Replay only the database matters.
 const REPLAY_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -53,7 +53,7 @@ async fn primary_and_replicas_replay_what_they_recorded() {
         return;
     };
     let _live = LIVE_LOCK.lock().await;
-    crate::toolkit::setup(&primary)
+    pgsim_recorder::toolkit::setup(&primary)
         .await
         .expect("toolkit database");
     let dir = tempfile::tempdir().expect("temp dir");

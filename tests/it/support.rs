@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use pgsim::client::Closed;
 use pgsim::MockServer;
 
-use crate::scenario::{self, Target};
+use pgsim_recorder::scenario::{self, Target};
 
 /// The live server's URL from `PGSIM_LIVE_URL`. Without it the live tests
 /// skip locally, but with `CI=true` a missing URL fails the test.

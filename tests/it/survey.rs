@@ -12,7 +12,7 @@ use pgsim::{Client, MockServer, Mode};
 
 use crate::cli::start;
 use crate::support::{assert_replayed, live_url, LIVE_LOCK};
-use crate::survey_scenario::{self as scenario, config, fixtures_dir, to_json};
+use pgsim_recorder::survey::{self as scenario, config, fixtures_dir, to_json};
 
 /// In Replay only the database name of the URL matters.
 const REPLAY_URL: &str = "postgres://pgsim_surveyor@127.0.0.1:5432/postgres";

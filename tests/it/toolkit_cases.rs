@@ -8,13 +8,13 @@ use pgsim::client::Closed;
 use pgsim::Mode;
 
 use crate::support::{assert_replayed, assert_same_lines, live_url, LIVE_LOCK};
-use crate::toolkit::{self, load_lines, run_case};
+use pgsim_recorder::toolkit::{self, load_lines, run_case};
 
 /// In Replay only the user and database of the URL matter.
 const REPLAY_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 async fn check(name: &str) {
-    let case = toolkit::case(name);
+    let case = toolkit::case(name).expect("a toolkit case");
     let bundled = toolkit::fixtures_dir().join(name);
     let expected = load_lines(&bundled).expect("bundled transcript");
 
@@ -112,4 +112,66 @@ async fn closure_transactions_retry_serialization_failures_within_a_bound() {
 #[tokio::test]
 async fn readme_example_runs_in_every_mode() {
     check("readme").await;
+}
+
+/// Every file under `dir` with its bytes, by path relative to `dir`.
+fn files(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    fn walk(
+        root: &std::path::Path,
+        dir: &std::path::Path,
+        out: &mut std::collections::BTreeMap<std::path::PathBuf, Vec<u8>>,
+    ) {
+        for entry in std::fs::read_dir(dir).expect("a fixture directory") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let rel = path.strip_prefix(root).expect("under the root").to_owned();
+                out.insert(rel, std::fs::read(&path).expect("a fixture file"));
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+#[tokio::test]
+async fn re_recording_one_case_leaves_the_other_cases_untouched() {
+    let Some(url) = live_url() else {
+        return;
+    };
+    let _live = LIVE_LOCK.lock().await;
+    let copy = tempfile::tempdir().expect("temp dir");
+    for (rel, bytes) in files(&toolkit::fixtures_dir()) {
+        let target = copy.path().join(&rel);
+        std::fs::create_dir_all(target.parent().expect("a parent")).expect("a case directory");
+        std::fs::write(&target, bytes).expect("copy a fixture");
+    }
+    let before = files(copy.path());
+    let dir = toolkit::record_case(&url, copy.path(), "readme")
+        .await
+        .expect("re-record one case");
+    assert_eq!(dir, copy.path().join("readme"));
+    let after = files(copy.path());
+    let others = |m: &std::collections::BTreeMap<std::path::PathBuf, Vec<u8>>| {
+        m.iter()
+            .filter(|(p, _)| !p.starts_with("readme"))
+            .map(|(p, b)| (p.clone(), b.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert!(others(&before).len() > 10, "the other cases were copied");
+    assert!(
+        others(&before) == others(&after),
+        "another case's files changed"
+    );
+    assert_eq!(
+        load_lines(&dir).expect("the new transcript"),
+        load_lines(&toolkit::fixtures_dir().join("readme")).expect("the bundled transcript")
+    );
+    assert!(
+        after.contains_key(std::path::Path::new("readme/session-0001.json")),
+        "{:?}",
+        after.keys().collect::<Vec<_>>()
+    );
 }
