@@ -48,6 +48,16 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A recording client could not reach or log in to the real server:
+    /// checked when the client is built, with the server's own error.
+    #[error("recording needs the upstream server {address}: {}", describe(source))]
+    Upstream {
+        /// Its host and port.
+        address: String,
+        /// The driver's error, with the server's fields.
+        #[source]
+        source: tokio_postgres::Error,
+    },
     /// A PostgreSQL client error (from tokio-postgres), outside any query.
     #[error(transparent)]
     Postgres(#[from] tokio_postgres::Error),

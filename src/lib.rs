@@ -19,7 +19,7 @@ mod wire;
 
 pub use client::{Client, ClientBuilder, ConnectionString, Mode};
 pub use error::{is_transient_sqlstate, Error, Result};
-pub use record::{RecordSummary, Recorder, RecorderBuilder};
+pub use record::{Plan, RecordMode, RecordSummary, Recorder, RecorderBuilder};
 pub use replay::{Replay, Report, SQLSTATE_NO_RECORDING};
 pub use server::fault::{Fault, FaultError, FaultStats};
 pub use server::{MockServer, MockServerBuilder};

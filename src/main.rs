@@ -29,11 +29,23 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Replay a fixture set as a PostgreSQL server.
+    /// Replay a fixture set as a PostgreSQL server (or, with a record mode
+    /// and an upstream, record it: see --record-mode).
     Serve {
         /// Fixture directory to replay.
         #[arg(long, env = "PGSIM_FIXTURES")]
         fixtures: PathBuf,
+        /// none: replay only (misses are errors). once: record when the
+        /// directory holds no fixtures, else replay (refused under CI=true
+        /// for an empty directory). new: record every session through the
+        /// upstream and add those the directory does not already answer.
+        /// all: re-record, replacing the old set when the run ends.
+        #[arg(long, env = "PGSIM_RECORD_MODE", default_value = "none")]
+        record_mode: pgsim::RecordMode,
+        /// The real server, for the modes that record (URL or host:port);
+        /// DATABASE_URL is used when unset.
+        #[arg(long, env = "PGSIM_UPSTREAM", hide_env_values = true)]
+        upstream: Option<String>,
         /// Address to listen on.
         #[arg(long, env = "PGSIM_LISTEN", default_value = "127.0.0.1:6543")]
         listen: SocketAddr,
@@ -135,15 +147,69 @@ async fn wait_for_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// Proxies to the upstream and records in `mode` until SIGINT/SIGTERM.
+async fn record(
+    upstream: Option<String>,
+    listen: SocketAddr,
+    fixtures: &std::path::Path,
+    mode: pgsim::RecordMode,
+    who: &str,
+) -> Result<ExitCode, String> {
+    let upstream = upstream
+        .or_else(|| std::env::var("DATABASE_URL").ok())
+        .ok_or(format!(
+            "{who}: record mode {mode} needs the real server: pass --upstream, or set PGSIM_UPSTREAM or DATABASE_URL"
+        ))?;
+    let recorder = pgsim::Recorder::builder()
+        .upstream(upstream)
+        .fixtures(fixtures)
+        .listen(listen)
+        .record_mode(mode)
+        .start()
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "{who}: recording (mode {mode}) through {} into {}",
+        recorder.addr(),
+        fixtures.display()
+    );
+    wait_for_signal().await;
+    let summary = recorder.shutdown().await;
+    print!("{summary}");
+    if !summary.errors.is_empty() {
+        Err("some exchanges could not be written (listed above)".into())
+    } else if !summary.lost.is_empty() {
+        Err(format!(
+            "{} requests were not written (listed above)",
+            summary.lost.len()
+        ))
+    } else {
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
 async fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Serve {
             fixtures,
+            record_mode,
+            upstream,
             listen,
             password,
             faults,
             seed,
         } => {
+            let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+            if let pgsim::Plan::Record(mode) =
+                record_mode.plan(&fixtures, ci).map_err(|e| e.to_string())?
+            {
+                if !faults.is_empty() || password.is_some() {
+                    return Err(format!(
+                        "record mode {mode}: --fault and --password apply to replay; the recorder passes clients through to the upstream"
+                    ));
+                }
+                return record(upstream, listen, &fixtures, mode, "pgsim serve").await;
+            }
             let mut builder = pgsim::MockServer::builder()
                 .fixtures(&fixtures)
                 .listen(listen)
@@ -201,36 +267,14 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             listen,
             fixtures,
         } => {
-            let upstream = upstream
-                .or_else(|| std::env::var("DATABASE_URL").ok())
-                .ok_or(
-                    "no upstream server: pass --upstream, or set PGSIM_UPSTREAM or DATABASE_URL",
-                )?;
-            let recorder = pgsim::Recorder::builder()
-                .upstream(upstream)
-                .fixtures(&fixtures)
-                .listen(listen)
-                .start()
-                .await
-                .map_err(|e| e.to_string())?;
-            println!(
-                "pgsim record: proxying {} into {}",
-                recorder.addr(),
-                fixtures.display()
-            );
-            wait_for_signal().await;
-            let summary = recorder.shutdown().await;
-            print!("{summary}");
-            if !summary.errors.is_empty() {
-                Err("some exchanges could not be written".into())
-            } else if !summary.lost.is_empty() {
-                Err(format!(
-                    "{} requests were not written (listed above)",
-                    summary.lost.len()
-                ))
-            } else {
-                Ok(ExitCode::SUCCESS)
-            }
+            record(
+                upstream,
+                listen,
+                &fixtures,
+                pgsim::RecordMode::All,
+                "pgsim record",
+            )
+            .await
         }
         Command::Inspect {
             fixtures,

@@ -15,7 +15,8 @@ pub enum Mode {
     /// Straight to the real server.
     Live,
     /// To the real server through an in-process recording proxy that writes
-    /// every exchange to `fixtures` (added to what is there already).
+    /// every exchange to `fixtures`; the recording replaces what was there
+    /// when the client closes (record mode `all`).
     Record {
         /// The fixture directory (created if missing).
         fixtures: PathBuf,
@@ -25,6 +26,16 @@ pub enum Mode {
     Replay {
         /// The fixture directory.
         fixtures: PathBuf,
+    },
+    /// `fixtures` used as a [`RecordMode`](crate::RecordMode) says, decided
+    /// at build: `none` replays, `once` records only into an empty
+    /// directory (refused under `CI=true`), `new` records and adds what the
+    /// directory does not already answer, `all` re-records.
+    Fixtures {
+        /// The fixture directory.
+        fixtures: PathBuf,
+        /// What to do with it.
+        record: crate::RecordMode,
     },
 }
 
@@ -40,6 +51,10 @@ impl Mode {
             Mode::Replay { fixtures } => Mode::Replay {
                 fixtures: fixtures.join(name),
             },
+            Mode::Fixtures { fixtures, record } => Mode::Fixtures {
+                fixtures: fixtures.join(name),
+                record: *record,
+            },
         }
     }
 }
@@ -50,6 +65,9 @@ impl std::fmt::Display for Mode {
             Mode::Live => f.write_str("live"),
             Mode::Record { fixtures } => write!(f, "record into {}", fixtures.display()),
             Mode::Replay { fixtures } => write!(f, "replay from {}", fixtures.display()),
+            Mode::Fixtures { fixtures, record } => {
+                write!(f, "fixtures {} (record mode {record})", fixtures.display())
+            }
         }
     }
 }

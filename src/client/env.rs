@@ -26,8 +26,29 @@ impl ClientBuilder {
             default_password: lookup("PGPASSWORD"),
             ..ClientBuilder::default()
         };
-        if let Some(mode) = lookup("PGSIM_MODE") {
-            b.mode = parse_mode(&mode, lookup("PGSIM_FIXTURES"))?;
+        match (lookup("PGSIM_MODE"), lookup("PGSIM_RECORD_MODE")) {
+            (Some(mode), None) => b.mode = parse_mode(&mode, lookup("PGSIM_FIXTURES"))?,
+            (None, Some(record)) => {
+                let setting = |reason: String| Error::Setting {
+                    setting: "PGSIM_RECORD_MODE".into(),
+                    value: record.clone(),
+                    reason,
+                };
+                let fixtures = lookup("PGSIM_FIXTURES")
+                    .ok_or_else(|| setting("needs PGSIM_FIXTURES, the fixture directory".into()))?;
+                b.mode = Mode::Fixtures {
+                    fixtures: fixtures.into(),
+                    record: record.parse().map_err(|e: Error| setting(e.to_string()))?,
+                };
+            }
+            (Some(mode), Some(record)) => {
+                return Err(Error::Setting {
+                    setting: "PGSIM_RECORD_MODE".into(),
+                    value: record,
+                    reason: format!("PGSIM_MODE={mode} is set too: set one of them"),
+                })
+            }
+            (None, None) => {}
         }
         if let Some(n) = number(&lookup, "PGSIM_MAX_CONNECTIONS", "a number of connections")? {
             b.pool.max_connections = usize::try_from(n).unwrap_or(usize::MAX);

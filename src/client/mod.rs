@@ -192,12 +192,35 @@ impl ClientBuilder {
         if let Some(password) = &self.default_password {
             url.default_password(password);
         }
-        let backend = match &self.mode {
-            Mode::Live => Backend::Live,
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        let (fixtures, plan) = match &self.mode {
+            Mode::Live => (None, crate::Plan::Replay),
             Mode::Record { fixtures } => {
+                (Some(fixtures), crate::Plan::Record(crate::RecordMode::All))
+            }
+            Mode::Replay { fixtures } => (Some(fixtures), crate::Plan::Replay),
+            Mode::Fixtures { fixtures, record } => (Some(fixtures), record.plan(fixtures, ci)?),
+        };
+        let backend = match (fixtures, plan) {
+            (None, _) => Backend::Live,
+            (Some(fixtures), crate::Plan::Record(mode)) => {
+                // The upstream is checked now, so a wrong password or a
+                // server that is down fails the build with the server's own
+                // error (and leaves no empty session in the fixtures).
+                let (check, conn) = url
+                    .driver_config(&self.driver_settings())
+                    .connect(tokio_postgres::NoTls)
+                    .await
+                    .map_err(|source| Error::Upstream {
+                        address: url.address(),
+                        source,
+                    })?;
+                drop(check);
+                drop(conn);
                 let recorder = Recorder::builder()
                     .upstream(url.address())
                     .fixtures(fixtures)
+                    .record_mode(mode)
                     .start()
                     .await?;
                 Backend::Record {
@@ -205,7 +228,7 @@ impl ClientBuilder {
                     recorder: Mutex::new(Some(recorder)),
                 }
             }
-            Mode::Replay { fixtures } => {
+            (Some(fixtures), crate::Plan::Replay) => {
                 let server = MockServer::builder().fixtures(fixtures).start().await?;
                 Backend::Replay {
                     addr: server.addr(),

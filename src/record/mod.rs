@@ -2,8 +2,11 @@
 //! every byte to the upstream server unchanged (authentication included, so
 //! it never needs or keeps a password) and writes each exchange to fixtures.
 
+mod mode;
 mod tap;
 mod writer;
+
+pub use mode::{Plan, RecordMode};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,6 +42,9 @@ pub struct RecordSummary {
     /// Requests the client started that were not written, each with the
     /// session, the SQL and the reason.
     pub lost: Vec<String>,
+    /// What the record mode did with the directory (sessions already
+    /// recorded and not written again, the old set replaced...).
+    pub notes: Vec<String>,
 }
 
 impl std::fmt::Display for RecordSummary {
@@ -56,6 +62,9 @@ impl std::fmt::Display for RecordSummary {
         for l in &self.lost {
             writeln!(f, "  not written: {l}")?;
         }
+        for n in &self.notes {
+            writeln!(f, "  {n}")?;
+        }
         for e in &self.errors {
             writeln!(f, "  error: {e}")?;
         }
@@ -69,6 +78,8 @@ pub struct RecorderBuilder {
     upstream: Option<String>,
     fixtures: Option<PathBuf>,
     listen: Option<SocketAddr>,
+    /// `None`: [`RecordMode::All`].
+    mode: Option<RecordMode>,
 }
 
 impl RecorderBuilder {
@@ -91,14 +102,68 @@ impl RecorderBuilder {
         self
     }
 
+    /// What to do with fixtures already in the directory (default
+    /// [`RecordMode::All`]: the run's recording replaces them when it ends).
+    /// `New` adds only sessions the directory does not already answer;
+    /// `Once` records only into an empty directory; `None` is refused (a
+    /// recorder records).
+    pub fn record_mode(mut self, mode: RecordMode) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+
     /// Binds and starts proxying.
     pub async fn start(self) -> Result<Recorder, Error> {
         let upstream = upstream_addr(self.upstream.as_deref().unwrap_or("127.0.0.1:5432"))?;
         let dir = self
             .fixtures
             .ok_or_else(|| Error::Config("the recorder needs a fixtures directory".into()))?;
+        let asked = self.mode.unwrap_or(RecordMode::All);
+        let mode = match asked.plan(&dir, false)? {
+            Plan::Record(mode) => mode,
+            Plan::Replay if asked == RecordMode::Once => {
+                return Err(Error::Config(format!(
+                    "record mode once: {} already holds fixtures; nothing to record (replay them)",
+                    dir.display()
+                )))
+            }
+            Plan::Replay => {
+                return Err(Error::Config(
+                    "record mode none records nothing: a recorder needs all, new or once".into(),
+                ))
+            }
+        };
         std::fs::create_dir_all(&dir).map_err(|e| crate::fixture::FixtureError::io(&dir, e))?;
-        let (writer, next_seq) = Writer::start(dir)?;
+        let has_fixtures = !crate::fixture::fixture_files(&dir)?.is_empty();
+        let staging = (has_fixtures).then(|| dir.join(STAGING));
+        if let Some(s) = &staging {
+            if s.exists() {
+                return Err(Error::Config(format!(
+                    "{} holds an earlier run's unfinished recording: look at it, then delete it (pgsim never deletes a recording it did not apply)",
+                    s.display()
+                )));
+            }
+            std::fs::create_dir_all(s).map_err(|e| crate::fixture::FixtureError::io(s, e))?;
+        }
+        // `new` numbers sessions and exchanges after the directory's own
+        // (its files join them); `all` starts a fresh set.
+        let known = match (mode, has_fixtures) {
+            (RecordMode::New, true) => Some(mode::Known::new(&crate::fixture::load_dir(&dir)?)),
+            _ => None,
+        };
+        let numbering = if mode == RecordMode::New {
+            &dir
+        } else {
+            staging.as_ref().unwrap_or(&dir)
+        };
+        let (writer, next_seq) =
+            Writer::start(staging.clone().unwrap_or_else(|| dir.clone()), numbering)?;
+        let finish = Finish {
+            dir: dir.clone(),
+            staging,
+            mode,
+            known,
+        };
         let shared = Arc::new(Shared {
             upstream,
             writer,
@@ -114,10 +179,91 @@ impl RecorderBuilder {
         .await?;
         Ok(Recorder {
             addr: listening.addr,
+            finish,
             shared,
             stop: listening.stop,
             task: Some(listening.task),
         })
+    }
+}
+
+/// Where a run that must not mix with the directory's fixtures records
+/// (the loader skips dot directories).
+const STAGING: &str = ".pgsim-recording";
+
+/// What happens to a staged recording when the run ends.
+struct Finish {
+    dir: PathBuf,
+    /// `None`: the directory was empty and is written directly.
+    staging: Option<PathBuf>,
+    mode: RecordMode,
+    /// `new`: what the directory already answers.
+    known: Option<mode::Known>,
+}
+
+impl Finish {
+    fn apply(&self, summary: &mut RecordSummary) {
+        let Some(staging) = &self.staging else {
+            return;
+        };
+        let moved = |p: &PathBuf| self.dir.join(p.strip_prefix(staging).unwrap_or(p));
+        if self.mode == RecordMode::All {
+            if !summary.errors.is_empty() || !summary.lost.is_empty() {
+                summary.errors.push(format!(
+                    "record mode all: the old fixtures of {} were kept, since this run did not record everything; its recording is in {}",
+                    self.dir.display(),
+                    staging.display()
+                ));
+                return;
+            }
+            match crate::fixture::replace_set(&self.dir, staging) {
+                Ok(()) => {
+                    summary.files = summary.files.iter().map(moved).collect();
+                    summary.notes.push(format!(
+                        "record mode all: the new recording replaced the fixtures of {}",
+                        self.dir.display()
+                    ));
+                }
+                Err(e) => summary.errors.push(format!(
+                    "record mode all: replacing the fixtures of {} failed, the old set is in place and the new one in {}: {e}",
+                    self.dir.display(),
+                    staging.display()
+                )),
+            }
+            return;
+        }
+        // `new`: sessions the directory already answered the same way are
+        // not added a second time.
+        let mut added = Vec::new();
+        let mut known = 0usize;
+        for path in &summary.files {
+            let holds = match (&self.known, crate::fixture::load_file(path)) {
+                (Some(k), Ok((session, _))) => k.holds(&session),
+                _ => false,
+            };
+            let result = if holds {
+                known += 1;
+                std::fs::remove_file(path)
+            } else {
+                let to = moved(path);
+                std::fs::rename(path, &to).map(|()| added.push(to))
+            };
+            if let Err(e) = result {
+                summary.errors.push(format!(
+                    "record mode new: {} stays where it was recorded: {e}",
+                    path.display()
+                ));
+            }
+        }
+        summary.files = added;
+        summary.notes.push(format!(
+            "record mode new: {} new session(s) added to {}; {known} already recorded there the same way, not written again",
+            summary.files.len(),
+            self.dir.display()
+        ));
+        if summary.errors.is_empty() {
+            let _ = std::fs::remove_dir(staging);
+        }
     }
 }
 
@@ -157,6 +303,7 @@ impl Shared {
 /// A running recording proxy.
 pub struct Recorder {
     addr: SocketAddr,
+    finish: Finish,
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -195,7 +342,7 @@ impl Recorder {
                 errors.push(format!("the loader refuses what was written: {e}"));
             }
         }
-        RecordSummary {
+        let mut summary = RecordSummary {
             sessions: self.shared.sessions.load(Ordering::Relaxed),
             exchanges: self.shared.exchanges.load(Ordering::Relaxed),
             files,
@@ -206,7 +353,10 @@ impl Recorder {
                 .lock()
                 .map(|l| l.clone())
                 .unwrap_or_default(),
-        }
+            notes: Vec::new(),
+        };
+        self.finish.apply(&mut summary);
+        summary
     }
 }
 

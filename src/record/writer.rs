@@ -33,8 +33,9 @@ pub(super) struct Writer {
 impl Writer {
     /// Starts the writer thread for `dir`. Returns the writer and the first
     /// free exchange `seq` (after any fixtures already in `dir`).
-    pub(super) fn start(dir: PathBuf) -> Result<(Self, u64), FixtureError> {
-        let existing = load_dir(&dir)?;
+    /// Numbers (files and `seq`) continue after the fixtures of `numbering`.
+    pub(super) fn start(dir: PathBuf, numbering: &Path) -> Result<(Self, u64), FixtureError> {
+        let existing = load_dir(numbering)?;
         let next_seq = existing
             .sessions
             .iter()
