@@ -168,6 +168,7 @@ impl RecorderBuilder {
             upstream,
             writer,
             seq: AtomicU64::new(next_seq),
+            rules: crate::fixture::Rules::load(&dir)?,
             sessions: AtomicU64::new(0),
             exchanges: AtomicU64::new(0),
             lost: Mutex::new(Vec::new()),
@@ -290,6 +291,7 @@ struct Shared {
     sessions: AtomicU64,
     exchanges: AtomicU64,
     lost: Mutex<Vec<String>>,
+    rules: crate::fixture::Rules,
 }
 
 impl Shared {
@@ -574,7 +576,9 @@ impl SessionRec {
                 };
                 ex.seq = self.shared.seq.fetch_add(1, Ordering::Relaxed);
                 let normalized = key::normalize(&ex.sql);
-                let values = ex.key_values();
+                // The key under the directory's matching rules, as replay
+                // computes it; the values themselves are kept as sent.
+                let (values, _) = ex.relaxed_key_values(&self.shared.rules, &normalized);
                 ex.key = with_param_values(&values, |p| key::query_key_normalized(&normalized, p))
                     .to_string();
                 if let Err((at, why)) = validate_exchange(&ex) {

@@ -31,6 +31,12 @@ pub(super) struct Builder {
     strings: HashSet<Arc<str>>,
     sqls: HashMap<Arc<str>, SqlInfo>,
     columns: HashSet<Arc<[Column]>>,
+    /// The fixture directory's matching rules, applied to every key.
+    pub(super) rules: crate::fixture::Rules,
+    /// Where a rule made recorded queries one: the relaxed key, the exact
+    /// key and answer of the first, for answers that then differ.
+    relaxed: HashMap<QueryKey, (QueryKey, Arc<Answer>)>,
+    pub(super) warnings: Vec<String>,
 }
 
 /// A result whose rows still point into the file's row buffer.
@@ -53,6 +59,13 @@ enum DraftRows {
 }
 
 impl Builder {
+    pub(super) fn with_rules(rules: crate::fixture::Rules) -> Self {
+        Builder {
+            rules,
+            ..Builder::default()
+        }
+    }
+
     fn intern(&mut self, s: &str) -> Arc<str> {
         if let Some(found) = self.strings.get(s) {
             return Arc::clone(found);
@@ -118,14 +131,16 @@ impl Builder {
                 .into_iter()
                 .map(|r| self.draft(r, &mut arena))
                 .collect();
-            let values: Vec<Value> = ex.key_values();
+            let normalized = self.sql(&ex.sql).1;
+            let (values, relaxed) = ex.relaxed_key_values(&self.rules, &normalized);
+            let values: Vec<Value> = values;
             let start = arena.len();
             super::encode_params(&values, &mut arena);
-            drafts.push((ex, values, start..arena.len(), results));
+            drafts.push((ex, values, start..arena.len(), results, relaxed));
         }
         let arena = arena.freeze();
         let mut current: Option<(u32, Option<Arc<str>>)> = None;
-        for (ex, values, params, results) in drafts {
+        for (ex, values, params, results, relaxed) in drafts {
             // A new recorded session starts where the scope changes.
             let scope = ex.scope.as_deref().map(|s| self.intern(s));
             let session = match &current {
@@ -167,6 +182,7 @@ impl Builder {
                 arena.slice(params),
                 results,
                 session,
+                &relaxed,
             );
         }
     }
@@ -238,6 +254,7 @@ impl Builder {
         params: Bytes,
         results: Vec<PreparedResult>,
         session: u32,
+        relaxed: &[crate::fixture::Relaxed],
     ) {
         // What a failed transaction answers (25P02) depends on nothing but
         // its state, which the server tracks and answers itself; queuing it
@@ -264,7 +281,37 @@ impl Builder {
             sql,
         };
         let phase = ex.phase;
+        let exact = (!relaxed.is_empty()).then(|| {
+            with_param_values(&ex.key_values(), |p| {
+                key::query_key_normalized(&normalized, p)
+            })
+        });
         let answer = Arc::new(Answer::new(origin, phase, results, ex.before, session));
+        if let Some(exact) = exact {
+            // Queries a rule made one must answer alike, or replay cannot
+            // tell them apart: said at load, never silent.
+            match self.relaxed.get(&k) {
+                Some((first_exact, first)) if *first_exact != exact && !first.same_as(&answer) => {
+                    let rules: Vec<String> = relaxed
+                        .iter()
+                        .map(|r| format!("{} (${})", r.rule, r.param))
+                        .collect();
+                    self.warnings.push(format!(
+                        "matching rule {} makes two recorded queries one, and they were answered differently: {}#{} and {}#{} ({:?}); replay tells them apart only by the recorded session",
+                        rules.join(", "),
+                        first.origin.file,
+                        first.origin.seq,
+                        answer.origin.file,
+                        answer.origin.seq,
+                        shorten_sql(&normalized)
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    self.relaxed.insert(k, (exact, Arc::clone(&answer)));
+                }
+            }
+        }
         let Some(db) = self.databases.get_mut(db_name) else {
             return;
         };
@@ -296,7 +343,7 @@ impl Builder {
 
     /// Groups the recorded sessions, orders every queue by session and
     /// recording sequence, and seals the indexes.
-    pub(super) fn finish(mut self) -> BTreeMap<String, DatabaseIndex> {
+    pub(super) fn finish(mut self) -> (BTreeMap<String, DatabaseIndex>, Vec<String>) {
         for db in self.databases.values_mut() {
             group_sessions(&mut db.sessions);
             for q in &mut db.queues {
@@ -329,7 +376,7 @@ impl Builder {
             db.index.shrink_to_fit();
             db.sessions.shrink_to_fit();
         }
-        self.databases
+        (self.databases, self.warnings)
     }
 }
 
@@ -388,6 +435,10 @@ fn group_sessions(sessions: &mut [SessionMeta]) {
     for s in sessions.iter_mut() {
         s.shared = s.scope.is_some() || sizes.get(&s.group).copied().unwrap_or(0) > 1;
     }
+}
+
+fn shorten_sql(sql: &str) -> String {
+    sql.chars().take(120).collect()
 }
 
 fn finish_draft(d: Draft, arena: &Bytes) -> PreparedResult {

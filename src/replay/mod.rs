@@ -15,7 +15,7 @@ pub(crate) use answer::{
     copy_format, put_async, put_columns, put_copy_out, Answer, Completion, Formats, PreparedResult,
 };
 pub use answer::{Origin, SQLSTATE_CANNOT_ENCODE};
-pub use report::{Miss, Report};
+pub use report::{Miss, RelaxedMatch, Report};
 
 use crate::fixture::{Column, ErrorFields, FixtureSet, Format, Value};
 use crate::key::{self, ParamValue, QueryKey};
@@ -546,6 +546,9 @@ pub struct Replay {
     rejected: Vec<crate::fixture::Rejected>,
     /// The directory the fixtures were loaded from, for the hint of a miss.
     source: Option<std::path::PathBuf>,
+    rules: crate::fixture::Rules,
+    /// Every answer a matching rule let match, by rule: for the report.
+    relaxed: Mutex<BTreeMap<(crate::fixture::Relaxed, Origin), u64>>,
 }
 
 /// Runs `f` with `values` as key parameters (hex of raw values decoded).
@@ -589,11 +592,16 @@ fn with_values<'v, R>(
 impl Replay {
     /// Indexes a loaded fixture set.
     pub fn new(set: FixtureSet) -> Self {
-        let mut builder = index::Builder::default();
+        let mut builder = index::Builder::with_rules(set.rules);
         for loaded in set.sessions {
             builder.add_session(&loaded.path.display().to_string(), loaded.session);
         }
-        Self::from_parts(builder.finish(), set.warnings, set.rejected)
+        let rules = builder.rules.clone();
+        let (databases, mut warnings) = builder.finish();
+        warnings.splice(0..0, set.warnings);
+        let mut replay = Self::from_parts(databases, warnings, set.rejected);
+        replay.rules = rules;
+        replay
     }
 
     /// Loads and indexes a fixture directory, one file at a time: a reader
@@ -602,6 +610,7 @@ impl Replay {
     /// others serve.
     pub fn load(dir: impl AsRef<std::path::Path>) -> Result<Self, crate::fixture::FixtureError> {
         let files = crate::fixture::fixture_files(dir.as_ref())?;
+        let rules = crate::fixture::Rules::load(dir.as_ref())?;
         let (tx, rx) = std::sync::mpsc::sync_channel(2);
         let reader = std::thread::spawn(move || {
             for path in files {
@@ -611,7 +620,7 @@ impl Replay {
                 }
             }
         });
-        let mut builder = index::Builder::default();
+        let mut builder = index::Builder::with_rules(rules.clone());
         let mut warnings = Vec::new();
         let mut rejected = Vec::new();
         let mut seen = crate::fixture::SeenSessions::default();
@@ -628,8 +637,11 @@ impl Replay {
             }
         }
         let _ = reader.join();
-        let mut replay = Self::from_parts(builder.finish(), warnings, rejected);
+        let (databases, found) = builder.finish();
+        warnings.extend(found);
+        let mut replay = Self::from_parts(databases, warnings, rejected);
         replay.source = Some(dir.as_ref().to_owned());
+        replay.rules = rules;
         Ok(replay)
     }
 
@@ -647,6 +659,24 @@ impl Replay {
             warnings,
             rejected,
             source: None,
+            rules: crate::fixture::Rules::default(),
+            relaxed: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The fixture directory's matching rules.
+    pub(crate) fn rules(&self) -> &crate::fixture::Rules {
+        &self.rules
+    }
+
+    /// Notes that `rules` relaxed the match that served `answer`.
+    pub(crate) fn note_relaxed(&self, rules: &[crate::fixture::Relaxed], answer: &Answer) {
+        if let Ok(mut relaxed) = self.relaxed.lock() {
+            for r in rules {
+                *relaxed
+                    .entry((r.clone(), answer.origin.clone()))
+                    .or_insert(0) += 1;
+            }
         }
     }
 
@@ -856,6 +886,20 @@ impl Replay {
             queries: self.queries.load(Ordering::Relaxed),
             misses: self.misses.lock().map(|m| m.clone()).unwrap_or_default(),
             unused,
+            relaxed: self
+                .relaxed
+                .lock()
+                .map(|r| {
+                    r.iter()
+                        .map(|((rule, origin), n)| report::RelaxedMatch {
+                            rule: rule.rule.clone(),
+                            param: rule.param,
+                            origin: origin.clone(),
+                            count: *n,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 }

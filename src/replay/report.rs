@@ -26,6 +26,21 @@ pub struct Report {
     pub misses: Vec<Miss>,
     /// Recorded answers never served.
     pub unused: Vec<Origin>,
+    /// Answers served because a matching rule relaxed the match.
+    pub relaxed: Vec<RelaxedMatch>,
+}
+
+/// An answer a matching rule let match, and how often.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelaxedMatch {
+    /// The rule's name.
+    pub rule: String,
+    /// The parameter it relaxed (1-based).
+    pub param: usize,
+    /// The recorded exchange it served.
+    pub origin: Origin,
+    /// Times served so.
+    pub count: u64,
 }
 
 impl fmt::Display for Report {
@@ -43,6 +58,13 @@ impl fmt::Display for Report {
             if let Some(n) = &m.nearest {
                 writeln!(f, "       closest: {n}")?;
             }
+        }
+        for r in &self.relaxed {
+            writeln!(
+                f,
+                "  relaxed by rule {:?} (${}): {}#{} {:?} served {} time(s)",
+                r.rule, r.param, r.origin.file, r.origin.seq, r.origin.sql, r.count
+            )?;
         }
         const SHOWN: usize = 20;
         for u in self.unused.iter().take(SHOWN) {

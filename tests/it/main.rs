@@ -12,6 +12,7 @@ mod protocol;
 mod record_modes;
 mod replay_demo;
 mod routing;
+mod rules;
 mod scoped;
 mod support;
 mod survey;

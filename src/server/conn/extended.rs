@@ -11,8 +11,8 @@ use crate::fixture::ErrorFields;
 use crate::key;
 use crate::protocol::{self, txn, BatchEnd, TxKind};
 use crate::replay::{
-    put_columns, put_copy_out, with_bound_params, Answer, Completion, Formats, EMPTY_STATEMENT,
-    SQLSTATE_NO_RECORDING,
+    put_columns, put_copy_out, with_bound_params, with_param_values, Answer, Completion, Formats,
+    EMPTY_STATEMENT, SQLSTATE_NO_RECORDING,
 };
 use crate::server::fault::Injected;
 use crate::wire::{self, Bind, Parse, Target, TxStatus, WireError};
@@ -160,12 +160,24 @@ impl<'a> Session<'a> {
                 let columns = info.columns.clone().flatten();
                 Resolved::Injected { injected, columns }
             } else {
-                let key = with_bound_params(&p.params, |v| {
-                    key::query_key_normalized(&p.extra.normalized, v)
-                });
+                let rules = self.shared.replay.rules();
+                let relaxed = rules.relax(&p.extra.normalized, &p.params);
+                let key = match &relaxed {
+                    Some((values, _)) => with_param_values(values, |v| {
+                        key::query_key_normalized(&p.extra.normalized, v)
+                    }),
+                    None => with_bound_params(&p.params, |v| {
+                        key::query_key_normalized(&p.extra.normalized, v)
+                    }),
+                };
                 let values: Vec<_> = p.params.iter().map(|p| p.value.clone()).collect();
                 match self.lookup(&key, &sql, &values) {
-                    Ok(a) => Resolved::Answer(a),
+                    Ok(a) => {
+                        if let Some((_, applied)) = &relaxed {
+                            self.shared.replay.note_relaxed(applied, a);
+                        }
+                        Resolved::Answer(a)
+                    }
                     Err(e) => Resolved::Miss(e),
                 }
             }
