@@ -53,8 +53,30 @@ impl fmt::Display for Report {
             self.misses.len(),
             self.unused.len()
         )?;
+        // One line per missed query, with how often it missed.
+        let mut seen: Vec<(&Miss, usize)> = Vec::new();
+        let mut at: std::collections::HashMap<(&str, &str), usize> =
+            std::collections::HashMap::new();
         for m in &self.misses {
-            writeln!(f, "  miss [{}] {:?} (key {})", m.database, m.sql, m.key)?;
+            match at.get(&(m.database.as_str(), m.key.as_str())) {
+                Some(&i) => seen[i].1 += 1,
+                None => {
+                    at.insert((&m.database, &m.key), seen.len());
+                    seen.push((m, 1));
+                }
+            }
+        }
+        for (m, n) in seen {
+            let times = if n > 1 {
+                format!(" x{n}")
+            } else {
+                String::new()
+            };
+            writeln!(
+                f,
+                "  miss{times} [{}] {:?} (key {})",
+                m.database, m.sql, m.key
+            )?;
             if let Some(n) = &m.nearest {
                 writeln!(f, "       closest: {n}")?;
             }

@@ -108,9 +108,32 @@ pub struct MockServerBuilder {
     password: Option<String>,
     faults: Vec<FaultSource>,
     seed: u64,
+    fail_on: FailOn,
+}
+
+/// What makes a [`MockServer`] fail the test that dropped or shut it down.
+#[derive(Debug, Clone, Copy, Default)]
+struct FailOn {
+    misses: bool,
+    unused: bool,
 }
 
 impl MockServerBuilder {
+    /// Panics when the server is dropped or shut down after a miss (unless
+    /// the thread is already panicking), with the report: a test that
+    /// forgets to check [`MockServer::report`] still fails.
+    pub fn fail_on_misses(mut self) -> Self {
+        self.fail_on.misses = true;
+        self
+    }
+
+    /// Panics likewise when recorded answers were never used: the test no
+    /// longer does what was recorded (re-record it, or trim the fixtures).
+    pub fn fail_on_unused(mut self) -> Self {
+        self.fail_on.unused = true;
+        self
+    }
+
     /// Replays the fixture directory `dir`.
     pub fn fixtures(mut self, dir: impl Into<PathBuf>) -> Self {
         self.fixtures = Some(dir.into());
@@ -190,6 +213,7 @@ impl MockServerBuilder {
             shared,
             stop: listening.stop,
             task: Some(listening.task),
+            fail_on: self.fail_on,
         })
     }
 }
@@ -213,6 +237,7 @@ pub struct MockServer {
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
+    fail_on: FailOn,
 }
 
 impl MockServer {
@@ -304,27 +329,53 @@ impl MockServer {
     }
 
     /// Stops accepting, lets open sessions finish (2 s at most) and returns
-    /// the final report.
+    /// the final report (panicking with it when a `fail_on_*` option of the
+    /// builder says so).
     pub async fn shutdown(mut self) -> Report {
         let _ = self.stop.send(true);
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
-        self.shared.replay.report()
+        let report = self.shared.replay.report();
+        self.enforce(&report);
+        report
+    }
+
+    /// The builder's `fail_on_*` options.
+    fn enforce(&self, report: &Report) {
+        if std::thread::panicking() {
+            return;
+        }
+        let misses = self.fail_on.misses && !report.misses.is_empty();
+        let unused = self.fail_on.unused && !report.unused.is_empty();
+        if misses || unused {
+            panic!(
+                "pgsim MockServer: {} misses, {} recorded answers never used (fail_on_{}):\n{report}",
+                report.misses.len(),
+                report.unused.len(),
+                if misses { "misses" } else { "unused" }
+            );
+        }
     }
 }
 
 impl Drop for MockServer {
     /// Like wiremock's verification on drop: a server that missed queries
-    /// says so (on stderr, where a failing test's output shows it), with the
-    /// closest recordings. It does not panic: tests assert on
-    /// [`MockServer::report`] when a miss must fail them.
+    /// or left recorded answers unused says so (on stderr, where a failing
+    /// test's output shows it), with the closest recordings. It panics only
+    /// with [`MockServerBuilder::fail_on_misses`] or
+    /// [`MockServerBuilder::fail_on_unused`].
     fn drop(&mut self) {
         if let Some(task) = self.task.take() {
             task.abort();
             let report = self.shared.replay.report();
-            if !report.misses.is_empty() {
-                eprint!("pgsim MockServer dropped with misses:\n{report}");
+            if !report.misses.is_empty() || !report.unused.is_empty() {
+                let what = if report.misses.is_empty() {
+                    "recorded answers never used"
+                } else {
+                    "misses"
+                };
+                eprint!("pgsim MockServer dropped with {what}:\n{report}");
                 // The faults may explain the misses; the seed repeats the run.
                 let faults = self.shared.faults.stats();
                 for (i, f) in faults.iter().enumerate() {
@@ -334,6 +385,7 @@ impl Drop for MockServer {
                     eprintln!("  fault seed {}", self.shared.faults.seed());
                 }
             }
+            self.enforce(&report);
         }
     }
 }

@@ -197,3 +197,77 @@ async fn count_answers_follow_recorded_order_then_repeat() {
     // Recorded over the extended protocol: 3 before the insert, then 4, 4, 5.
     assert_eq!(counts, vec![3, 4, 4, 5, 5, 5]);
 }
+
+async fn demo_client(server: &pgsim::MockServer) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(&server.url_for(DEMO_DB), NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+#[tokio::test]
+async fn the_report_counts_each_missed_query_once_with_how_often() {
+    let server = demo_server().await;
+    let client = demo_client(&server).await;
+    for _ in 0..3 {
+        client
+            .simple_query("select 'never recorded'")
+            .await
+            .unwrap_err();
+    }
+    client.simple_query("select 'nor this'").await.unwrap_err();
+    let report = server.shutdown().await;
+    assert_eq!(report.misses.len(), 4);
+    let text = report.to_string();
+    assert_eq!(text.matches("  miss").count(), 2, "{text}");
+    assert!(
+        text.contains("miss x3 [pgsim_demo] \"select 'never recorded'\""),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+#[should_panic(expected = "fail_on_misses")]
+async fn fail_on_misses_fails_the_test_that_drops_the_server() {
+    let server = pgsim::MockServer::builder()
+        .fixtures(crate::support::demo_dir())
+        .fail_on_misses()
+        .start()
+        .await
+        .unwrap();
+    let client = demo_client(&server).await;
+    client
+        .simple_query("select 'never recorded'")
+        .await
+        .unwrap_err();
+    drop(server);
+}
+
+#[tokio::test]
+#[should_panic(expected = "fail_on_unused")]
+async fn fail_on_unused_fails_a_test_that_left_recorded_answers() {
+    let server = pgsim::MockServer::builder()
+        .fixtures(crate::support::demo_dir())
+        .fail_on_unused()
+        .start()
+        .await
+        .unwrap();
+    let client = demo_client(&server).await;
+    client.simple_query(DEMO_PIN).await.unwrap();
+    let _ = server.shutdown().await;
+}
+
+#[tokio::test]
+async fn fail_on_misses_lets_a_clean_run_pass() {
+    let server = pgsim::MockServer::builder()
+        .fixtures(crate::support::demo_dir())
+        .fail_on_misses()
+        .start()
+        .await
+        .unwrap();
+    let client = demo_client(&server).await;
+    client.simple_query(DEMO_PIN).await.unwrap();
+    let report = server.shutdown().await;
+    assert!(report.misses.is_empty());
+}
