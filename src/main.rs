@@ -66,6 +66,10 @@ enum Command {
         /// events: same faults).
         #[arg(long, env = "PGSIM_SEED", default_value_t = 0)]
         seed: u64,
+        /// Each connection must send exactly one recorded session's queries,
+        /// in order; the first deviation is a miss showing both sequences.
+        #[arg(long, env = "PGSIM_STRICT_ORDER")]
+        strict_order: bool,
     },
     /// Proxy clients to a real server and write every exchange to fixtures.
     Record {
@@ -198,6 +202,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             password,
             faults,
             seed,
+            strict_order,
         } => {
             let ci = std::env::var("CI").is_ok_and(|v| v == "true");
             if let pgsim::Plan::Record(mode) =
@@ -216,6 +221,9 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 .seed(seed);
             if let Some(p) = password {
                 builder = builder.password(p);
+            }
+            if strict_order {
+                builder = builder.strict_order();
             }
             for spec in faults.into_iter().filter(|s| !s.trim().is_empty()) {
                 builder = builder.fault(spec);

@@ -6,6 +6,7 @@
 mod answer;
 mod index;
 mod report;
+mod strict;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -16,6 +17,7 @@ pub(crate) use answer::{
 };
 pub use answer::{Origin, SQLSTATE_CANNOT_ENCODE};
 pub use report::{Miss, RelaxedMatch, Report};
+pub(crate) use strict::StrictFollow;
 
 use crate::fixture::{Column, ErrorFields, FixtureSet, Format, Value};
 use crate::key::{self, ParamValue, QueryKey};
@@ -255,6 +257,8 @@ pub(crate) struct DatabaseIndex {
     index: HashMap<QueryKey, u32, KeyHasher>,
     queues: Vec<Queue>,
     sessions: Vec<SessionMeta>,
+    /// Every session's queries in order, for strict order (built on first use).
+    sequences: std::sync::OnceLock<strict::Sequences>,
     statements: HashMap<QueryKey, Arc<StatementInfo>, KeyHasher>,
     /// The 25P02 errors the recorded server sent, by the routine that
     /// raised them (exec_simple_query, exec_parse_message, ...): the mock
@@ -304,6 +308,7 @@ impl DatabaseIndex {
             index: HashMap::with_hasher(KeyHasher),
             queues: Vec::new(),
             sessions: Vec::new(),
+            sequences: std::sync::OnceLock::new(),
             statements: HashMap::with_hasher(KeyHasher),
             aborted: BTreeMap::new(),
         }
@@ -865,6 +870,41 @@ impl Replay {
                 sql: sql.to_owned(),
                 key: k.to_string(),
                 nearest: (!note.is_empty()).then_some(note),
+            });
+        }
+        fields
+    }
+
+    /// A strict-order deviation (see `strict`): recorded as a miss, answered
+    /// `PGS01` with what was expected and what came.
+    pub(crate) fn deviation(
+        &self,
+        db: &DatabaseIndex,
+        sql: &str,
+        params: &[Value],
+        detail: String,
+    ) -> ErrorFields {
+        let normalized = key::normalize(sql);
+        let k = with_param_values(params, |p| key::query_key_normalized(&normalized, p));
+        let mut fields = ErrorFields::error(
+            SQLSTATE_NO_RECORDING,
+            format!(
+                "pgsim: query {:?} (key {k}) in database \"{}\" breaks the recorded order",
+                shorten(&normalized, 200),
+                db.name
+            ),
+            Some(detail.clone()),
+        );
+        fields.0.insert(
+            "hint".into(),
+            "Strict order is on: each connection must send its recorded session's queries in order. Re-record the test, or replay without strict order.".into(),
+        );
+        if let Ok(mut misses) = self.misses.lock() {
+            misses.push(Miss {
+                database: db.name.clone(),
+                sql: sql.to_owned(),
+                key: k.to_string(),
+                nearest: Some(detail),
             });
         }
         fields

@@ -88,6 +88,9 @@ pub(crate) struct Shared {
     pub(crate) sessions: SessionCounter,
     pub(crate) faults: Faults,
     pub(crate) cancels: conn::CancelKeys,
+    /// Strict order: each connection must replay one recorded session's
+    /// queries exactly in order.
+    pub(crate) strict_order: bool,
 }
 
 /// A fault as given to the builder: parsed by [`MockServerBuilder::start`],
@@ -109,6 +112,7 @@ pub struct MockServerBuilder {
     faults: Vec<FaultSource>,
     seed: u64,
     fail_on: FailOn,
+    strict_order: bool,
 }
 
 /// What makes a [`MockServer`] fail the test that dropped or shut it down.
@@ -119,6 +123,16 @@ struct FailOn {
 }
 
 impl MockServerBuilder {
+    /// Strict order: each connection must send exactly the queries of one
+    /// recorded session, in their order; the first that deviates is a miss
+    /// (`PGS01`) naming what the recording sends next and what this
+    /// connection sent before. For single-connection clients: a pool hands
+    /// queries to its connections in any order.
+    pub fn strict_order(mut self) -> Self {
+        self.strict_order = true;
+        self
+    }
+
     /// Panics when the server is dropped or shut down after a miss (unless
     /// the thread is already panicking), with the report: a test that
     /// forgets to check [`MockServer::report`] still fails.
@@ -200,6 +214,7 @@ impl MockServerBuilder {
             sessions: SessionCounter::default(),
             faults: Faults::new(faults, self.seed),
             cancels: conn::CancelKeys::default(),
+            strict_order: self.strict_order,
         });
         let for_sessions = Arc::clone(&shared);
         let next_id = AtomicI32::new(1);

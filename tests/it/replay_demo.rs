@@ -271,3 +271,55 @@ async fn fail_on_misses_lets_a_clean_run_pass() {
     let report = server.shutdown().await;
     assert!(report.misses.is_empty());
 }
+
+/// Strict order: the tokio-postgres session's own first two queries are
+/// answered; a query out of its order is a miss that shows what the
+/// recording sends next and what the connection sent before.
+#[tokio::test]
+async fn strict_order_answers_the_recorded_sequence_and_reports_a_deviation() {
+    let server = pgsim::MockServer::builder()
+        .fixtures(crate::support::demo_dir())
+        .strict_order()
+        .start()
+        .await
+        .unwrap();
+    let client = demo_client(&server).await;
+    client.simple_query(DEMO_PIN).await.unwrap();
+    let row = client
+        .query_one(
+            "select id, name from items where id = $1 and active = $2",
+            &[&1i32, &true],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(1), "apple");
+    let err = client
+        .simple_query("select count(*) from events")
+        .await
+        .expect_err("not next in the recording");
+    let db = err.as_db_error().expect("a server error");
+    assert_eq!(db.code().code(), pgsim::SQLSTATE_NO_RECORDING);
+    assert!(
+        db.message().contains("breaks the recorded order"),
+        "{}",
+        db.message()
+    );
+    let detail = db.detail().unwrap_or_default();
+    assert!(detail.contains("session-0001.json#2"), "{detail}");
+    assert!(
+        detail.contains("select * from items order by id"),
+        "{detail}"
+    );
+    // A fresh connection starting elsewhere deviates at once.
+    let other = demo_client(&server).await;
+    let err = other
+        .simple_query("select 'never recorded'")
+        .await
+        .expect_err("no session starts so");
+    assert!(err
+        .as_db_error()
+        .and_then(|d| d.detail())
+        .is_some_and(|d| d.contains("This connection sent before it: nothing")));
+    let report = server.shutdown().await;
+    assert_eq!(report.misses.len(), 2);
+}

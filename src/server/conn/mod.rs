@@ -23,7 +23,7 @@ use crate::fixture::Value;
 use crate::fixture::{Column, CopyShape, ErrorFields};
 use crate::key::QueryKey;
 use crate::protocol::Protocol;
-use crate::replay::{Answer, DatabaseIndex, Follow, Formats, Lookup, StatementInfo};
+use crate::replay::{Answer, DatabaseIndex, Follow, Formats, Lookup, StatementInfo, StrictFollow};
 use crate::wire::{self, Frontend, TxStatus, WireError};
 
 /// SQLSTATE for a malformed protocol message, as PostgreSQL uses it.
@@ -145,6 +145,7 @@ async fn run(io: &mut Io, shared: &Arc<Shared>, conn_id: i32) -> Result<(), Conn
         shared,
         db,
         follow: Follow::default(),
+        strict: StrictFollow::default(),
         proto,
         descriptions: HashMap::new(),
         delay: Duration::ZERO,
@@ -233,6 +234,8 @@ struct Session<'a> {
     db: &'a DatabaseIndex,
     /// Which recorded sessions this connection may be.
     follow: Follow,
+    /// Where it is in the recorded sessions, in strict order.
+    strict: StrictFollow,
     proto: Protocol<ServerStmt<'a>, ServerPortal<'a>>,
     /// Text RowDescriptions this connection has sent, by column set: a
     /// private copy, so the hot path takes no lock shared with other cores.
@@ -283,6 +286,11 @@ impl<'a> Session<'a> {
         values: &[Value],
     ) -> Result<&'a Answer, ErrorFields> {
         let db: &'a DatabaseIndex = self.db;
+        if self.shared.strict_order {
+            return db
+                .answer_strictly(key, sql, &mut self.strict)
+                .map_err(|detail| self.shared.replay.deviation(db, sql, values, detail));
+        }
         let scope = self.proto.scope().cloned();
         match db.answer(key, scope.as_deref(), &mut self.follow) {
             Lookup::Found(answer) => Ok(answer),
