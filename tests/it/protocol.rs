@@ -7,15 +7,9 @@ use std::time::Duration;
 use futures_util::SinkExt;
 use tokio_postgres::NoTls;
 
-use crate::support::{demo_dir, live_url, recording, DEMO_PIN};
+use crate::support::{connect, demo_dir, live_url, recording, DEMO_PIN};
 
 const DEMO_DB: &str = "pgsim_demo";
-
-async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(url, NoTls).await.expect("connects");
-    tokio::spawn(conn);
-    client
-}
 
 /// A mock over the demo fixtures whose `select count(*) from events` waits
 /// `ms` milliseconds before answering.

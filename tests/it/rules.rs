@@ -3,22 +3,12 @@
 //! report names the rule and the exchange, the recorder keys with the same
 //! rules, and rules that merge differently answered queries are said at load.
 
-use tokio_postgres::NoTls;
-
-use crate::support::{live_url, recording};
+use crate::support::{connect, live_url, recording};
 
 const RULES: &str = r#"{"rules": [
   {"name": "sent_at is the clock", "query": "^insert into pgsim_rule_events", "param": 2,
    "match": {"regex": "^\\d{4}-\\d\\d-\\d\\d "}}
 ]}"#;
-
-async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(url, NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("connect {url}: {e}"));
-    tokio::spawn(conn);
-    client
-}
 
 /// What a test suite does: it stamps each row with the time it runs.
 async fn workload(url: &str, now: &str) -> Result<String, tokio_postgres::Error> {

@@ -8,20 +8,11 @@ use std::time::Duration;
 
 use pgsim::client::Closed;
 use pgsim::{Client, MockServer, Mode};
-use tokio_postgres::NoTls;
 
-use crate::support::{live_url, recording, url_password};
+use crate::support::{connect, live_url, recording, url_password};
 
 fn ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(url, NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("connect {url}: {e}"));
-    tokio::spawn(conn);
-    client
 }
 
 /// One client of the "same SQL, different data" workload: every statement

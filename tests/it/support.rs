@@ -128,3 +128,13 @@ pub async fn recording(url: &str) -> (tempfile::TempDir, pgsim::Recorder, String
     );
     (dir, recorder, rec_url)
 }
+
+/// A tokio-postgres client on `url`, its connection driven in the
+/// background; panics naming the URL when it cannot connect.
+pub async fn connect(url: &str) -> pgsim::tokio_postgres::Client {
+    let (client, conn) = pgsim::tokio_postgres::connect(url, pgsim::tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connect {url}: {e}"));
+    tokio::spawn(conn);
+    client
+}
