@@ -12,18 +12,29 @@ const DIFFERENT: u8 = 1;
 const CANNOT_RUN: u8 = 2;
 
 pub(crate) fn run(recorded: &Path, now: &Path) -> ExitCode {
+    match show(recorded, now, "pgsim diff") {
+        Ok(false) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::from(DIFFERENT),
+        Err(()) => ExitCode::from(CANNOT_RUN),
+    }
+}
+
+/// Prints what `now` changed relative to `recorded` (`who` heads the
+/// output): `Ok(true)` when they differ, `Err` when a side does not load
+/// (said on stderr; nothing was compared).
+pub(crate) fn show(recorded: &Path, now: &Path, who: &str) -> Result<bool, ()> {
     let (a, b) = match (load(recorded), load(now)) {
         (Ok(a), Ok(b)) => (a, b),
         (a, b) => {
             for e in [a.err(), b.err()].into_iter().flatten() {
-                eprintln!("pgsim diff: {e}");
+                eprintln!("{who}: {e}");
             }
-            eprintln!("pgsim diff: cannot compare (nothing was compared)");
-            return ExitCode::from(CANNOT_RUN);
+            eprintln!("{who}: cannot compare (nothing was compared)");
+            return Err(());
         }
     };
     out!(
-        "pgsim diff: {} (recorded) -> {} (now)",
+        "{who}: {} (recorded) -> {} (now)",
         recorded.display(),
         now.display()
     );
@@ -35,11 +46,7 @@ pub(crate) fn run(recorded: &Path, now: &Path) -> ExitCode {
         Side { dir: now, set: &b },
     );
     out!("{}", diff.to_string().trim_end());
-    if diff.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(DIFFERENT)
-    }
+    Ok(!diff.is_empty())
 }
 
 /// The set of `dir`, refused whole when any file of it does not load: a

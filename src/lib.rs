@@ -15,6 +15,7 @@ mod server;
 pub mod survey;
 pub mod types;
 pub mod validate;
+pub mod verify;
 mod wire;
 
 pub use client::{Client, ClientBuilder, ConnectionString, Mode};

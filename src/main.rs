@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -18,6 +19,7 @@ mod demo;
 mod diff_cmd;
 mod inspect;
 mod survey_cmd;
+mod verify_cmd;
 
 /// Record PostgreSQL once, replay it forever over the real wire protocol.
 #[derive(Debug, Parser)]
@@ -108,6 +110,38 @@ enum Command {
         recorded: PathBuf,
         /// The fixture directory to compare with it (a new recording).
         now: PathBuf,
+    },
+    /// Drift check: re-run every recorded exchange against a live server,
+    /// in recorded order per session, and report each answer that changed
+    /// (columns, rows, tag, SQLSTATE). It EXECUTES the recorded statements
+    /// on the server, writes included: point it at a disposable database.
+    /// Exit status 0 when every re-run answer is the same, 1 when some
+    /// differ, 2 when it could not run (server unreachable, credentials
+    /// refused, a fixture file that does not load).
+    Verify {
+        /// Fixture directory to check.
+        #[arg(long, env = "PGSIM_FIXTURES")]
+        fixtures: PathBuf,
+        /// The live server, as a URL whose user and password every
+        /// re-run session uses; DATABASE_URL is used when unset.
+        #[arg(long, env = "PGSIM_UPSTREAM", hide_env_values = true)]
+        upstream: Option<String>,
+        /// Also write the re-run answers as a pending set in
+        /// FIXTURES/.pgsim-pending, for `pgsim accept`.
+        #[arg(long)]
+        accept: bool,
+        /// Seconds one exchange or connection may take before the run
+        /// gives up (exit status 2).
+        #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+        timeout: u64,
+    },
+    /// Put a pending set (from `pgsim verify --accept`) in place: shows
+    /// what it changes (as `pgsim diff`), then replaces the directory's
+    /// fixture files with it all at once; other files stay. Exit status 0
+    /// when replaced, 2 when not.
+    Accept {
+        /// Fixture directory whose .pgsim-pending set to accept.
+        fixtures: PathBuf,
     },
     /// Survey every database of a server (catalog and row samples) and
     /// print the result as JSON.
@@ -290,6 +324,15 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             show,
         } => inspect::run(&fixtures, exchanges, &show).map(|()| ExitCode::SUCCESS),
         Command::Diff { recorded, now } => Ok(diff_cmd::run(&recorded, &now)),
+        Command::Verify {
+            fixtures,
+            upstream,
+            accept,
+            timeout,
+        } => {
+            Ok(verify_cmd::verify(&fixtures, upstream, accept, Duration::from_secs(timeout)).await)
+        }
+        Command::Accept { fixtures } => Ok(verify_cmd::accept(&fixtures)),
         Command::Survey(args) => survey_cmd::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Demo {
             fixtures,

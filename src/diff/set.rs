@@ -269,11 +269,11 @@ impl std::fmt::Display for Entry {
         let at = |l: &Located| format!("{} seq {}", l.file.display(), l.exchange.seq);
         match &self.kind {
             EntryKind::Added { now } => {
-                writeln!(f, "  added: {}", query(&now.exchange))?;
+                writeln!(f, "  added: {}", query_line(&now.exchange))?;
                 writeln!(f, "      now at {}", at(now))
             }
             EntryKind::Removed { recorded } => {
-                writeln!(f, "  removed: {}", query(&recorded.exchange))?;
+                writeln!(f, "  removed: {}", query_line(&recorded.exchange))?;
                 writeln!(f, "      was at {}", at(recorded))
             }
             EntryKind::Changed {
@@ -281,7 +281,7 @@ impl std::fmt::Display for Entry {
                 now,
                 differences,
             } => {
-                writeln!(f, "  changed: {}", query(&recorded.exchange))?;
+                writeln!(f, "  changed: {}", query_line(&recorded.exchange))?;
                 if at(recorded) == at(now) {
                     writeln!(f, "      at {}", at(recorded))?;
                 } else {
@@ -303,8 +303,10 @@ impl std::fmt::Display for Entry {
     }
 }
 
-/// The SQL on one line, with its parameters.
-fn query(ex: &Exchange) -> String {
+/// An exchange's SQL on one line (cut after 100 characters), with its
+/// parameters (`with $1 = '2'`) and `(described only)` for a description:
+/// how a difference names the query it is about.
+pub fn query_line(ex: &Exchange) -> String {
     let mut out = one_line(&ex.sql, 100);
     if ex.phase == Phase::Describe {
         out.push_str(" (described only)");

@@ -18,4 +18,5 @@ mod support;
 mod survey;
 mod toolkit_cases;
 mod types;
+mod verify;
 mod wire_bytes;
