@@ -134,6 +134,7 @@ impl RecorderBuilder {
             }
         };
         std::fs::create_dir_all(&dir).map_err(|e| crate::fixture::FixtureError::io(&dir, e))?;
+        crate::fixture::finish_replacement(&dir)?;
         let has_fixtures = !crate::fixture::fixture_files(&dir)?.is_empty();
         let staging = (has_fixtures).then(|| dir.join(STAGING));
         if let Some(s) = &staging {

@@ -315,6 +315,9 @@ impl Replay {
     /// that does not load is refused alone (see [`Replay::rejected`]); the
     /// others serve.
     pub fn load(dir: impl AsRef<std::path::Path>) -> Result<Self, crate::fixture::FixtureError> {
+        // A replacement a crashed run left half done is finished first, so
+        // the set served is whole.
+        let leftover = crate::fixture::finish_replacement(dir.as_ref())?;
         let files = crate::fixture::fixture_files(dir.as_ref())?;
         let rules = crate::fixture::Rules::load(dir.as_ref())?;
         let (tx, rx) = std::sync::mpsc::sync_channel(2);
@@ -345,6 +348,12 @@ impl Replay {
         let _ = reader.join();
         let (databases, found) = builder.finish();
         warnings.extend(found);
+        if leftover != crate::fixture::Leftover::None {
+            warnings.push(format!(
+                "{}: a replacement of this fixture set that a crashed run left unfinished was finished first ({leftover:?})",
+                dir.as_ref().display()
+            ));
+        }
         let mut replay = Self::from_parts(databases, warnings, rejected);
         replay.source = Some(dir.as_ref().to_owned());
         replay.rules = rules;
