@@ -326,6 +326,15 @@ impl<S, P: Default> Protocol<S, P> {
         params: Option<Vec<u32>>,
         columns: Described,
     ) {
+        // A portal already bound from it and not described itself has the
+        // same columns: a driver that sends Parse, Bind, Describe statement
+        // and Execute in one batch (tokio-postgres's query_typed) reads its
+        // rows with them.
+        for p in self.portals.values_mut() {
+            if p.columns == Described::Unknown && p.statement.as_deref() == Some(name) {
+                p.columns = columns.clone();
+            }
+        }
         if let Some(s) = self.statements.get_mut(name) {
             if params.is_some() {
                 s.param_types = params;

@@ -323,3 +323,46 @@ async fn first_rows(url: &str, n: i32) -> Result<Vec<i32>, String> {
     tx.commit().await.map_err(|e| e.to_string())?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
+
+/// tokio-postgres's `query_typed` sends Parse, Bind, Describe statement and
+/// Execute in one batch, asking for binary results before the columns are
+/// known: the recorder still reads the rows with the described types, so
+/// they are recorded as text, and replay answers them.
+#[tokio::test]
+async fn a_batch_that_describes_the_statement_after_bind_records_text_values() {
+    let Some(live) = live_url() else { return };
+    let (dir, recorder, rec_url) = recording(&live).await;
+    let sql = "select $1::int4 + 1 as n, 'x' || $1::int4::text as t";
+    let query = |url: String| async move {
+        let client = connect(&url).await;
+        let rows = client
+            .query_typed(sql, &[(&41i32, pgsim::tokio_postgres::types::Type::INT4)])
+            .await
+            .expect("query_typed");
+        (rows[0].get::<_, i32>(0), rows[0].get::<_, String>(1))
+    };
+    let live_answer = query(rec_url).await;
+    assert_eq!(live_answer, (42, "x41".to_owned()));
+    assert!(recorder.shutdown().await.lost.is_empty());
+    let set = pgsim::fixture::load_dir(dir.path()).unwrap();
+    let ex = set
+        .sessions
+        .iter()
+        .flat_map(|s| &s.session.exchanges)
+        .find(|e| e.sql == sql)
+        .expect("recorded");
+    assert_eq!(
+        ex.results[0].rows,
+        vec![vec![
+            pgsim::fixture::Value::Text("42".into()),
+            pgsim::fixture::Value::Text("x41".into())
+        ]],
+        "{ex:?}"
+    );
+    let server = pgsim::MockServer::builder()
+        .fixtures(dir.path())
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(query(server.url()).await, live_answer);
+}
