@@ -115,6 +115,7 @@ fn compare_session(
     found: &mut Comparison,
 ) {
     let now_file = relative(root, &n.path).to_owned();
+    let rules = state.rules.clone();
     let mut paired = vec![false; n.session.exchanges.len()];
     let compare = |ex: &Exchange,
                    k: usize,
@@ -132,7 +133,25 @@ fn compare_session(
                 ex.scope
             ));
         }
-        let differences = compare_exchanges(ex, now);
+        let mut differences = compare_exchanges(ex, now);
+        let normalized = crate::key::normalize(&ex.sql);
+        differences.retain(|d| match &d.change {
+            crate::diff::Change::Value { column, .. } => {
+                let name = column.split(" #").next().unwrap_or(column);
+                match rules.ignored_column(&normalized, name) {
+                    Some(rule) => {
+                        notes.insert(format!(
+                            "rule {rule:?} ignored column {name:?} of {} seq {}",
+                            r.file.display(),
+                            ex.seq
+                        ));
+                        false
+                    }
+                    None => true,
+                }
+            }
+            _ => true,
+        });
         if differences.is_empty() {
             found.same += 1;
         } else {

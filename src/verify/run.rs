@@ -39,7 +39,10 @@ pub(super) async fn run(v: Verify) -> Result<Verification, VerifyError> {
     upstream.check().await?;
 
     let scratch = Scratch::new(&v.fixtures, v.accept)?;
-    let mut state = State::default();
+    let mut state = State {
+        rules: recorded.rules.clone(),
+        ..State::default()
+    };
     let mut recordings = groups(&v.fixtures, &recorded);
     for (subdir, reruns) in recordings.iter_mut() {
         let into = scratch.path.join(subdir.as_path());

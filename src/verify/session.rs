@@ -25,6 +25,8 @@ pub(super) struct State {
     pub(super) not_sent: BTreeSet<(PathBuf, u64)>,
     pub(super) sessions: Vec<SessionChange>,
     pub(super) notes: BTreeSet<String>,
+    /// The set's matching rules: their column rules relax the comparison.
+    pub(super) rules: crate::fixture::Rules,
 }
 
 impl State {

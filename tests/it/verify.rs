@@ -302,3 +302,31 @@ fn verify_cannot_run_without_its_server_or_with_a_file_that_does_not_load() {
     assert_eq!(code, Some(2), "no pending set: {text}");
     assert!(text.contains("no pending set"), "{text}");
 }
+
+/// A column rule of `pgsim-rules.json` makes the drift check ignore a
+/// column whose values change on every run, and the output says so.
+#[tokio::test]
+async fn a_column_rule_keeps_a_clock_column_out_of_the_drift_check() {
+    let Some(live) = live_url() else { return };
+    let (dir, recorder, rec_url) = crate::support::recording(&live).await;
+    let c = crate::support::connect(&rec_url).await;
+    c.simple_query("select clock_timestamp()::text as at, 1 as one")
+        .await
+        .expect("live");
+    drop(c);
+    assert!(recorder.shutdown().await.lost.is_empty());
+    let (code, text) = result(&verify(dir.path(), &live, &[]));
+    assert_eq!(code, Some(1), "the clock moved:\n{text}");
+    assert!(text.contains("column at"), "{text}");
+    std::fs::write(
+        dir.path().join(pgsim::fixture::RULES_FILE),
+        r#"{"rules": [{"name": "clock", "query": "^select clock_timestamp", "column": "at", "match": "any"}]}"#,
+    )
+    .expect("rules written");
+    let (code, text) = result(&verify(dir.path(), &live, &[]));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("rule \"clock\" ignored column \"at\""),
+        "{text}"
+    );
+}
