@@ -32,6 +32,7 @@ mod show;
 mod tests;
 
 pub use answer::{compare_exchanges, compare_results};
+pub(crate) use set::write_differences;
 pub use set::{compare_sets, query_line, Entry, EntryKind, Located, SetDiff, Side};
 
 use crate::fixture::{Phase, Value};

@@ -233,6 +233,25 @@ fn queues<'a>(items: &[Item<'a>]) -> BTreeMap<QueueKey<'a>, Vec<usize>> {
 /// Differences listed per changed exchange before the rest is counted.
 const SHOWN_PER_EXCHANGE: usize = 20;
 
+/// The differences of one exchange, one indented line each, the first
+/// [`SHOWN_PER_EXCHANGE`] of them: `pgsim diff` and `pgsim verify` alike.
+pub(crate) fn write_differences(
+    f: &mut std::fmt::Formatter<'_>,
+    differences: &[super::Difference],
+) -> std::fmt::Result {
+    for d in differences.iter().take(SHOWN_PER_EXCHANGE) {
+        writeln!(f, "      {d}")?;
+    }
+    if differences.len() > SHOWN_PER_EXCHANGE {
+        writeln!(
+            f,
+            "      ... and {} more differences",
+            differences.len() - SHOWN_PER_EXCHANGE
+        )?;
+    }
+    Ok(())
+}
+
 impl std::fmt::Display for SetDiff {
     /// One block per database: each exchange that differs (its SQL and
     /// parameters, where it is, what changed), then a count.
@@ -287,17 +306,7 @@ impl std::fmt::Display for Entry {
                 } else {
                     writeln!(f, "      at {}, now at {}", at(recorded), at(now))?;
                 }
-                for d in differences.iter().take(SHOWN_PER_EXCHANGE) {
-                    writeln!(f, "      {d}")?;
-                }
-                if differences.len() > SHOWN_PER_EXCHANGE {
-                    writeln!(
-                        f,
-                        "      ... and {} more differences",
-                        differences.len() - SHOWN_PER_EXCHANGE
-                    )?;
-                }
-                Ok(())
+                write_differences(f, differences)
             }
         }
     }

@@ -276,10 +276,6 @@ pub enum VerifyError {
     },
 }
 
-/// Differences listed per changed exchange before the rest is counted
-/// (as `pgsim diff` does).
-const SHOWN_PER_EXCHANGE: usize = 20;
-
 fn list(rejected: &[Rejected]) -> String {
     let all: Vec<&str> = rejected.iter().map(|r| r.error.as_str()).collect();
     all.join("\n  ")
@@ -385,17 +381,7 @@ fn write_entry(f: &mut std::fmt::Formatter<'_>, kind: &EntryKind) -> std::fmt::R
                 recorded.file.display(),
                 recorded.exchange.seq
             )?;
-            for d in differences.iter().take(SHOWN_PER_EXCHANGE) {
-                writeln!(f, "      {d}")?;
-            }
-            if differences.len() > SHOWN_PER_EXCHANGE {
-                writeln!(
-                    f,
-                    "      ... and {} more differences",
-                    differences.len() - SHOWN_PER_EXCHANGE
-                )?;
-            }
-            Ok(())
+            crate::diff::write_differences(f, differences)
         }
         EntryKind::Removed { recorded } => {
             writeln!(f, "  no answer now: {}", query_line(&recorded.exchange))?;

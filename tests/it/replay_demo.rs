@@ -198,6 +198,16 @@ async fn count_answers_follow_recorded_order_then_repeat() {
     assert_eq!(counts, vec![3, 4, 4, 5, 5, 5]);
 }
 
+/// A server on the bundled demo fixtures with `configure`'s options.
+async fn demo_server_with(
+    configure: impl FnOnce(pgsim::MockServerBuilder) -> pgsim::MockServerBuilder,
+) -> pgsim::MockServer {
+    configure(pgsim::MockServer::builder().fixtures(crate::support::demo_dir()))
+        .start()
+        .await
+        .expect("the bundled fixtures load")
+}
+
 async fn demo_client(server: &pgsim::MockServer) -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(&server.url_for(DEMO_DB), NoTls)
         .await
@@ -230,12 +240,7 @@ async fn the_report_counts_each_missed_query_once_with_how_often() {
 #[tokio::test]
 #[should_panic(expected = "fail_on_misses")]
 async fn fail_on_misses_fails_the_test_that_drops_the_server() {
-    let server = pgsim::MockServer::builder()
-        .fixtures(crate::support::demo_dir())
-        .fail_on_misses()
-        .start()
-        .await
-        .unwrap();
+    let server = demo_server_with(|b| b.fail_on_misses()).await;
     let client = demo_client(&server).await;
     client
         .simple_query("select 'never recorded'")
@@ -247,12 +252,7 @@ async fn fail_on_misses_fails_the_test_that_drops_the_server() {
 #[tokio::test]
 #[should_panic(expected = "fail_on_unused")]
 async fn fail_on_unused_fails_a_test_that_left_recorded_answers() {
-    let server = pgsim::MockServer::builder()
-        .fixtures(crate::support::demo_dir())
-        .fail_on_unused()
-        .start()
-        .await
-        .unwrap();
+    let server = demo_server_with(|b| b.fail_on_unused()).await;
     let client = demo_client(&server).await;
     client.simple_query(DEMO_PIN).await.unwrap();
     let _ = server.shutdown().await;
@@ -260,12 +260,7 @@ async fn fail_on_unused_fails_a_test_that_left_recorded_answers() {
 
 #[tokio::test]
 async fn fail_on_misses_lets_a_clean_run_pass() {
-    let server = pgsim::MockServer::builder()
-        .fixtures(crate::support::demo_dir())
-        .fail_on_misses()
-        .start()
-        .await
-        .unwrap();
+    let server = demo_server_with(|b| b.fail_on_misses()).await;
     let client = demo_client(&server).await;
     client.simple_query(DEMO_PIN).await.unwrap();
     let report = server.shutdown().await;
@@ -277,12 +272,7 @@ async fn fail_on_misses_lets_a_clean_run_pass() {
 /// recording sends next and what the connection sent before.
 #[tokio::test]
 async fn strict_order_answers_the_recorded_sequence_and_reports_a_deviation() {
-    let server = pgsim::MockServer::builder()
-        .fixtures(crate::support::demo_dir())
-        .strict_order()
-        .start()
-        .await
-        .unwrap();
+    let server = demo_server_with(|b| b.strict_order()).await;
     let client = demo_client(&server).await;
     client.simple_query(DEMO_PIN).await.unwrap();
     let row = client
