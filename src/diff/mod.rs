@@ -32,8 +32,8 @@ mod show;
 mod tests;
 
 pub use answer::{compare_exchanges, compare_results};
-pub(crate) use set::write_differences;
 pub use set::{compare_sets, query_line, Entry, EntryKind, Located, SetDiff, Side};
+pub(crate) use set::{database_header, write_differences};
 
 use crate::fixture::{Phase, Value};
 

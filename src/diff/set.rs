@@ -233,6 +233,24 @@ fn queues<'a>(items: &[Item<'a>]) -> BTreeMap<QueueKey<'a>, Vec<usize>> {
 /// Differences listed per changed exchange before the rest is counted.
 const SHOWN_PER_EXCHANGE: usize = 20;
 
+/// `database "x":` (and its subdirectory) before the first entry of each
+/// database: `pgsim diff` and `pgsim verify` alike.
+pub(crate) fn database_header<'e>(
+    f: &mut std::fmt::Formatter<'_>,
+    scope: &mut Option<(&'e Path, &'e str)>,
+    e: &'e Entry,
+) -> std::fmt::Result {
+    if *scope == Some((e.dir.as_path(), e.database.as_str())) {
+        return Ok(());
+    }
+    *scope = Some((e.dir.as_path(), e.database.as_str()));
+    if e.dir.as_os_str().is_empty() {
+        writeln!(f, "database {:?}:", e.database)
+    } else {
+        writeln!(f, "database {:?} in {}:", e.database, e.dir.display())
+    }
+}
+
 /// The differences of one exchange, one indented line each, the first
 /// [`SHOWN_PER_EXCHANGE`] of them: `pgsim diff` and `pgsim verify` alike.
 pub(crate) fn write_differences(
@@ -258,14 +276,7 @@ impl std::fmt::Display for SetDiff {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut scope: Option<(&Path, &str)> = None;
         for e in &self.entries {
-            if scope != Some((e.dir.as_path(), e.database.as_str())) {
-                scope = Some((e.dir.as_path(), e.database.as_str()));
-                if e.dir.as_os_str().is_empty() {
-                    writeln!(f, "database {:?}:", e.database)?;
-                } else {
-                    writeln!(f, "database {:?} in {}:", e.database, e.dir.display())?;
-                }
-            }
+            database_header(f, &mut scope, e)?;
             write!(f, "{e}")?;
         }
         let (added, removed, changed) = self.counts();

@@ -305,14 +305,7 @@ impl std::fmt::Display for Verification {
         }
         let mut scope: Option<(&Path, &str)> = None;
         for e in &self.diff.entries {
-            if scope != Some((e.dir.as_path(), e.database.as_str())) {
-                scope = Some((e.dir.as_path(), e.database.as_str()));
-                if e.dir.as_os_str().is_empty() {
-                    writeln!(f, "database {:?}:", e.database)?;
-                } else {
-                    writeln!(f, "database {:?} in {}:", e.database, e.dir.display())?;
-                }
-            }
+            crate::diff::database_header(f, &mut scope, e)?;
             write_entry(f, &e.kind)?;
         }
         if !self.extra.is_empty() {
