@@ -29,6 +29,7 @@
 //!
 //! What is not re-sent, and so not verified, is listed by [`SkipReason`].
 
+mod client;
 mod pair;
 mod run;
 mod send;

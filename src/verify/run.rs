@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio_postgres::config::SslMode;
 use tokio_postgres::NoTls;
 
+use super::client::Settings;
 use super::pair::{compare_recording, strip_rollbacks, subdir_of, Comparison};
 use super::session::{rerun_recording, Rerun, State};
 use super::{Verification, Verify, VerifyError, PENDING_DIR};
@@ -133,32 +134,24 @@ impl Upstream {
         }
     }
 
-    /// The settings of a re-run session: through the recorder at `via`,
-    /// to its database, in its startup scope.
-    pub(super) fn session(&self, via: std::net::SocketAddr, s: &Session) -> tokio_postgres::Config {
-        let mut c = tokio_postgres::Config::new();
-        c.host(via.ip().to_string())
-            .port(via.port())
-            .dbname(&s.database)
-            .application_name("pgsim verify")
-            .ssl_mode(SslMode::Disable)
-            .connect_timeout(self.timeout);
-        if let Some(user) = self.config.get_user() {
-            c.user(user);
-        }
-        if let Some(password) = self.config.get_password() {
-            c.password(password);
-        }
+    /// The settings of a re-run session: its database, in its startup
+    /// scope, with the upstream URL's role and password.
+    pub(super) fn session(&self, s: &Session) -> Settings {
         let scope = s.exchanges.first().and_then(|e| e.scope.as_deref());
         let options = [
             self.config.get_options().map(str::to_owned),
             scope.map(|s| format!("-c pgsim.scope={}", escape_option(s))),
         ];
         let options: Vec<String> = options.into_iter().flatten().collect();
-        if !options.is_empty() {
-            c.options(options.join(" "));
+        Settings {
+            user: self
+                .config
+                .get_user()
+                .map_or_else(|| s.user.clone(), str::to_owned),
+            password: self.config.get_password().map(<[u8]>::to_vec),
+            database: s.database.clone(),
+            options: (!options.is_empty()).then(|| options.join(" ")),
         }
-        c
     }
 }
 

@@ -1,11 +1,6 @@
 //! Sending one recorded exchange again, the way its client sent it.
 
-use std::pin::pin;
-
-use bytes::BytesMut;
-use futures_util::{SinkExt as _, TryStreamExt as _};
-use tokio_postgres::types::{to_sql_checked, Format as WireFormat, IsNull, Kind, ToSql, Type};
-
+use super::client::{Answer, Broken, Conn, Describe};
 use super::SkipReason;
 use crate::fixture::{Exchange, Format, Param, Phase, QueryResult, Value, PROTOCOL_SQL_PREFIX};
 
@@ -18,13 +13,17 @@ pub(super) enum Request<'a> {
     /// Execute with no parameters if it now parses and takes none, as the
     /// client that sent it would have).
     Prepare(&'a str),
-    /// Parse (with the parameter types the client sent), Describe, Sync,
-    /// then Bind with the recorded values, Execute, Sync.
+    /// Parse (with the parameter types the client sent), Bind with the
+    /// recorded values, Execute, with the Describe its client sent.
     Extended {
         /// The SQL.
         sql: &'a str,
         /// The recorded parameters.
         params: &'a [Param],
+        /// Which Describe its client sent.
+        describe: Describe,
+        /// The result formats asked for, one per column.
+        result_formats: Vec<Format>,
     },
     /// `COPY ... FROM STDIN` with the recorded data.
     CopyIn {
@@ -71,10 +70,24 @@ pub(super) fn classify(ex: &Exchange) -> Result<Request<'_>, SkipReason> {
         None => {}
     }
     Ok(match (&ex.params, ex.phase) {
-        (Some(params), _) => Request::Extended {
-            sql: &ex.sql,
-            params,
-        },
+        (Some(params), _) => {
+            // The recorder keeps the parameter types the server described
+            // only when the client described the statement; it marks the
+            // columns unknown when the client described nothing.
+            let describe = if ex.param_types.is_some() {
+                Describe::Statement
+            } else if ex.results.iter().any(|r| r.columns_unknown) {
+                Describe::Nothing
+            } else {
+                Describe::Portal
+            };
+            Request::Extended {
+                sql: &ex.sql,
+                params,
+                describe,
+                result_formats: result_formats(ex, describe),
+            }
+        }
         (None, Phase::Parse) => Request::Prepare(&ex.sql),
         (None, _) => Request::Simple(&ex.sql),
     })
@@ -115,112 +128,59 @@ fn copy_direction(sql: &str, results: &[QueryResult]) -> Option<Copy> {
     }
 }
 
-/// Sends `request` and reads its whole answer. `Err` is what
-/// tokio-postgres said: a server's error (the answer being verified, which
-/// the recorder wrote) or a broken connection.
-pub(super) async fn send(
-    client: &tokio_postgres::Client,
-    request: &Request<'_>,
-) -> Result<(), tokio_postgres::Error> {
+/// Sends `request` on `conn` and reads its whole answer. `Err` is a
+/// broken connection; a server's error is part of the answer (the recorder
+/// writes it).
+pub(super) async fn send(conn: &mut Conn, request: &Request<'_>) -> Result<Answer, Broken> {
     match request {
-        Request::Simple(sql) => client.simple_query(sql).await.map(|_| ()),
-        Request::Prepare(sql) => {
-            let statement = client.prepare(sql).await?;
-            if statement.params().is_empty() {
-                let rows = client
-                    .query_raw(&statement, std::iter::empty::<&str>())
-                    .await?;
-                drain(rows).await?;
+        Request::Simple(sql) | Request::CopyOut(sql) => conn.simple(sql, None).await,
+        Request::Prepare(sql) => conn.prepare(sql).await,
+        Request::Extended {
+            sql,
+            params,
+            describe,
+            result_formats,
+        } => conn.extended(sql, params, *describe, result_formats).await,
+        Request::CopyIn { sql, data } => conn.simple(sql, Some(data)).await,
+    }
+}
+
+/// The result formats a bound query asks for, one per recorded column:
+/// binary where the recorded answer holds raw binary values, or where its
+/// client described the statement first (as tokio-postgres and JDBC do,
+/// asking for binary results) and pgsim has a codec for the type; text
+/// otherwise (libpq's default).
+fn result_formats(ex: &Exchange, describe: Describe) -> Vec<Format> {
+    let Some(result) = ex.results.first() else {
+        return Vec::new();
+    };
+    let width = result
+        .columns
+        .as_ref()
+        .map(Vec::len)
+        .or_else(|| result.rows.first().map(Vec::len))
+        .unwrap_or(0);
+    (0..width)
+        .map(|i| {
+            let raw_binary = result.rows.iter().any(|row| {
+                matches!(
+                    row.get(i),
+                    Some(Value::Raw {
+                        format: Format::Binary,
+                        ..
+                    })
+                )
+            });
+            let codec = result
+                .columns
+                .as_ref()
+                .and_then(|c| c.get(i))
+                .is_some_and(|c| crate::types::is_supported(c.type_oid));
+            if raw_binary || (describe == Describe::Statement && codec) {
+                Format::Binary
+            } else {
+                Format::Text
             }
-            Ok(())
-        }
-        Request::Extended { sql, params } => {
-            // Prepared first (Parse, Describe, Sync), then bound and
-            // executed: the recorder learns the columns' types before the
-            // rows come, so it writes them as canonical text, as it did
-            // for the recorded client.
-            let types: Vec<Type> = params.iter().map(|p| param_type(p.type_oid)).collect();
-            let statement = client.prepare_typed(sql, &types).await?;
-            let values = params.iter().map(|p| Recorded(&p.value));
-            drain(client.query_raw(&statement, values).await?).await
-        }
-        Request::CopyIn { sql, data } => {
-            let mut sink = pin!(client.copy_in::<_, bytes::Bytes>(*sql).await?);
-            if !data.is_empty() {
-                sink.send(bytes::Bytes::copy_from_slice(data)).await?;
-            }
-            sink.finish().await.map(|_| ())
-        }
-        Request::CopyOut(sql) => {
-            let mut data = pin!(client.copy_out(*sql).await?);
-            while data.try_next().await?.is_some() {}
-            Ok(())
-        }
-    }
-}
-
-async fn drain(rows: tokio_postgres::RowStream) -> Result<(), tokio_postgres::Error> {
-    let mut rows = pin!(rows);
-    while rows.try_next().await?.is_some() {}
-    Ok(())
-}
-
-/// The type a client put in Parse for a parameter, as tokio-postgres
-/// sends it: its OID (0, unspecified, lets the server infer it, as it did
-/// when the exchange was recorded).
-pub(super) fn param_type(oid: u32) -> Type {
-    Type::from_oid(oid)
-        .unwrap_or_else(|| Type::new(format!("oid {oid}"), oid, Kind::Simple, String::new()))
-}
-
-/// A recorded parameter value, sent as it was recorded: text in text
-/// format without any conversion (the server parses it as the parameter's
-/// type, as it parsed the client's), raw bytes in their recorded format.
-#[derive(Debug)]
-pub(super) struct Recorded<'a>(pub(super) &'a Value);
-
-impl ToSql for Recorded<'_> {
-    fn to_sql(
-        &self,
-        _ty: &Type,
-        out: &mut BytesMut,
-    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
-        match self.0 {
-            Value::Null => return Ok(IsNull::Yes),
-            Value::Text(t) => out.extend_from_slice(t.as_bytes()),
-            Value::Raw { hex, .. } => out.extend_from_slice(&hex::decode(hex)?),
-        }
-        Ok(IsNull::No)
-    }
-
-    fn accepts(_ty: &Type) -> bool {
-        true
-    }
-
-    fn encode_format(&self, _ty: &Type) -> WireFormat {
-        match self.0 {
-            Value::Raw {
-                format: Format::Binary,
-                ..
-            } => WireFormat::Binary,
-            Value::Raw {
-                format: Format::Text,
-                ..
-            }
-            | Value::Text(_)
-            | Value::Null => WireFormat::Text,
-        }
-    }
-
-    to_sql_checked!();
-}
-
-/// Whether a session is inside a transaction block after `results`, as
-/// their command tags say (an error inside a block leaves it open).
-pub(super) fn in_transaction_after(open: bool, results: &[QueryResult]) -> bool {
-    results.iter().fold(open, |open, r| match r.tag.as_deref() {
-        Some("BEGIN" | "START TRANSACTION") => true,
-        Some("COMMIT" | "ROLLBACK" | "PREPARE TRANSACTION") => false,
-        _ => open,
-    })
+        })
+        .collect()
 }

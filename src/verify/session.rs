@@ -4,12 +4,12 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tokio_postgres::NoTls;
-
-use super::run::{error_text, Upstream};
-use super::send::{classify, in_transaction_after, send, Request};
+use super::client::{Conn, Connected};
+use super::run::Upstream;
+use super::send::{classify, send, Request};
 use super::{SessionChange, SkipReason, Skipped, VerifyError};
 use crate::fixture::Session;
+use crate::wire::TxStatus;
 
 /// Sent at the end of a session the recording left inside a transaction;
 /// removed from the re-recording, which the recorded session never sent.
@@ -65,11 +65,9 @@ pub(super) struct Rerun<'a> {
     /// Which connection of its recording it was (0-based): the recorder
     /// numbers its files in that order.
     pub(super) opened: Option<usize>,
-    client: Option<tokio_postgres::Client>,
-    connection: Option<tokio::task::JoinHandle<()>>,
+    conn: Option<Conn>,
     /// Why its exchanges are no longer sent.
     stopped: Option<SkipReason>,
-    in_transaction: bool,
 }
 
 impl<'a> Rerun<'a> {
@@ -79,10 +77,8 @@ impl<'a> Rerun<'a> {
             file,
             session,
             opened: None,
-            client: None,
-            connection: None,
+            conn: None,
             stopped: None,
-            in_transaction: false,
         }
     }
 }
@@ -163,7 +159,6 @@ async fn rerun_sessions(
                 } else {
                     exchange(r, j, &request, upstream.timeout).await?;
                     state.rerun += 1;
-                    r.in_transaction = in_transaction_after(r.in_transaction, &ex.results);
                 }
             }
         }
@@ -201,22 +196,27 @@ async fn connect(
         seq: first_seq,
         message: format!("connecting to database {:?}: {message}", r.session.database),
     };
-    let config = upstream.session(via, r.session);
-    let now = match tokio::time::timeout(upstream.timeout, config.connect(NoTls)).await {
+    let settings = upstream.session(r.session);
+    let now = match tokio::time::timeout(upstream.timeout, Conn::connect(via, &settings)).await {
         Err(_) => return Err(failed(format!("no answer within {:?}", upstream.timeout))),
-        Ok(Ok((client, connection))) => {
-            r.client = Some(client);
-            r.connection = Some(tokio::spawn(async move {
-                let _ = connection.await;
-            }));
+        Ok(Err(e)) => return Err(failed(e.to_string())),
+        Ok(Ok(Connected::Ready(conn))) => {
+            r.conn = Some(conn);
             None
         }
-        Ok(Err(e)) => match e.as_db_error().map(|db| db.code().code().to_owned()) {
+        Ok(Ok(Connected::Refused(error))) => {
+            let code = error.code().to_owned();
             // Authentication is not part of a recording, and a connection
             // failure is not an answer: the run cannot go on.
-            Some(code) if !code.starts_with("28") && !code.starts_with("08") => Some(code),
-            _ => return Err(failed(error_text(&e))),
-        },
+            if code.starts_with("28") || code.starts_with("08") {
+                return Err(failed(format!(
+                    "{}: {} (SQLSTATE {code})",
+                    error.get("severity").unwrap_or("FATAL"),
+                    error.message()
+                )));
+            }
+            Some(code)
+        }
     };
     r.opened = Some(*opened);
     *opened += 1;
@@ -249,40 +249,36 @@ async fn exchange(
         seq,
         message,
     };
-    let Some(client) = &r.client else {
+    let Some(conn) = r.conn.as_mut() else {
         return Err(failed("no connection".into()));
     };
-    match tokio::time::timeout(timeout, send(client, request)).await {
+    match tokio::time::timeout(timeout, send(conn, request)).await {
         Err(_) => Err(failed(format!(
             "no answer within {timeout:?} (waiting for a lock another session holds?)"
         ))),
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => match e.as_db_error() {
-            Some(db) => {
-                if matches!(db.severity(), "FATAL" | "PANIC") || client.is_closed() {
-                    r.stopped = Some(SkipReason::ConnectionClosed);
-                }
-                Ok(())
+        Ok(Ok(_)) => {
+            if conn.closed {
+                r.stopped = Some(SkipReason::ConnectionClosed);
             }
-            None => Err(failed(format!("the connection broke: {}", error_text(&e)))),
-        },
+            Ok(())
+        }
+        Ok(Err(e)) => Err(failed(e.to_string())),
     }
 }
 
 /// After a session's last exchange: a transaction it left open is rolled
 /// back (so it holds no lock a later session waits for), and it closes.
 async fn end_session(r: &mut Rerun<'_>, timeout: Duration) {
-    if r.in_transaction && r.stopped.is_none() {
-        if let Some(client) = &r.client {
-            let _ = tokio::time::timeout(timeout, client.simple_query(ROLLBACK)).await;
+    if let Some(conn) = r.conn.as_mut() {
+        if conn.status != TxStatus::Idle && !conn.closed {
+            let _ = tokio::time::timeout(timeout, conn.simple(ROLLBACK, None)).await;
         }
     }
     close(r, timeout).await;
 }
 
 async fn close(r: &mut Rerun<'_>, timeout: Duration) {
-    drop(r.client.take());
-    if let Some(task) = r.connection.take() {
-        let _ = tokio::time::timeout(timeout, task).await;
+    if let Some(conn) = r.conn.take() {
+        let _ = tokio::time::timeout(timeout, conn.terminate()).await;
     }
 }

@@ -1,10 +1,8 @@
 use std::path::PathBuf;
 
-use bytes::BytesMut;
-use tokio_postgres::types::{Format as WireFormat, IsNull, ToSql, Type};
-
+use super::client::{sent_value, Describe};
 use super::run::escape_option;
-use super::send::{classify, in_transaction_after, param_type, Recorded, Request};
+use super::send::{classify, Request};
 use super::*;
 use crate::diff::{Change, Difference, Entry, Located};
 use crate::fixture::{
@@ -60,7 +58,9 @@ fn each_exchange_is_sent_the_way_its_client_sent_it() {
         classify(&extended),
         Ok(Request::Extended {
             sql: "select $1::int",
-            params: &params
+            params: &params,
+            describe: Describe::Portal,
+            result_formats: vec![],
         })
     );
 
@@ -163,67 +163,84 @@ fn what_cannot_be_sent_again_is_skipped_with_its_reason() {
     assert_eq!(classify(&batch), Err(SkipReason::CopyInBatch));
 }
 
-fn encoded(value: &Value) -> (WireFormat, Option<Vec<u8>>) {
-    let v = Recorded(value);
-    let ty = Type::INT4;
-    let mut out = BytesMut::new();
-    let written = match v.to_sql_checked(&ty, &mut out) {
-        Ok(IsNull::Yes) => None,
-        Ok(IsNull::No) => Some(out.to_vec()),
-        Err(e) => panic!("{e}"),
-    };
-    (v.encode_format(&ty), written)
+fn sent(value: &Value) -> (Format, Option<Vec<u8>>) {
+    let (format, bytes) = sent_value(value).expect("a recorded value");
+    (format, bytes.map(|b| b.to_vec()))
 }
 
 #[test]
 fn recorded_values_are_sent_as_recorded_text_unconverted() {
-    assert!(matches!(
-        encoded(&Value::Text("00042".into())),
-        (WireFormat::Text, Some(b)) if b == b"00042"
-    ));
-    assert!(matches!(encoded(&Value::Null), (WireFormat::Text, None)));
+    assert_eq!(
+        sent(&Value::Text("00042".into())),
+        (Format::Text, Some(b"00042".to_vec()))
+    );
+    assert_eq!(sent(&Value::Null), (Format::Text, None));
     let raw_binary = Value::Raw {
         hex: "0000002a".into(),
         format: Format::Binary,
     };
-    assert!(matches!(
-        encoded(&raw_binary),
-        (WireFormat::Binary, Some(b)) if b == [0, 0, 0, 42]
-    ));
+    assert_eq!(sent(&raw_binary), (Format::Binary, Some(vec![0, 0, 0, 42])));
     let raw_text = Value::Raw {
         hex: "ff41".into(),
         format: Format::Text,
     };
-    assert!(matches!(
-        encoded(&raw_text),
-        (WireFormat::Text, Some(b)) if b == [0xff, 0x41]
-    ));
-    assert!(<Recorded<'_> as ToSql>::accepts(&Type::JSONB));
+    assert_eq!(sent(&raw_text), (Format::Text, Some(vec![0xff, 0x41])));
 }
 
 #[test]
-fn parameter_types_are_the_oids_the_client_sent() {
-    assert_eq!(param_type(23), Type::INT4);
-    assert_eq!(param_type(0).oid(), 0, "unspecified: the server infers it");
-    assert_eq!(param_type(987_654).oid(), 987_654, "a type of the database");
-}
-
-#[test]
-fn transaction_blocks_follow_the_recorded_tags() {
-    let after = |open, tags: &[&str]| {
-        let results: Vec<QueryResult> = tags.iter().map(|t| tagged(t)).collect();
-        in_transaction_after(open, &results)
+fn a_bound_query_is_described_the_way_its_client_described_it() {
+    let mut ex = exchange("select name from items where id = $1");
+    ex.params = Some(vec![Param {
+        type_oid: 0,
+        value: Value::Text("2".into()),
+    }]);
+    ex.results = vec![QueryResult {
+        columns: Some(vec![column("name", 25)]),
+        rows: vec![vec![Value::Text("pear".into())]],
+        ..tagged("SELECT 1")
+    }];
+    let how = |ex: &Exchange| match classify(ex) {
+        Ok(Request::Extended {
+            describe,
+            result_formats,
+            ..
+        }) => (describe, result_formats),
+        other => panic!("{other:?}"),
     };
-    assert!(after(false, &["BEGIN"]));
-    assert!(after(false, &["START TRANSACTION", "INSERT 0 1"]));
-    assert!(!after(true, &["COMMIT"]));
-    assert!(!after(true, &["BEGIN", "ROLLBACK"]));
-    assert!(!after(true, &["PREPARE TRANSACTION"]));
-    assert!(
-        in_transaction_after(true, &[failed("22012")]),
-        "a failed statement leaves the block open (and aborted)"
+    assert_eq!(
+        how(&ex),
+        (Describe::Portal, vec![Format::Text]),
+        "libpq (pgbench): the portal described, text results"
     );
-    assert!(!after(false, &["SELECT 1"]));
+    ex.param_types = Some(vec![23]);
+    assert_eq!(
+        how(&ex),
+        (Describe::Statement, vec![Format::Binary]),
+        "tokio-postgres: the statement described first, binary results"
+    );
+    ex.param_types = None;
+    ex.results[0].columns = None;
+    ex.results[0].columns_unknown = true;
+    ex.results[0].rows = vec![vec![Value::Raw {
+        hex: "00".into(),
+        format: Format::Binary,
+    }]];
+    assert_eq!(
+        how(&ex),
+        (Describe::Nothing, vec![Format::Binary]),
+        "nothing described: results in the format they were recorded in"
+    );
+}
+
+fn column(name: &str, type_oid: u32) -> crate::fixture::Column {
+    crate::fixture::Column {
+        name: name.into(),
+        type_oid,
+        typmod: -1,
+        type_size: -1,
+        table_oid: 0,
+        column_id: 0,
+    }
 }
 
 #[test]

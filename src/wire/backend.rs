@@ -50,11 +50,30 @@ pub(crate) struct CopyFormat {
     pub(crate) columns: Vec<i16>,
 }
 
+/// What an authentication request asks of the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Auth {
+    /// AuthenticationOk.
+    Ok,
+    /// AuthenticationCleartextPassword.
+    Cleartext,
+    /// AuthenticationMD5Password, with its salt.
+    Md5([u8; 4]),
+    /// AuthenticationSASL: the mechanisms the server offers.
+    Sasl(Vec<String>),
+    /// AuthenticationSASLContinue: the server's challenge.
+    SaslContinue(Bytes),
+    /// AuthenticationSASLFinal: the server's signature.
+    SaslFinal(Bytes),
+    /// Any other method (Kerberos, GSSAPI, SSPI), by its code.
+    Other(i32),
+}
+
 /// One backend message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Backend {
-    /// Any authentication request: opaque (never kept).
-    Authentication,
+    /// An authentication request (never kept in a recording).
+    Authentication(Auth),
     ParameterStatus {
         name: String,
         value: String,
@@ -117,10 +136,34 @@ pub(crate) fn decode_backend(frame: Bytes) -> Result<Backend, WireError> {
     let kind = frame.first().copied().unwrap_or(0);
     let mut r = Reader::new(Some(char::from(kind)), &frame, 5);
     let msg = match kind {
-        b'R' => {
-            r.rest();
-            Backend::Authentication
-        }
+        b'R' => Backend::Authentication(match r.i32("authentication code")? {
+            0 => Auth::Ok,
+            3 => Auth::Cleartext,
+            5 => {
+                let salt = r.rest();
+                Auth::Md5(
+                    <[u8; 4]>::try_from(&salt[..])
+                        .map_err(|_| r.malformed("an MD5 salt is 4 bytes"))?,
+                )
+            }
+            10 => {
+                let mut mechanisms = Vec::new();
+                loop {
+                    let m = r.cstr("SASL mechanism")?;
+                    if m.is_empty() {
+                        break;
+                    }
+                    mechanisms.push(m);
+                }
+                Auth::Sasl(mechanisms)
+            }
+            11 => Auth::SaslContinue(r.rest()),
+            12 => Auth::SaslFinal(r.rest()),
+            other => {
+                r.rest();
+                Auth::Other(other)
+            }
+        }),
         b'S' => Backend::ParameterStatus {
             name: r.cstr("parameter name")?,
             value: r.cstr("parameter value")?,

@@ -2,9 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
-#[cfg(test)]
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use super::read::Reader;
 use super::WireError;
@@ -31,7 +29,6 @@ impl Target {
         }
     }
 
-    #[cfg(test)]
     fn byte(self) -> u8 {
         match self {
             Target::Statement => b'S',
@@ -197,16 +194,27 @@ pub(crate) fn decode_frontend(frame: Bytes) -> Result<Frontend, WireError> {
     r.finish(msg)
 }
 
-#[cfg(test)]
 fn cstr(buf: &mut BytesMut, s: &str) {
     buf.put_slice(s.as_bytes());
     buf.put_u8(0);
 }
 
-#[cfg(test)]
+/// A count as the protocol's Int16, or an error naming what overflowed.
+fn count16(n: usize, what: &str) -> Result<i16, WireError> {
+    i16::try_from(n).map_err(|_| WireError::Malformed {
+        kind: None,
+        reason: format!(
+            "{n} {what} do not fit in one message (at most {})",
+            i16::MAX
+        ),
+    })
+}
+
 impl Frontend {
-    /// Encodes the message as a client sends it (for tests and tools).
-    pub(crate) fn encode(&self, buf: &mut BytesMut) {
+    /// Encodes the message as a client sends it (the verifier's client and
+    /// tests). Counts over Int16 and messages over the 1 GiB limit are an
+    /// error, never a truncated length.
+    pub(crate) fn encode(&self, buf: &mut BytesMut) -> Result<(), WireError> {
         let start = buf.len();
         let typed = |buf: &mut BytesMut, kind: u8| {
             buf.put_u8(kind);
@@ -251,7 +259,7 @@ impl Frontend {
                 typed(buf, b'P');
                 cstr(buf, name);
                 cstr(buf, sql);
-                buf.put_i16(types.len() as i16);
+                buf.put_i16(count16(types.len(), "parameter types")?);
                 for t in types {
                     buf.put_u32(*t);
                 }
@@ -266,21 +274,26 @@ impl Frontend {
                 typed(buf, b'B');
                 cstr(buf, portal);
                 cstr(buf, statement);
-                buf.put_i16(param_formats.len() as i16);
+                buf.put_i16(count16(param_formats.len(), "parameter formats")?);
                 for f in param_formats {
                     buf.put_i16(*f);
                 }
-                buf.put_i16(params.len() as i16);
+                buf.put_i16(count16(params.len(), "parameters")?);
                 for p in params {
                     match p {
                         Some(v) => {
-                            buf.put_i32(v.len() as i32);
+                            let len = i32::try_from(v.len()).map_err(|_| WireError::BadLength {
+                                kind: Some('B'),
+                                len: i64::try_from(v.len()).unwrap_or(i64::MAX),
+                                limit: super::MAX_MESSAGE_LEN,
+                            })?;
+                            buf.put_i32(len);
                             buf.put_slice(v);
                         }
                         None => buf.put_i32(-1),
                     }
                 }
-                buf.put_i16(result_formats.len() as i16);
+                buf.put_i16(count16(result_formats.len(), "result formats")?);
                 for f in result_formats {
                     buf.put_i16(*f);
                 }
@@ -324,7 +337,18 @@ impl Frontend {
                 | Frontend::Startup { .. }
         );
         let len_at = if untyped { start } else { start + 1 };
-        let len = (buf.len() - len_at) as i32;
-        buf[len_at..len_at + 4].copy_from_slice(&len.to_be_bytes());
+        let len = buf.len() - len_at;
+        if len > super::MAX_MESSAGE_LEN {
+            let kind = (!untyped).then(|| char::from(buf[start]));
+            buf.truncate(start);
+            return Err(WireError::BadLength {
+                kind,
+                len: i64::try_from(len).unwrap_or(i64::MAX),
+                limit: super::MAX_MESSAGE_LEN,
+            });
+        }
+        // In range: checked against the limit, which fits in an i32.
+        buf[len_at..len_at + 4].copy_from_slice(&(len as i32).to_be_bytes());
+        Ok(())
     }
 }

@@ -20,7 +20,7 @@ mod read;
 
 use bytes::{Buf, BytesMut};
 
-pub(crate) use backend::{decode_backend, Backend, CopyFormat, Field, TxStatus};
+pub(crate) use backend::{decode_backend, Auth, Backend, CopyFormat, Field, TxStatus};
 pub(crate) use encode::*;
 pub(crate) use frontend::{decode_frontend, decode_startup, Bind, Frontend, Parse, Target};
 

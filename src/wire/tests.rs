@@ -212,7 +212,7 @@ proptest! {
     #[test]
     fn every_frontend_message_round_trips(msg in frontend()) {
         let mut buf = BytesMut::new();
-        msg.encode(&mut buf);
+        msg.encode(&mut buf).expect("encodes");
         let frame = split_frame(&mut buf, false).unwrap().unwrap();
         prop_assert!(buf.is_empty());
         prop_assert_eq!(decode_frontend(frame.freeze()).unwrap(), msg);
@@ -229,7 +229,7 @@ proptest! {
             Frontend::Startup { major: 3, minor: 0, parameters: params.clone() },
         ] {
             let mut buf = BytesMut::new();
-            msg.encode(&mut buf);
+            msg.encode(&mut buf).expect("encodes");
             let frame = split_frame(&mut buf, true).unwrap().unwrap();
             prop_assert_eq!(decode_startup(frame.freeze()).unwrap(), msg);
         }

@@ -359,7 +359,7 @@ impl Tap {
             Backend::CopyDone => {}
             Backend::Error(fields) => self.error(ErrorFields::from_wire(fields)),
             Backend::ReadyForQuery(status) => self.ready_for_query(*status),
-            Backend::Authentication
+            Backend::Authentication(_)
             | Backend::KeyData { .. }
             | Backend::NegotiateProtocolVersion
             | Backend::FunctionCallResponse => {}
