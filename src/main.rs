@@ -147,8 +147,9 @@ enum Command {
     /// print the result as JSON.
     Survey(survey_cmd::SurveyArgs),
     /// No PostgreSQL needed: survey the bundled survey fixtures through an
-    /// in-process mock server, then replay every bundled session with a
-    /// real client and check each answer against the recording.
+    /// in-process mock server, then send every bundled session again to a
+    /// mock server, message for message, and check each answer against the
+    /// recording. Ends in one verdict line; exit 1 when anything differed.
     Demo {
         /// Fixture directory of recorded client sessions.
         #[arg(long, env = "PGSIM_FIXTURES", default_value = "fixtures/demo")]
@@ -156,6 +157,9 @@ enum Command {
         /// Fixture directory of the recorded survey.
         #[arg(long, default_value = "fixtures/survey")]
         survey_fixtures: PathBuf,
+        /// Also list every exchange and how it replayed, and the survey per database.
+        #[arg(long)]
+        list: bool,
     },
 }
 
@@ -337,9 +341,14 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Demo {
             fixtures,
             survey_fixtures,
+            list,
         } => {
-            survey_cmd::demo(&survey_fixtures).await?;
-            demo::run(&fixtures).await.map(|()| ExitCode::SUCCESS)
+            demo::run(&demo::Options {
+                fixtures,
+                survey_fixtures,
+                list,
+            })
+            .await
         }
     }
 }

@@ -22,9 +22,7 @@ use tokio::sync::watch;
 use self::tap::{Tap, TapEvent};
 use self::writer::{Writer, WriterMsg};
 use crate::fixture::{validate_exchange, Session, FORMAT_VERSION};
-use crate::key;
 use crate::listen::listen;
-use crate::replay::with_param_values;
 use crate::wire::{self, Frontend};
 use crate::Error;
 
@@ -576,12 +574,9 @@ impl SessionRec {
                     return self.lose(&ex.sql, "the session never became ready");
                 };
                 ex.seq = self.shared.seq.fetch_add(1, Ordering::Relaxed);
-                let normalized = key::normalize(&ex.sql);
                 // The key under the directory's matching rules, as replay
                 // computes it; the values themselves are kept as sent.
-                let (values, _) = ex.relaxed_key_values(&self.shared.rules, &normalized);
-                ex.key = with_param_values(&values, |p| key::query_key_normalized(&normalized, p))
-                    .to_string();
+                ex.key = crate::replay::exchange_key(&ex, &self.shared.rules).to_string();
                 if let Err((at, why)) = validate_exchange(&ex) {
                     return self.lose(
                         &ex.sql,

@@ -257,6 +257,17 @@ pub struct Replay {
     relaxed: Mutex<BTreeMap<(crate::fixture::Relaxed, Origin), u64>>,
 }
 
+/// The key an exchange is stored and looked up under: its normalized SQL
+/// and its values, as `rules` (the directory's `pgsim-rules.json`) relax
+/// them. The recorder writes it as `key`; a stored key that is not this
+/// one was written by something else (an edit by hand, or rules changed
+/// since).
+pub fn exchange_key(ex: &crate::fixture::Exchange, rules: &crate::fixture::Rules) -> QueryKey {
+    let normalized = key::normalize(&ex.sql);
+    let (values, _) = ex.relaxed_key_values(rules, &normalized);
+    with_param_values(&values, |p| key::query_key_normalized(&normalized, p))
+}
+
 /// Runs `f` with `values` as key parameters (hex of raw values decoded).
 pub(crate) fn with_param_values<R>(values: &[Value], f: impl FnOnce(&[ParamValue<'_>]) -> R) -> R {
     with_values(values.iter(), f)
