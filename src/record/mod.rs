@@ -81,8 +81,11 @@ pub struct RecorderBuilder {
 }
 
 impl RecorderBuilder {
-    /// The real server, as `host:port` or a `postgres://` URL (only host and
-    /// port are used: clients authenticate themselves, through the proxy).
+    /// The real server, as `host:port` or a `postgres://` URL. The proxy
+    /// connects to its host and port; clients authenticate themselves,
+    /// through the proxy. The URL's user and password are only what
+    /// [`Recorder::url_for`] puts in the URLs it gives (default user
+    /// `postgres`, no password).
     pub fn upstream(mut self, upstream: impl Into<String>) -> Self {
         self.upstream = Some(upstream.into());
         self
@@ -112,7 +115,7 @@ impl RecorderBuilder {
 
     /// Binds and starts proxying.
     pub async fn start(self) -> Result<Recorder, Error> {
-        let upstream = upstream_addr(self.upstream.as_deref().unwrap_or("127.0.0.1:5432"))?;
+        let upstream = Upstream::parse(self.upstream.as_deref().unwrap_or("127.0.0.1:5432"))?;
         let dir = self
             .fixtures
             .ok_or_else(|| Error::Config("the recorder needs a fixtures directory".into()))?;
@@ -164,7 +167,7 @@ impl RecorderBuilder {
             known,
         };
         let shared = Arc::new(Shared {
-            upstream,
+            upstream: upstream.addr,
             writer,
             seq: AtomicU64::new(next_seq),
             rules: crate::fixture::Rules::load(&dir)?,
@@ -179,6 +182,8 @@ impl RecorderBuilder {
         .await?;
         Ok(Recorder {
             addr: listening.addr,
+            user: upstream.user,
+            password: upstream.password,
             finish,
             shared,
             stop: listening.stop,
@@ -267,8 +272,23 @@ impl Finish {
     }
 }
 
-fn upstream_addr(s: &str) -> Result<String, Error> {
-    if s.starts_with("postgres://") || s.starts_with("postgresql://") || s.contains('=') {
+/// The real server: where to connect, and the credentials for the URLs
+/// [`Recorder::url_for`] gives.
+struct Upstream {
+    addr: String,
+    user: String,
+    password: Option<String>,
+}
+
+impl Upstream {
+    fn parse(s: &str) -> Result<Self, Error> {
+        if !(s.starts_with("postgres://") || s.starts_with("postgresql://") || s.contains('=')) {
+            return Ok(Upstream {
+                addr: s.to_owned(),
+                user: "postgres".to_owned(),
+                password: None,
+            });
+        }
         let config: tokio_postgres::Config = s
             .parse()
             .map_err(|e| Error::Config(format!("invalid upstream URL: {e}")))?;
@@ -277,9 +297,13 @@ fn upstream_addr(s: &str) -> Result<String, Error> {
             _ => "127.0.0.1".to_owned(),
         };
         let port = config.get_ports().first().copied().unwrap_or(5432);
-        Ok(format!("{host}:{port}"))
-    } else {
-        Ok(s.to_owned())
+        Ok(Upstream {
+            addr: format!("{host}:{port}"),
+            user: config.get_user().unwrap_or("postgres").to_owned(),
+            password: config
+                .get_password()
+                .map(|p| String::from_utf8_lossy(p).into_owned()),
+        })
     }
 }
 
@@ -301,9 +325,37 @@ impl Shared {
     }
 }
 
-/// A running recording proxy.
+/// A running recording proxy: clients connect to it as to PostgreSQL,
+/// it forwards everything to the real server and writes what the server
+/// answered as fixtures that [`MockServer`](crate::MockServer) replays.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let Ok(live) = std::env::var("PGSIM_LIVE_URL") else {
+/// #     assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "CI needs PGSIM_LIVE_URL");
+/// #     return Ok(());
+/// # };
+/// use pgsim::tokio_postgres::{self, NoTls};
+///
+/// let dir = tempfile::tempdir()?;
+/// // `live` is a real server's URL (PGSIM_LIVE_URL in this crate's tests).
+/// let recorder = pgsim::Recorder::builder().upstream(live).fixtures(dir.path()).start().await?;
+/// let (client, connection) = tokio_postgres::connect(&recorder.url(), NoTls).await?;
+/// let task = tokio::spawn(connection);
+/// client.simple_query("select 'recorded' as what").await?;
+/// drop(client);
+/// task.await??;
+/// let summary = recorder.shutdown().await;
+/// assert_eq!((summary.sessions, summary.exchanges), (1, 1), "{summary}");
+/// assert!(summary.lost.is_empty(), "nothing dropped: {summary}");
+/// # Ok(()) }
+/// ```
 pub struct Recorder {
     addr: SocketAddr,
+    /// The upstream URL's credentials, for [`Recorder::url_for`].
+    user: String,
+    password: Option<String>,
     finish: Finish,
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
@@ -327,6 +379,40 @@ impl Recorder {
     /// The address clients connect to.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// A connection URL for database `postgres`, through the recorder.
+    pub fn url(&self) -> String {
+        self.url_for("postgres")
+    }
+
+    /// A connection URL for `database` through the recorder, with the
+    /// upstream URL's user and password (the real server checks them; the
+    /// proxy passes authentication through) and no TLS, for any pool or
+    /// driver. The same shape as [`MockServer::url_for`](crate::MockServer::url_for),
+    /// so a test records and replays with one line changed.
+    pub fn url_for(&self, database: &str) -> String {
+        crate::server::local_url(
+            self.addr,
+            &self.user,
+            self.password.as_deref(),
+            database,
+            None,
+        )
+    }
+
+    /// [`Recorder::url_for`] with connections in `scope`
+    /// (`options=-c pgsim.scope=...`): what they send is recorded in that
+    /// scope and replayed only to connections in it
+    /// ([`MockServer::scoped_url`](crate::MockServer::scoped_url)).
+    pub fn scoped_url(&self, database: &str, scope: &str) -> String {
+        crate::server::local_url(
+            self.addr,
+            &self.user,
+            self.password.as_deref(),
+            database,
+            Some(scope),
+        )
     }
 
     /// Stops accepting, lets open sessions finish (2 s at most), closes

@@ -273,12 +273,7 @@ impl MockServer {
 
     /// A connection URL for `database` (user `postgres`, no TLS).
     pub fn url_for(&self, database: &str) -> String {
-        let db = percent_encode(database);
-        format!(
-            "postgres://postgres@{}:{}/{db}?sslmode=disable",
-            self.addr.ip(),
-            self.addr.port()
-        )
+        local_url(self.addr, "postgres", None, database, None)
     }
 
     /// A connection URL for `database` whose connections are in `scope`
@@ -286,18 +281,7 @@ impl MockServer {
     /// recorded in that scope. The same option works against PostgreSQL,
     /// so a test can use one URL shape live, recording and replaying.
     pub fn scoped_url(&self, database: &str, scope: &str) -> String {
-        let escaped: String = scope
-            .chars()
-            .flat_map(|c| match c {
-                ' ' | '\\' => vec!['\\', c],
-                c => vec![c],
-            })
-            .collect();
-        format!(
-            "{}&options={}",
-            self.url_for(database),
-            percent_encode(&format!("-c pgsim.scope={escaped}"))
-        )
+        local_url(self.addr, "postgres", None, database, Some(scope))
     }
 
     /// What has been served so far.
@@ -407,6 +391,37 @@ impl Drop for MockServer {
 
 /// Percent-encodes everything but RFC 3986's unreserved characters, so any
 /// name fits in a URL path or user part.
+/// A `postgres://` URL for a pgsim server listening at `addr` (no TLS),
+/// with `scope` as the startup `pgsim.scope` when given.
+pub(crate) fn local_url(
+    addr: SocketAddr,
+    user: &str,
+    password: Option<&str>,
+    database: &str,
+    scope: Option<&str>,
+) -> String {
+    let password = password.map_or_else(String::new, |p| format!(":{}", percent_encode(p)));
+    let mut url = format!(
+        "postgres://{}{password}@{}:{}/{}?sslmode=disable",
+        percent_encode(user),
+        addr.ip(),
+        addr.port(),
+        percent_encode(database)
+    );
+    if let Some(scope) = scope {
+        let escaped: String = scope
+            .chars()
+            .flat_map(|c| match c {
+                ' ' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        url += "&options=";
+        url += &percent_encode(&format!("-c pgsim.scope={escaped}"));
+    }
+    url
+}
+
 pub(crate) fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
@@ -417,4 +432,34 @@ pub(crate) fn percent_encode(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_url;
+
+    #[test]
+    fn local_urls_carry_credentials_database_and_scope_encoded_and_parse_back() {
+        let addr = "127.0.0.1:6543".parse().expect("an address");
+        let url = local_url(
+            addr,
+            "app user",
+            Some("p@ss:w/rd"),
+            "it's db",
+            Some("a b\\c"),
+        );
+        assert_eq!(
+            url,
+            "postgres://app%20user:p%40ss%3Aw%2Frd@127.0.0.1:6543/it%27s%20db?sslmode=disable&options=-c%20pgsim.scope%3Da%5C%20b%5C%5Cc"
+        );
+        let config: tokio_postgres::Config = url.parse().expect("tokio-postgres reads it");
+        assert_eq!(config.get_user(), Some("app user"));
+        assert_eq!(config.get_password(), Some(&b"p@ss:w/rd"[..]));
+        assert_eq!(config.get_dbname(), Some("it's db"));
+        assert_eq!(config.get_options(), Some("-c pgsim.scope=a\\ b\\\\c"));
+        assert_eq!(
+            local_url(addr, "postgres", None, "postgres", None),
+            "postgres://postgres@127.0.0.1:6543/postgres?sslmode=disable"
+        );
+    }
 }

@@ -4,8 +4,9 @@
 //! [`Verify::run`] loads a fixture set, starts an in-process
 //! [`Recorder`](crate::Recorder) in front of the upstream (one per
 //! subdirectory of the set, which are separate recordings), and replays
-//! each recorded session through it with tokio-postgres, one connection
-//! per recorded session (its database, the upstream URL's credentials,
+//! each recorded session through it with its own protocol client (which
+//! sends the very messages the recorded client sent), one connection per
+//! recorded session (its database, the upstream URL's credentials,
 //! the session's `pgsim.scope` at startup), every session's exchanges in
 //! recorded order. The re-recording is then compared with the recorded set
 //! by [`compare_sets`](crate::diff::compare_sets): columns (names and
@@ -111,9 +112,9 @@ pub struct Verification {
     pub diff: SetDiff,
     /// Exchanges re-run and compared.
     pub rerun: usize,
-    /// Exchanges the re-run recorded that pair with no recorded one: what
-    /// tokio-postgres sent of its own (type lookups for a type it does not
-    /// know). Not compared, not drift.
+    /// Exchanges the re-run recorded that pair with no recorded one (the
+    /// re-run sends only recorded messages, so a server that answers as
+    /// recorded leaves none). Not compared, not drift.
     pub extra: Vec<Extra>,
     /// Exchanges not re-run (not verified), in recorded order.
     pub skipped: Vec<Skipped>,
@@ -172,7 +173,7 @@ pub struct Extra {
 pub enum SkipReason {
     /// The Describe or an Execute of a `DECLARE`d cursor's portal (its
     /// `sql` starts with `pgsim:`): a protocol message with no SQL of its
-    /// own, which tokio-postgres cannot send alone.
+    /// own, which cannot be sent without the cursor's whole session state.
     CursorPortal,
     /// Prepared and described, never executed (phase `describe`).
     DescribedOnly,
@@ -180,7 +181,7 @@ pub enum SkipReason {
     /// would read every row.
     SuspendedPortal,
     /// `COPY ... FROM STDIN` that the client ended with CopyFail (its
-    /// message is part of the query key, and tokio-postgres sends its own).
+    /// message is part of the query key; not re-sent yet).
     CopyFail,
     /// A COPY inside a simple query of several statements.
     CopyInBatch,
@@ -310,10 +311,7 @@ impl std::fmt::Display for Verification {
             write_entry(f, &e.kind)?;
         }
         if !self.extra.is_empty() {
-            writeln!(
-                f,
-                "recorded by the re-run only, not compared (sent by tokio-postgres itself):"
-            )?;
+            writeln!(f, "recorded by the re-run only, not compared:")?;
             for x in &self.extra {
                 writeln!(f, "  database {:?}: {}", x.database, x.sql)?;
             }

@@ -9,8 +9,8 @@
 //! sessions in the order they connected, and verify connects one at a
 //! time), and within a session each sent exchange with the next
 //! re-recorded exchange of the same SQL (verify sends the SQL exactly as
-//! recorded; what tokio-postgres sends of its own, such as type lookups,
-//! is left over and listed apart: it is no recorded answer).
+//! recorded; whatever else the re-recording holds is left over and
+//! listed apart: it is no recorded answer).
 
 use std::path::{Path, PathBuf};
 

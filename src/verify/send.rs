@@ -101,8 +101,7 @@ enum Copy {
 
 /// Whether an exchange is a COPY that exchanges data with the client: its
 /// recorded answer says so, else (a COPY that failed before it started)
-/// its SQL does. Sent as a simple query, a COPY that now starts would
-/// leave tokio-postgres waiting for data it cannot send.
+/// its SQL does (a COPY that now starts is then given its recorded data).
 fn copy_direction(sql: &str, results: &[QueryResult]) -> Option<Copy> {
     if results.iter().any(|r| r.copy_in.is_some()) {
         return Some(Copy::In);

@@ -324,7 +324,7 @@ database \"shop\":
   changed: select name from items where id = $1 with $1 = '2'
       at session-0001.json seq 3
       row 1 column name: recorded 'banana', now 'pear'
-recorded by the re-run only, not compared (sent by tokio-postgres itself):
+recorded by the re-run only, not compared:
   database \"shop\": SELECT t.typname FROM pg_catalog.pg_type t WHERE t.oid = $1 with $1 = '16385'
 not re-run, so not verified:
   2 cursor portal messages (sql pgsim:..., no SQL of their own to send)

@@ -9,6 +9,7 @@ mod key_nearest;
 mod key_props;
 mod live;
 mod protocol;
+mod readme;
 mod record_modes;
 mod replay_demo;
 mod routing;
