@@ -72,6 +72,11 @@ enum Command {
         /// in order; the first deviation is a miss showing both sequences.
         #[arg(long, env = "PGSIM_STRICT_ORDER")]
         strict_order: bool,
+        /// Let any role connect and answer it from every role's recordings
+        /// (by default only recorded roles connect, each answered from its
+        /// own sessions).
+        #[arg(long, env = "PGSIM_ANY_ROLE")]
+        any_role: bool,
     },
     /// Proxy clients to a real server and write every exchange to fixtures.
     Record {
@@ -241,6 +246,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             faults,
             seed,
             strict_order,
+            any_role,
         } => {
             let ci = std::env::var("CI").is_ok_and(|v| v == "true");
             if let pgsim::Plan::Record(mode) =
@@ -262,6 +268,9 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             if strict_order {
                 builder = builder.strict_order();
+            }
+            if any_role {
+                builder = builder.any_role();
             }
             for spec in faults.into_iter().filter(|s| !s.trim().is_empty()) {
                 builder = builder.fault(spec);

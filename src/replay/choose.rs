@@ -74,6 +74,15 @@ impl Follow {
     }
 }
 
+/// Who a connection is, for choosing its answers: its `pgsim.scope` and
+/// its role (`None`: any role, for a server started with
+/// [`any_role`](crate::MockServerBuilder::any_role)).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Who<'a> {
+    pub(crate) scope: Option<&'a str>,
+    pub(crate) role: Option<&'a str>,
+}
+
 /// What a lookup found.
 #[derive(Debug)]
 pub(crate) enum Lookup<'a> {
@@ -81,6 +90,8 @@ pub(crate) enum Lookup<'a> {
     /// Nothing recorded for the key in the connection's scope; the scopes
     /// it is recorded in (`None`: no scope), if any.
     Missing(Vec<Option<Arc<str>>>),
+    /// Recorded in the connection's scope only by other roles: those.
+    OtherRoles(Vec<Arc<str>>),
     /// Recorded sessions the connection may be answer differently, and
     /// nothing tells which it is: the candidates.
     Ambiguous(Vec<&'a Answer>),
@@ -91,6 +102,9 @@ pub(crate) enum Lookup<'a> {
 #[derive(Debug)]
 pub(crate) struct SessionMeta {
     pub(crate) scope: Option<Arc<str>>,
+    /// The role it was recorded as: only a connection of that role is
+    /// answered from it.
+    pub(crate) role: Arc<str>,
     pub(super) first_seq: u64,
     pub(super) last_seq: u64,
     /// Sessions of one group were one client: open at the same time (a
@@ -109,12 +123,8 @@ impl DatabaseIndex {
     /// The recorded answer for `key` to a connection in `scope` that has
     /// followed `follow` so far; see docs/FIXTURES.md, "Which answer a
     /// connection gets".
-    pub(crate) fn answer(
-        &self,
-        key: &QueryKey,
-        scope: Option<&str>,
-        follow: &mut Follow,
-    ) -> Lookup<'_> {
+    pub(crate) fn answer(&self, key: &QueryKey, who: Who<'_>, follow: &mut Follow) -> Lookup<'_> {
+        let scope = who.scope;
         let Some(queue) = self
             .index
             .get(key)
@@ -124,16 +134,16 @@ impl DatabaseIndex {
         };
         let answers = queue.answers.as_slice();
         let in_scope = |session: u32| {
-            self.sessions
-                .get(session as usize)
-                .is_some_and(|s| s.scope.as_deref() == scope)
+            self.sessions.get(session as usize).is_some_and(|s| {
+                s.scope.as_deref() == scope && who.role.is_none_or(|r| *s.role == *r)
+            })
         };
         if queue.uniform {
             let Some(first) = answers.first() else {
                 return Lookup::Missing(Vec::new());
             };
             if !in_scope(first.session) {
-                return Lookup::Missing(self.scopes_of(answers));
+                return self.missing(answers, scope);
             }
             let i = queue.served.fetch_add(1, Ordering::Relaxed) as usize;
             if i >= answers.len() {
@@ -178,7 +188,7 @@ impl DatabaseIndex {
                     answer.mark_used();
                     return Lookup::Found(answer);
                 }
-                Pick::Missing => return Lookup::Missing(self.scopes_of(answers)),
+                Pick::Missing => return self.missing(answers, scope),
                 Pick::Ambiguous(candidates) => return Lookup::Ambiguous(candidates),
             }
         }
@@ -293,6 +303,23 @@ impl DatabaseIndex {
             at,
             shared: !repeat && self.is_shared(segment.session),
         }
+    }
+
+    /// Why none of `answers` is for a connection in `scope`: recorded in
+    /// that scope by other roles only, or in other scopes.
+    fn missing(&self, answers: &[Arc<Answer>], scope: Option<&str>) -> Lookup<'_> {
+        let mut roles: Vec<Arc<str>> = answers
+            .iter()
+            .filter_map(|a| self.sessions.get(a.session as usize))
+            .filter(|s| s.scope.as_deref() == scope)
+            .map(|s| Arc::clone(&s.role))
+            .collect();
+        if roles.is_empty() {
+            return Lookup::Missing(self.scopes_of(answers));
+        }
+        roles.sort();
+        roles.dedup();
+        Lookup::OtherRoles(roles)
     }
 
     /// The scopes the answers were recorded in, for a miss's explanation.

@@ -111,6 +111,7 @@ impl Builder {
             .databases
             .entry(name.clone())
             .or_insert_with(|| DatabaseIndex::new(&name));
+        db.roles.insert(Arc::from(s.user.as_str()));
         if let Some(err) = s.startup_error {
             if db.parameters.is_empty() && db.startup_error.is_none() {
                 db.startup_error = Some(err);
@@ -124,6 +125,7 @@ impl Builder {
         }
         let file = self.intern(file);
         let database = self.intern(&name);
+        let role = self.intern(&s.user);
         let mut arena = BytesMut::new();
         let mut drafts = Vec::with_capacity(s.exchanges.len());
         for mut ex in s.exchanges {
@@ -152,6 +154,7 @@ impl Builder {
                     let id = db.sessions.len() as u32;
                     db.sessions.push(SessionMeta {
                         scope: scope.clone(),
+                        role: Arc::clone(&role),
                         first_seq: ex.seq,
                         last_seq: ex.seq,
                         group: 0,
@@ -351,10 +354,11 @@ impl Builder {
                     many.sort_by_key(|a| (a.session, a.origin.seq));
                     many.shrink_to_fit();
                     let first = &many[0];
+                    // Whose it is: its scope and its role.
                     let scope = |a: &Answer| {
                         db.sessions
                             .get(a.session as usize)
-                            .and_then(|s| s.scope.clone())
+                            .map(|s| (s.scope.clone(), Arc::clone(&s.role)))
                     };
                     q.uniform = many.iter().all(|a| {
                         scope(a) == scope(first) && (Arc::ptr_eq(a, first) || a.same_as(first))
@@ -397,17 +401,18 @@ fn segments(answers: &[Arc<Answer>]) -> Box<[Segment]> {
     out.into_boxed_slice()
 }
 
-/// Gives every session its group: one per explicit scope; without a
-/// scope, sessions whose recorded exchanges overlap in time (a pool's
-/// connections, clients run side by side) share one.
+/// Gives every session its group: one per role and explicit scope;
+/// without a scope, sessions of one role whose recorded exchanges overlap
+/// in time (a pool's connections, clients run side by side) share one.
 fn group_sessions(sessions: &mut [SessionMeta]) {
-    let mut scopes: HashMap<Arc<str>, u32> = HashMap::new();
+    let mut scopes: HashMap<(Arc<str>, Arc<str>), u32> = HashMap::new();
     let mut next = 0u32;
     let mut unscoped: Vec<usize> = Vec::new();
     for (i, s) in sessions.iter_mut().enumerate() {
         match &s.scope {
             Some(scope) => {
-                s.group = *scopes.entry(Arc::clone(scope)).or_insert_with(|| {
+                let whose = (Arc::clone(&s.role), Arc::clone(scope));
+                s.group = *scopes.entry(whose).or_insert_with(|| {
                     next += 1;
                     next - 1
                 });
@@ -415,15 +420,19 @@ fn group_sessions(sessions: &mut [SessionMeta]) {
             None => unscoped.push(i),
         }
     }
-    unscoped.sort_by_key(|&i| sessions[i].first_seq);
-    let mut end: Option<u64> = None;
+    unscoped.sort_by(|&a, &b| {
+        (&sessions[a].role, sessions[a].first_seq).cmp(&(&sessions[b].role, sessions[b].first_seq))
+    });
+    let mut end: Option<(Arc<str>, u64)> = None;
     for i in unscoped {
         let s = &mut sessions[i];
-        match end {
-            Some(e) if s.first_seq <= e => end = Some(e.max(s.last_seq)),
+        match &end {
+            Some((role, e)) if *role == s.role && s.first_seq <= *e => {
+                end = Some((Arc::clone(role), (*e).max(s.last_seq)));
+            }
             _ => {
                 next += 1;
-                end = Some(s.last_seq);
+                end = Some((Arc::clone(&s.role), s.last_seq));
             }
         }
         s.group = next - 1;

@@ -17,7 +17,7 @@ pub(crate) use answer::{
     copy_format, put_async, put_columns, put_copy_out, Answer, Completion, Formats, PreparedResult,
 };
 pub use answer::{Origin, SQLSTATE_CANNOT_ENCODE};
-pub(crate) use choose::{Follow, Lookup};
+pub(crate) use choose::{Follow, Lookup, Who};
 use choose::{Segment, SessionMeta};
 pub use report::{Miss, RelaxedMatch, Report};
 pub(crate) use strict::StrictFollow;
@@ -179,6 +179,9 @@ pub(crate) struct DatabaseIndex {
     /// raised them (exec_simple_query, exec_parse_message, ...): the mock
     /// answers a failed transaction itself, with the server's own fields.
     pub(crate) aborted: BTreeMap<String, ErrorFields>,
+    /// Every role a session of this database was recorded as (refused
+    /// connections included).
+    pub(crate) roles: std::collections::BTreeSet<Arc<str>>,
 }
 
 /// Query keys are already uniformly random digests: hashing them again is
@@ -226,6 +229,7 @@ impl DatabaseIndex {
             sequences: std::sync::OnceLock::new(),
             statements: HashMap::with_hasher(KeyHasher),
             aborted: BTreeMap::new(),
+            roles: std::collections::BTreeSet::new(),
         }
     }
 
@@ -417,10 +421,10 @@ impl Replay {
     pub fn lookup(&self, database: &str, key: &QueryKey) -> Option<Origin> {
         match self
             .database(database)?
-            .answer(key, None, &mut Follow::default())
+            .answer(key, Who::default(), &mut Follow::default())
         {
             Lookup::Found(a) => Some(a.origin.clone()),
-            Lookup::Missing(_) | Lookup::Ambiguous(_) => None,
+            Lookup::Missing(_) | Lookup::OtherRoles(_) | Lookup::Ambiguous(_) => None,
         }
     }
 
@@ -459,6 +463,11 @@ impl Replay {
 
     pub(crate) fn database(&self, name: &str) -> Option<&DatabaseIndex> {
         self.databases.get(name)
+    }
+
+    /// Whether any recorded session, of any database, connected as `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.databases.values().any(|db| db.roles.contains(role))
     }
 
     /// Names of the databases that have fixtures.
@@ -531,6 +540,18 @@ impl Replay {
                     format!("It is recorded in: {}.", listed.join(", ")),
                     "Set the scope the query was recorded in (SET pgsim.scope = '...'), or record it in this one.".to_owned(),
                     format!("recorded only in {}", listed.join(", ")),
+                )
+            }
+            Lookup::OtherRoles(roles) => {
+                let listed: Vec<String> = roles.iter().map(|r| format!("{r:?}")).collect();
+                (
+                    format!(
+                        "pgsim: no recorded answer for query {shown:?} (key {k}) in database \"{}\" for this connection's role",
+                        db.name
+                    ),
+                    format!("It is recorded only for role(s) {}.", listed.join(", ")),
+                    "Connect as the role it was recorded as, or record it as this one (a role's answers are its own: what one role may see, another may not).".to_owned(),
+                    format!("recorded only for role(s) {}", listed.join(", ")),
                 )
             }
             Lookup::Missing(_) | Lookup::Found(_) => {

@@ -91,6 +91,8 @@ pub(crate) struct Shared {
     /// Strict order: each connection must replay one recorded session's
     /// queries exactly in order.
     pub(crate) strict_order: bool,
+    /// Any role may connect, answered from every role's recordings.
+    pub(crate) any_role: bool,
 }
 
 /// A fault as given to the builder: parsed by [`MockServerBuilder::start`],
@@ -113,6 +115,7 @@ pub struct MockServerBuilder {
     seed: u64,
     fail_on: FailOn,
     strict_order: bool,
+    any_role: bool,
 }
 
 /// What makes a [`MockServer`] fail the test that dropped or shut it down.
@@ -123,6 +126,16 @@ struct FailOn {
 }
 
 impl MockServerBuilder {
+    /// Lets any role connect and answers it from every role's recordings.
+    /// By default only a role some recorded session connected as may
+    /// connect (another gets `28000 role "..." does not exist`, as from
+    /// PostgreSQL), and each role is answered only from the sessions
+    /// recorded as it: what one role was allowed to see, another may not.
+    pub fn any_role(mut self) -> Self {
+        self.any_role = true;
+        self
+    }
+
     /// Strict order: each connection must send exactly the queries of one
     /// recorded session, in their order; the first that deviates is a miss
     /// (`PGS01`) naming what the recording sends next and what this
@@ -215,6 +228,7 @@ impl MockServerBuilder {
             faults: Faults::new(faults, self.seed),
             cancels: conn::CancelKeys::default(),
             strict_order: self.strict_order,
+            any_role: self.any_role,
         });
         let for_sessions = Arc::clone(&shared);
         let next_id = AtomicI32::new(1);
@@ -274,6 +288,13 @@ impl MockServer {
     /// A connection URL for `database` (user `postgres`, no TLS).
     pub fn url_for(&self, database: &str) -> String {
         local_url(self.addr, "postgres", None, database, None)
+    }
+
+    /// A connection URL for `database` as `role` (no password, no TLS):
+    /// only a recorded role may connect, answered from its own recordings
+    /// (see [`MockServerBuilder::any_role`]).
+    pub fn url_as(&self, role: &str, database: &str) -> String {
+        local_url(self.addr, role, None, database, None)
     }
 
     /// A connection URL for `database` whose connections are in `scope`

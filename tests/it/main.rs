@@ -12,6 +12,7 @@ mod protocol;
 mod readme;
 mod record_modes;
 mod replay_demo;
+mod roles;
 mod routing;
 mod rules;
 mod scoped;

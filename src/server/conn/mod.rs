@@ -23,7 +23,9 @@ use crate::fixture::Value;
 use crate::fixture::{Column, CopyShape, ErrorFields};
 use crate::key::QueryKey;
 use crate::protocol::Protocol;
-use crate::replay::{Answer, DatabaseIndex, Follow, Formats, Lookup, StatementInfo, StrictFollow};
+use crate::replay::{
+    Answer, DatabaseIndex, Follow, Formats, Lookup, StatementInfo, StrictFollow, Who,
+};
 use crate::wire::{self, Frontend, TxStatus, WireError};
 
 /// SQLSTATE for a malformed protocol message, as PostgreSQL uses it.
@@ -133,7 +135,9 @@ pub(super) async fn serve(stream: TcpStream, shared: Arc<Shared>, conn_id: i32) 
 }
 
 async fn run(io: &mut Io, shared: &Arc<Shared>, conn_id: i32) -> Result<(), ConnError> {
-    let Some((db, scope)) = startup::handshake(io, shared, secret_of(conn_id)).await? else {
+    let Some(startup::Started { db, scope, role }) =
+        startup::handshake(io, shared, secret_of(conn_id)).await?
+    else {
         return Ok(());
     };
     let cancel = shared.cancels.register(db.backend_pid, secret_of(conn_id));
@@ -144,6 +148,7 @@ async fn run(io: &mut Io, shared: &Arc<Shared>, conn_id: i32) -> Result<(), Conn
     let mut session = Session {
         shared,
         db,
+        role,
         follow: Follow::default(),
         strict: StrictFollow::default(),
         proto,
@@ -232,6 +237,9 @@ struct CopyWait {
 struct Session<'a> {
     shared: &'a Arc<Shared>,
     db: &'a DatabaseIndex,
+    /// Its role: answered only from sessions recorded as it (`None`: a
+    /// server that answers any role from every recording).
+    role: Option<String>,
     /// Which recorded sessions this connection may be.
     follow: Follow,
     /// Where it is in the recorded sessions, in strict order.
@@ -292,7 +300,11 @@ impl<'a> Session<'a> {
                 .map_err(|detail| self.shared.replay.deviation(db, sql, values, detail));
         }
         let scope = self.proto.scope().cloned();
-        match db.answer(key, scope.as_deref(), &mut self.follow) {
+        let who = Who {
+            scope: scope.as_deref(),
+            role: self.role.as_deref(),
+        };
+        match db.answer(key, who, &mut self.follow) {
             Lookup::Found(answer) => Ok(answer),
             other => Err(self
                 .shared

@@ -16,10 +16,8 @@ pub(super) async fn handshake<'a>(
     io: &mut Io,
     shared: &'a Arc<Shared>,
     secret: i32,
-) -> Result<Option<(&'a DatabaseIndex, Option<String>)>, ConnError> {
-    let refuse = |io: &mut Io,
-                  f: ErrorFields|
-     -> Result<Option<(&'a DatabaseIndex, Option<String>)>, ConnError> {
+) -> Result<Option<Started<'a>>, ConnError> {
+    let refuse = |io: &mut Io, f: ErrorFields| -> Result<Option<Started<'a>>, ConnError> {
         wire::put_error(&mut io.out, f.to_wire())?;
         Ok(None)
     };
@@ -96,6 +94,14 @@ pub(super) async fn handshake<'a>(
         }
     }
 
+    // As PostgreSQL with trust authentication: a role that does not exist
+    // is refused; here, one no recorded session connected as.
+    if !shared.any_role && !shared.replay.has_role(&user) {
+        return refuse(
+            io,
+            ErrorFields::fatal("28000", format!("role \"{user}\" does not exist")),
+        );
+    }
     let Some(db) = shared.replay.database(&database) else {
         return refuse(io, unknown_database(shared, &database));
     };
@@ -113,7 +119,20 @@ pub(super) async fn handshake<'a>(
     }
     wire::put_backend_key(&mut io.out, db.backend_pid, secret)?;
     wire::put_ready(&mut io.out, TxStatus::Idle)?;
-    Ok(Some((db, crate::protocol::scope::at_startup(&parameters))))
+    Ok(Some(Started {
+        db,
+        scope: crate::protocol::scope::at_startup(&parameters),
+        role: (!shared.any_role).then_some(user),
+    }))
+}
+
+/// A connection past its startup.
+pub(super) struct Started<'a> {
+    pub(super) db: &'a DatabaseIndex,
+    /// Its `pgsim.scope` from the startup packet.
+    pub(super) scope: Option<String>,
+    /// Its role, which answers are chosen by (`None`: any role's).
+    pub(super) role: Option<String>,
 }
 
 /// 3D000 as PostgreSQL words it; when the only recordings of that database
