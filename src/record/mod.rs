@@ -173,6 +173,7 @@ impl RecorderBuilder {
             rules: crate::fixture::Rules::load(&dir)?,
             sessions: AtomicU64::new(0),
             exchanges: AtomicU64::new(0),
+            redacted: AtomicU64::new(0),
             lost: Mutex::new(Vec::new()),
         });
         let for_sessions = Arc::clone(&shared);
@@ -313,6 +314,8 @@ struct Shared {
     seq: AtomicU64,
     sessions: AtomicU64,
     exchanges: AtomicU64,
+    /// Secret values replaced before they were written.
+    redacted: AtomicU64,
     lost: Mutex<Vec<String>>,
     rules: crate::fixture::Rules,
 }
@@ -442,6 +445,13 @@ impl Recorder {
                 .unwrap_or_default(),
             notes: Vec::new(),
         };
+        let redacted = self.shared.redacted.load(Ordering::Relaxed);
+        if redacted > 0 {
+            summary.notes.push(format!(
+                "{redacted} secret value(s) written as '{}' (passwords, verifiers, the rules' \"redact\" entries; docs/FIXTURES.md, \"Secrets\")",
+                crate::fixture::redact::REDACTED
+            ));
+        }
         self.finish.apply(&mut summary);
         summary
     }
@@ -642,6 +652,9 @@ impl SessionRec {
                 if self.id.is_some() {
                     return;
                 }
+                let mut server = server;
+                let n = crate::fixture::redact::redact_parameters(&mut server.parameters);
+                self.shared.redacted.fetch_add(n as u64, Ordering::Relaxed);
                 self.shared.sessions.fetch_add(1, Ordering::Relaxed);
                 let header = Session {
                     format_version: FORMAT_VERSION,
@@ -660,6 +673,10 @@ impl SessionRec {
                     return self.lose(&ex.sql, "the session never became ready");
                 };
                 ex.seq = self.shared.seq.fetch_add(1, Ordering::Relaxed);
+                // Secrets never reach a fixture; replay redacts what
+                // clients send alike, so the query still matches.
+                let n = crate::fixture::redact::redact_exchange(&mut ex, &self.shared.rules);
+                self.shared.redacted.fetch_add(n as u64, Ordering::Relaxed);
                 // The key under the directory's matching rules, as replay
                 // computes it; the values themselves are kept as sent.
                 ex.key = crate::replay::exchange_key(&ex, &self.shared.rules).to_string();

@@ -185,6 +185,9 @@ pub enum SkipReason {
     CopyFail,
     /// A COPY inside a simple query of several statements.
     CopyInBatch,
+    /// It holds a secret the recorder redacted: sending it would send the
+    /// placeholder (an `ALTER ROLE` would set that password).
+    Redacted,
     /// The session's connection was refused (see
     /// [`Verification::sessions`]).
     ConnectionRefused,
@@ -207,6 +210,9 @@ impl SkipReason {
                 "COPY FROM STDIN ended by the client's CopyFail (its message is part of the key)"
             }
             SkipReason::CopyInBatch => "COPY inside a simple query of several statements",
+            SkipReason::Redacted => {
+                "holding a secret redacted at record time (sending the placeholder would change the server)"
+            }
             SkipReason::ConnectionRefused => "in a session whose connection was refused",
             SkipReason::ConnectionClosed => "after the server closed the session's connection",
         }

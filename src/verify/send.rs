@@ -44,6 +44,12 @@ pub(super) fn classify(ex: &Exchange) -> Result<Request<'_>, SkipReason> {
     if ex.phase == Phase::Describe {
         return Err(SkipReason::DescribedOnly);
     }
+    let placeholder = Value::Text(crate::fixture::redact::REDACTED.into());
+    if ex.sql.contains(crate::fixture::redact::REDACTED)
+        || ex.params.iter().flatten().any(|p| p.value == placeholder)
+    {
+        return Err(SkipReason::Redacted);
+    }
     if ex.results.iter().any(|r| r.suspended) {
         return Err(SkipReason::SuspendedPortal);
     }

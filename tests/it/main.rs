@@ -16,6 +16,7 @@ mod roles;
 mod routing;
 mod rules;
 mod scoped;
+mod secrets;
 mod support;
 mod survey;
 mod toolkit_cases;

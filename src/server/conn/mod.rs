@@ -325,8 +325,20 @@ impl Session<'_> {
             return Ok(true);
         }
         match msg {
-            Frontend::Query(q) => self.simple_query(&q, out)?,
-            Frontend::Parse(p) => self.parse(p, out)?,
+            // Secrets are redacted as the recorder redacted them: the
+            // recorded query holds the placeholder, never the secret.
+            Frontend::Query(q) => {
+                let q = crate::fixture::redact::redact_sql(&q, self.shared.replay.rules());
+                self.simple_query(&q, out)?
+            }
+            Frontend::Parse(mut p) => {
+                let redacted =
+                    crate::fixture::redact::redact_sql(&p.sql, self.shared.replay.rules());
+                if let std::borrow::Cow::Owned(sql) = redacted {
+                    p.sql = sql;
+                }
+                self.parse(p, out)?
+            }
             Frontend::Bind(b) => self.bind(b, out)?,
             Frontend::Describe { target, name } => self.describe(target, &name, out)?,
             Frontend::Execute { portal, max_rows } => self.execute(&portal, max_rows, out)?,
