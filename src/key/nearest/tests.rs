@@ -168,3 +168,30 @@ fn values_are_truncated() {
         format!("<30 bytes, format 1: 0x{}...>", "07".repeat(20))
     );
 }
+
+#[test]
+fn a_huge_query_costs_a_bounded_number_of_cells_and_still_finds_its_neighbour() {
+    // 1 MB of SQL against candidates of every size: without the budget
+    // this is ~10^11 cells (minutes); with it, at most CELL_BUDGET.
+    let huge = format!("select '{}' from t", "x".repeat(1 << 20));
+    let near = format!("select '{}' from u", "x".repeat(1 << 20));
+    let half = format!("select '{}'", "y".repeat(1 << 19));
+    let sqls: Vec<String> = (0..500)
+        .map(|i| format!("select {i} from t{i}"))
+        .chain([half, near])
+        .collect();
+    let c: Vec<Candidate> = sqls.iter().map(|s| cand(s, &[])).collect();
+    let mut budget = CELL_BUDGET;
+    let m = nearest_within(&huge, &[], &c, &mut budget).unwrap();
+    assert_eq!(m.index, 501, "{}", m.description);
+    assert!(
+        m.description.contains("recorded \"...xxx' from u\""),
+        "{}",
+        m.description
+    );
+    // And a short query's neighbour is still found exactly, with cells to spare.
+    let mut budget = CELL_BUDGET;
+    let m = nearest_within("select 77 from t77x", &[], &c, &mut budget).unwrap();
+    assert_eq!(m.index, 77);
+    assert!(budget > CELL_BUDGET / 2, "spent {}", CELL_BUDGET - budget);
+}

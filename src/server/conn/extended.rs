@@ -75,13 +75,15 @@ impl<'a> Session<'a> {
                 Some(info) => info,
                 None => {
                     let scope = self.proto.scope().cloned();
-                    let e = self.shared.replay.miss(
-                        db,
-                        &sql,
-                        &[],
-                        scope.as_deref(),
-                        &crate::replay::Lookup::Missing(Vec::new()),
-                    );
+                    let e = super::off_io(&sql, || {
+                        self.shared.replay.miss(
+                            db,
+                            &sql,
+                            &[],
+                            scope.as_deref(),
+                            &crate::replay::Lookup::Missing(Vec::new()),
+                        )
+                    });
                     return self.fail(out, &e);
                 }
             }

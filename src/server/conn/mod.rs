@@ -10,14 +10,18 @@ mod simple;
 mod startup;
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::fault::Injected;
+use super::limits::FLUSH_AT;
 use super::Shared;
 use crate::fixture::Value;
 use crate::fixture::{Column, CopyShape, ErrorFields};
@@ -43,23 +47,47 @@ enum ConnError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Wire(#[from] WireError),
+    /// An idle session waited longer than the idle timeout.
+    #[error("idle-session timeout")]
+    IdleTimeout,
+    /// The server is shutting down.
+    #[error("shutting down")]
+    Shutdown,
 }
 
 struct Io {
     stream: TcpStream,
     inbuf: BytesMut,
     out: BytesMut,
+    shared: Arc<Shared>,
+    /// Set when the server shuts down.
+    stop: watch::Receiver<bool>,
 }
 
 impl Io {
-    /// The next complete frame; flushes pending output before waiting.
-    async fn frame(&mut self, startup: bool) -> Result<Option<bytes::Bytes>, ConnError> {
+    /// The next complete frame; flushes pending output before waiting (and
+    /// before returning once it passes [`FLUSH_AT`]). `idle` bounds the wait.
+    async fn frame(
+        &mut self,
+        startup: bool,
+        idle: Option<Duration>,
+    ) -> Result<Option<bytes::Bytes>, ConnError> {
+        let max = self.shared.limits.max_message_size;
+        let deadline = idle.map(|d| Instant::now() + d);
         loop {
-            if let Some(frame) = wire::split_frame(&mut self.inbuf, startup)? {
+            if let Some(frame) = wire::split_frontend(&mut self.inbuf, startup, max)? {
+                if self.out.len() >= FLUSH_AT {
+                    self.flush().await?;
+                }
                 return Ok(Some(frame.freeze()));
             }
             self.flush().await?;
-            if self.stream.read_buf(&mut self.inbuf).await? == 0 {
+            let n = tokio::select! {
+                n = self.stream.read_buf(&mut self.inbuf) => n?,
+                () = until(deadline) => return Err(ConnError::IdleTimeout),
+                () = stopped(&mut self.stop) => return Err(ConnError::Shutdown),
+            };
+            if n == 0 {
                 return Ok(None);
             }
         }
@@ -67,10 +95,26 @@ impl Io {
 
     async fn flush(&mut self) -> Result<(), ConnError> {
         if !self.out.is_empty() {
+            self.shared
+                .output_peak
+                .fetch_max(self.out.len(), Ordering::Relaxed);
             self.stream.write_all(&self.out).await?;
             self.out.clear();
         }
         Ok(())
+    }
+}
+
+async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    if stop.wait_for(|stopped| *stopped).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -121,10 +165,12 @@ pub(super) async fn serve(stream: TcpStream, shared: Arc<Shared>, conn_id: i32) 
         stream,
         inbuf: BytesMut::with_capacity(8192),
         out: BytesMut::with_capacity(8192),
+        stop: shared.shutdown.subscribe(),
+        shared: Arc::clone(&shared),
     };
-    if let Err(ConnError::Wire(e)) = run(&mut io, &shared, conn_id).await {
-        let fields =
-            ErrorFields::fatal(PROTOCOL_VIOLATION, format!("invalid frontend message: {e}"));
+    let mut in_session = false;
+    let ended = run(&mut io, &shared, conn_id, &mut in_session).await;
+    if let Some(fields) = last_words(ended, in_session) {
         let _ = wire::put_error(&mut io.out, fields.to_wire());
     }
     shared.cancels.forget(secret_of(conn_id));
@@ -132,10 +178,45 @@ pub(super) async fn serve(stream: TcpStream, shared: Arc<Shared>, conn_id: i32) 
     let _ = io.stream.shutdown().await;
 }
 
-async fn run(io: &mut Io, shared: &Arc<Shared>, conn_id: i32) -> Result<(), ConnError> {
-    let Some((db, scope)) = startup::handshake(io, shared, secret_of(conn_id)).await? else {
+/// The FATAL error PostgreSQL 15 sends when a connection ends so, if any.
+fn last_words(ended: Result<(), ConnError>, in_session: bool) -> Option<ErrorFields> {
+    match ended {
+        // PostgreSQL logs "invalid length of startup packet" / "invalid
+        // message length" (08P01) and closes without a word to the client.
+        Err(ConnError::Wire(WireError::BadLength { .. })) => None,
+        Err(ConnError::Wire(e)) => Some(ErrorFields::fatal(
+            PROTOCOL_VIOLATION,
+            format!("invalid frontend message: {e}"),
+        )),
+        Err(ConnError::IdleTimeout) => Some(ErrorFields::fatal(
+            "57P05",
+            "terminating connection due to idle-session timeout".into(),
+        )),
+        // A backend still in authentication is stopped without a word.
+        Err(ConnError::Shutdown) if in_session => Some(ErrorFields::fatal(
+            "57P01",
+            "terminating connection due to administrator command".into(),
+        )),
+        Err(ConnError::Shutdown | ConnError::Io(_)) | Ok(()) => None,
+    }
+}
+
+async fn run(
+    io: &mut Io,
+    shared: &Arc<Shared>,
+    conn_id: i32,
+    in_session: &mut bool,
+) -> Result<(), ConnError> {
+    // As authentication_timeout: a startup that has not completed in time
+    // is closed without a word (PostgreSQL exits the backend silently).
+    let handshake = startup::handshake(io, shared, secret_of(conn_id));
+    let Ok(admitted) = tokio::time::timeout(shared.limits.startup_timeout, handshake).await else {
         return Ok(());
     };
+    let Some((db, scope, _slot)) = admitted? else {
+        return Ok(());
+    };
+    *in_session = true;
     let cancel = shared.cancels.register(db.backend_pid, secret_of(conn_id));
     shared.replay.count_session();
     let _guard = shared.sessions.enter(&db.name);
@@ -153,12 +234,27 @@ async fn run(io: &mut Io, shared: &Arc<Shared>, conn_id: i32) -> Result<(), Conn
         awaiting_cancel: false,
         copy: None,
     };
-    while let Some(frame) = io.frame(false).await? {
+    // Whether the last answer ended with ReadyForQuery: PostgreSQL arms
+    // idle_session_timeout only then, and only outside a transaction.
+    let mut ready = true;
+    loop {
+        let idle = shared
+            .limits
+            .idle_timeout
+            .filter(|_| ready && session.proto.status() == TxStatus::Idle);
+        let Some(frame) = io.frame(false, idle).await? else {
+            break;
+        };
         let msg = wire::decode_frontend(frame)?;
         let mark = io.out.len();
         let before = session.proto.status();
         let simple = matches!(msg, Frontend::Query(_));
         let more = session.handle(msg, &mut io.out)?;
+        if io.out.len() > mark {
+            ready = io.out.ends_with(&[b'Z', 0, 0, 0, 5, b'I'])
+                || io.out.ends_with(&[b'Z', 0, 0, 0, 5, b'T'])
+                || io.out.ends_with(&[b'Z', 0, 0, 0, 5, b'E']);
+        }
         if !session.delay.is_zero() {
             // The answer is still in `io.out`: it is written after the
             // wait, unless a CancelRequest interrupts it.
@@ -286,19 +382,38 @@ impl<'a> Session<'a> {
         values: &[Value],
     ) -> Result<&'a Answer, ErrorFields> {
         let db: &'a DatabaseIndex = self.db;
+        let replay = &self.shared.replay;
         if self.shared.strict_order {
             return db
                 .answer_strictly(key, sql, &mut self.strict)
-                .map_err(|detail| self.shared.replay.deviation(db, sql, values, detail));
+                .map_err(|detail| off_io(sql, || replay.deviation(db, sql, values, detail)));
         }
         let scope = self.proto.scope().cloned();
         match db.answer(key, scope.as_deref(), &mut self.follow) {
             Lookup::Found(answer) => Ok(answer),
-            other => Err(self
-                .shared
-                .replay
-                .miss(db, sql, values, scope.as_deref(), &other)),
+            other => Err(off_io(sql, || {
+                replay.miss(db, sql, values, scope.as_deref(), &other)
+            })),
         }
+    }
+}
+
+/// SQL at least this long makes a miss's diagnostic (normalizing, hashing,
+/// comparing with the recorded queries) worth moving off the I/O thread.
+const HEAVY_SQL: usize = 16 * 1024;
+
+/// Runs a miss's diagnostic for `sql`: on a multi-threaded runtime, a long
+/// one runs where it blocks no other connection (`block_in_place` hands this
+/// worker's other tasks to another thread). Its cost is bounded either way
+/// (`key::nearest`'s cell budget).
+pub(super) fn off_io<T>(sql: &str, diagnose: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let multi =
+        Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
+    if multi && sql.len() >= HEAVY_SQL {
+        tokio::task::block_in_place(diagnose)
+    } else {
+        diagnose()
     }
 }
 

@@ -8,23 +8,25 @@ use std::sync::Arc;
 use super::{ConnError, Io};
 use crate::fixture::ErrorFields;
 use crate::replay::DatabaseIndex;
+use crate::server::limits::Slot;
 use crate::server::Shared;
 use crate::wire::{self, Frontend, TxStatus, WireError};
+
+/// A session past startup: its database, its scope and its connection slot.
+type Admitted<'a> = (&'a DatabaseIndex, Option<String>, Slot<'a>);
 
 /// Runs the startup phase; `None` when the connection ends in it.
 pub(super) async fn handshake<'a>(
     io: &mut Io,
     shared: &'a Arc<Shared>,
     secret: i32,
-) -> Result<Option<(&'a DatabaseIndex, Option<String>)>, ConnError> {
-    let refuse = |io: &mut Io,
-                  f: ErrorFields|
-     -> Result<Option<(&'a DatabaseIndex, Option<String>)>, ConnError> {
+) -> Result<Option<Admitted<'a>>, ConnError> {
+    let refuse = |io: &mut Io, f: ErrorFields| -> Result<Option<Admitted<'a>>, ConnError> {
         wire::put_error(&mut io.out, f.to_wire())?;
         Ok(None)
     };
     let (major, minor, parameters) = loop {
-        let Some(frame) = io.frame(true).await? else {
+        let Some(frame) = io.frame(true, None).await? else {
             return Ok(None);
         };
         match wire::decode_startup(frame)? {
@@ -76,10 +78,15 @@ pub(super) async fn handshake<'a>(
         .get("database")
         .cloned()
         .unwrap_or_else(|| user.clone());
+    // As max_connections: checked once the startup packet is read.
+    let Some(slot) = shared.slots.take(shared.limits.max_connections) else {
+        let f = ErrorFields::fatal("53300", "sorry, too many clients already".into());
+        return refuse(io, f);
+    };
 
     if let Some(expected) = &shared.password {
         wire::put_auth_cleartext(&mut io.out)?;
-        let Some(frame) = io.frame(false).await? else {
+        let Some(frame) = io.frame(false, None).await? else {
             return Ok(None);
         };
         let ok = match wire::decode_frontend(frame)? {
@@ -113,7 +120,11 @@ pub(super) async fn handshake<'a>(
     }
     wire::put_backend_key(&mut io.out, db.backend_pid, secret)?;
     wire::put_ready(&mut io.out, TxStatus::Idle)?;
-    Ok(Some((db, crate::protocol::scope::at_startup(&parameters))))
+    Ok(Some((
+        db,
+        crate::protocol::scope::at_startup(&parameters),
+        slot,
+    )))
 }
 
 /// 3D000 as PostgreSQL words it; when the only recordings of that database

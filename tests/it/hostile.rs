@@ -1,0 +1,287 @@
+//! A mock server you can leave running: hostile clients (oversized
+//! declared lengths, huge unrecorded queries, stalled or idle connections,
+//! too many of them, pipelined floods) are bounded and never stall the others.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{BufMut, BytesMut};
+use pgsim::tokio_postgres::error::SqlState;
+use pgsim::MockServer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::bad_input::{read_until_ready, startup_packet};
+use crate::support::{connect, demo_dir, DEMO_PIN};
+use pgsim_recorder::scenario::DEMO_DB;
+
+fn demo() -> pgsim::MockServerBuilder {
+    MockServer::builder().fixtures(demo_dir())
+}
+
+/// A raw connection past startup (ReadyForQuery read).
+async fn raw_session(server: &MockServer) -> TcpStream {
+    let mut s = TcpStream::connect(server.addr()).await.unwrap();
+    s.write_all(&startup_packet(DEMO_DB)).await.unwrap();
+    let (kinds, _) = read_until_ready(&mut s).await;
+    assert_eq!(kinds.last(), Some(&b'Z'), "startup did not complete");
+    s
+}
+
+/// Everything the server sends until it closes the connection.
+async fn read_to_end(s: &mut TcpStream) -> Vec<u8> {
+    let mut all = Vec::new();
+    let _ = s.read_to_end(&mut all).await;
+    all
+}
+
+fn query(sql: &str) -> BytesMut {
+    let mut m = BytesMut::new();
+    m.put_u8(b'Q');
+    m.put_i32(4 + sql.len() as i32 + 1);
+    m.put_slice(sql.as_bytes());
+    m.put_u8(0);
+    m
+}
+
+async fn assert_serves(client: &pgsim::tokio_postgres::Client) {
+    let rows = client.query(DEMO_PIN, &[]).await.unwrap();
+    assert!(!rows.is_empty(), "the recorded items");
+}
+
+#[tokio::test]
+async fn an_oversized_declared_length_closes_that_connection_without_a_word() {
+    let server = demo().max_message_size(1 << 20).start().await.unwrap();
+    let good = connect(&server.url_for(DEMO_DB)).await;
+    assert_serves(&good).await;
+
+    // A Query declaring 2 MiB, over the configured 1 MiB: refused from its
+    // header, its body never awaited. PostgreSQL logs 08P01 "invalid
+    // message length" and closes without sending anything; so does pgsim.
+    let mut bad = raw_session(&server).await;
+    let mut m = BytesMut::new();
+    m.put_u8(b'Q');
+    m.put_i32(2 << 20);
+    m.put_slice(b"select ");
+    bad.write_all(&m).await.unwrap();
+    assert_eq!(read_to_end(&mut bad).await, b"");
+
+    // A Sync is one of PostgreSQL's small messages (10000 bytes at most).
+    let mut bad = raw_session(&server).await;
+    let mut m = BytesMut::new();
+    m.put_u8(b'S');
+    m.put_i32(10_001);
+    bad.write_all(&m).await.unwrap();
+    assert_eq!(read_to_end(&mut bad).await, b"");
+
+    // A startup packet over 10000 bytes: "invalid length of startup packet".
+    let mut bad = TcpStream::connect(server.addr()).await.unwrap();
+    let mut m = BytesMut::new();
+    m.put_i32(10_005);
+    m.put_i32(196608);
+    bad.write_all(&m).await.unwrap();
+    assert_eq!(read_to_end(&mut bad).await, b"");
+
+    // Just under the limit is read and answered.
+    let sql = format!("select '{}'", "x".repeat((1 << 20) - 100));
+    let e = good.simple_query(&sql).await.unwrap_err();
+    assert_eq!(e.code().map(SqlState::code), Some("PGS01"), "{e}");
+    assert_serves(&good).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_unrecorded_query_costs_others_a_bounded_number_of_answers() {
+    let server = demo().start().await.unwrap();
+    let url = server.url_for(DEMO_DB);
+    let (big, other) = (connect(&url).await, connect(&url).await);
+    assert_serves(&other).await;
+    let (stop, answered) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let meanwhile = tokio::spawn({
+        let (stop, answered) = (Arc::clone(&stop), Arc::clone(&answered));
+        async move {
+            while !stop.load(Ordering::Relaxed) {
+                assert_serves(&other).await;
+                answered.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+    // 1 MB of SQL nothing recorded: before the nearest-match budget, its
+    // diagnostic compared it quadratically with every recorded query
+    // (667 KB took 47 s, on the I/O thread).
+    let sql = format!("select '{}' as huge", "x".repeat(1 << 20));
+    let e = big.simple_query(&sql).await.unwrap_err();
+    let during = answered.load(Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
+    meanwhile.await.unwrap();
+    let db = e.as_db_error().expect("an ErrorResponse");
+    assert_eq!(db.code().code(), "PGS01", "{e}");
+    assert!(
+        db.detail()
+            .is_some_and(|d| d.contains("Closest recorded query")),
+        "{db:?}"
+    );
+    // Relative, not wall-clock: the whole miss (1 MB sent, normalized,
+    // hashed, compared) costs the other client fewer answers than this.
+    assert!(
+        during < 20_000,
+        "the other client got {during} answers while the big miss was computed"
+    );
+    assert!(server.report().misses.len() == 1, "{}", server.report());
+}
+
+#[tokio::test]
+async fn a_thousand_connections_are_served_at_once_and_one_more_gets_53300() {
+    const N: usize = 1000;
+    let server = demo().max_connections(N).start().await.unwrap();
+    let url = server.url_for(DEMO_DB);
+    let (release, _) = tokio::sync::watch::channel(false);
+    let mut clients = tokio::task::JoinSet::new();
+    let served = Arc::new(AtomicUsize::new(0));
+    for _ in 0..N {
+        let (url, served, mut released) = (url.clone(), Arc::clone(&served), release.subscribe());
+        clients.spawn(async move {
+            let client = connect(&url).await;
+            assert_serves(&client).await;
+            served.fetch_add(1, Ordering::Relaxed);
+            // Stay connected until every other client is too.
+            let _ = released.wait_for(|r| *r).await;
+            drop(client);
+        });
+    }
+    while served.load(Ordering::Relaxed) < N {
+        if let Some(Err(e)) = clients.try_join_next() {
+            panic!("a client failed: {e}");
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(server.peak_total_sessions(), N);
+    let e = pgsim::tokio_postgres::connect(&url, pgsim::tokio_postgres::NoTls)
+        .await
+        .err()
+        .expect("one over the cap is refused");
+    assert_eq!(e.code(), Some(&SqlState::TOO_MANY_CONNECTIONS), "{e}");
+    let db = e.as_db_error().expect("an ErrorResponse");
+    assert_eq!(db.severity(), "FATAL");
+    assert_eq!(db.message(), "sorry, too many clients already");
+    release.send_replace(true);
+    while let Some(done) = clients.join_next().await {
+        done.unwrap();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_startup_is_closed_after_the_startup_timeout() {
+    let timeout = Duration::from_secs(60);
+    let server = demo().startup_timeout(timeout).start().await.unwrap();
+    let start = tokio::time::Instant::now();
+    // Half a startup packet, then nothing (a half-open client).
+    let mut stalled = TcpStream::connect(server.addr()).await.unwrap();
+    stalled
+        .write_all(&startup_packet(DEMO_DB)[..6])
+        .await
+        .unwrap();
+    // PostgreSQL closes it without a message (authentication_timeout).
+    assert_eq!(read_to_end(&mut stalled).await, b"");
+    assert!(
+        start.elapsed() >= timeout,
+        "closed after {:?}",
+        start.elapsed()
+    );
+    // A complete startup is not affected, however long the session idles.
+    let mut s = raw_session(&server).await;
+    tokio::time::sleep(timeout * 3).await;
+    s.write_all(&query(DEMO_PIN)).await.unwrap();
+    let (kinds, _) = read_until_ready(&mut s).await;
+    assert_eq!(kinds.first(), Some(&b'T'));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_session_ends_with_57p05_after_the_idle_timeout() {
+    let timeout = Duration::from_secs(10);
+    let server = demo().idle_timeout(timeout).start().await.unwrap();
+    let mut s = raw_session(&server).await;
+    // Busy sessions are not idle: each answer restarts the wait.
+    for _ in 0..3 {
+        tokio::time::sleep(timeout / 2).await;
+        s.write_all(&query(DEMO_PIN)).await.unwrap();
+        let (kinds, _) = read_until_ready(&mut s).await;
+        assert_eq!(kinds.last(), Some(&b'Z'));
+    }
+    let start = tokio::time::Instant::now();
+    let bytes = read_to_end(&mut s).await;
+    assert!(
+        start.elapsed() >= timeout,
+        "closed after {:?}",
+        start.elapsed()
+    );
+    let text = String::from_utf8_lossy(&bytes);
+    assert_eq!(bytes.first(), Some(&b'E'), "{text}");
+    assert!(text.contains("FATAL") && text.contains("57P05"), "{text}");
+    assert!(
+        text.contains("terminating connection due to idle-session timeout"),
+        "{text}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_session_inside_a_transaction_is_not_idle() {
+    let timeout = Duration::from_secs(10);
+    let server = demo().idle_timeout(timeout).start().await.unwrap();
+    let client = connect(&server.url_for(DEMO_DB)).await;
+    assert_serves(&client).await;
+    client.batch_execute("begin").await.unwrap();
+    tokio::time::sleep(timeout * 3).await;
+    client.batch_execute("rollback").await.unwrap();
+}
+
+#[tokio::test]
+async fn answers_to_a_pipelined_flood_are_written_as_they_are_made() {
+    const N: usize = 2000;
+    let server = demo().start().await.unwrap();
+    let s = raw_session(&server).await;
+    let (mut rd, mut wr) = s.into_split();
+    let mut flood = BytesMut::new();
+    for _ in 0..N {
+        flood.extend_from_slice(&query(DEMO_PIN));
+    }
+    let writer = tokio::spawn(async move { wr.write_all(&flood).await.map(|()| wr) });
+    // Read all N answers (each ends with ReadyForQuery).
+    let (mut ready, mut total, mut buf, mut tail) = (0, 0, vec![0u8; 65536], Vec::new());
+    while ready < N {
+        let n = rd.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed after {ready} answers");
+        total += n;
+        tail.extend_from_slice(&buf[..n]);
+        ready += tail.windows(6).filter(|w| w == b"Z\0\0\0\x05I").count();
+        let keep = tail.len().min(5);
+        tail.drain(..tail.len() - keep);
+    }
+    let _wr = writer.await.unwrap().unwrap();
+    let one = total / N;
+    let peak = server.peak_output_buffer();
+    assert!(total > 1 << 20, "{total} bytes of answers");
+    // Buffered per read chunk, this was hundreds of answers at once.
+    assert!(
+        peak <= 64 * 1024 + one,
+        "{peak} bytes of answers held at once ({one} per answer, {total} in all)"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_ends_connected_sessions_with_57p01() {
+    let server = demo().start().await.unwrap();
+    let mut s = raw_session(&server).await;
+    let (report, bytes) = tokio::join!(server.shutdown(), read_to_end(&mut s));
+    let text = String::from_utf8_lossy(&bytes);
+    assert_eq!(bytes.first(), Some(&b'E'), "{text}");
+    assert!(text.contains("FATAL") && text.contains("57P01"), "{text}");
+    assert!(
+        text.contains("terminating connection due to administrator command"),
+        "{text}"
+    );
+    assert_eq!(report.sessions, 1);
+}
