@@ -19,7 +19,7 @@ pub(crate) use answer::{
 pub use answer::{Origin, SQLSTATE_CANNOT_ENCODE};
 pub(crate) use choose::{Follow, Lookup};
 use choose::{Segment, SessionMeta};
-pub use report::{Miss, RelaxedMatch, Report};
+pub use report::{Miss, RelaxedMatch, Report, DEFAULT_MISS_DETAILS, MISS_SQL_CHARS};
 pub(crate) use strict::StrictFollow;
 
 use crate::fixture::{Column, ErrorFields, FixtureSet, Format, Value};
@@ -242,7 +242,7 @@ impl DatabaseIndex {
 #[derive(Debug)]
 pub struct Replay {
     databases: BTreeMap<String, DatabaseIndex>,
-    misses: Mutex<Vec<Miss>>,
+    misses: Mutex<report::MissRecord>,
     /// Text-format RowDescription bytes per shared column set (keyed by
     /// the set's address: column sets are interned and live as long as this).
     descriptions: std::sync::RwLock<HashMap<usize, bytes::Bytes>>,
@@ -367,7 +367,7 @@ impl Replay {
     ) -> Self {
         Replay {
             databases,
-            misses: Mutex::new(Vec::new()),
+            misses: Mutex::new(report::MissRecord::new(report::DEFAULT_MISS_DETAILS)),
             descriptions: std::sync::RwLock::new(HashMap::new()),
             sessions: AtomicU64::new(0),
             queries: AtomicU64::new(0),
@@ -574,12 +574,14 @@ impl Replay {
         }
         let mut fields = ErrorFields::error(SQLSTATE_NO_RECORDING, message, Some(detail));
         fields.0.insert("hint".into(), hint);
+        let key = k.to_string();
         if let Ok(mut misses) = self.misses.lock() {
-            misses.push(Miss {
+            misses.add(&db.name, &key, || Miss {
                 database: db.name.clone(),
                 sql: sql.to_owned(),
-                key: k.to_string(),
+                key: key.clone(),
                 nearest: (!note.is_empty()).then_some(note),
+                count: 1,
             });
         }
         fields
@@ -609,15 +611,25 @@ impl Replay {
             "hint".into(),
             "Strict order is on: each connection must send its recorded session's queries in order. Re-record the test, or replay without strict order.".into(),
         );
+        let key = k.to_string();
         if let Ok(mut misses) = self.misses.lock() {
-            misses.push(Miss {
+            misses.add(&db.name, &key, || Miss {
                 database: db.name.clone(),
                 sql: sql.to_owned(),
-                key: k.to_string(),
+                key: key.clone(),
                 nearest: Some(detail),
+                count: 1,
             });
         }
         fields
+    }
+
+    /// Details at most `queries` distinct missed queries in the report (every
+    /// miss is still counted); default [`report::DEFAULT_MISS_DETAILS`].
+    pub fn limit_miss_details(&mut self, queries: usize) {
+        if let Ok(misses) = self.misses.get_mut() {
+            *misses = report::MissRecord::new(queries);
+        }
     }
 
     /// What has been served so far: sessions, queries, misses, answers never used.
@@ -631,10 +643,14 @@ impl Replay {
             .map(|a| a.origin.clone())
             .collect();
         unused.sort();
+        let (misses, missed, misses_left_out) =
+            self.misses.lock().map(|m| m.snapshot()).unwrap_or_default();
         Report {
             sessions: self.sessions.load(Ordering::Relaxed),
             queries: self.queries.load(Ordering::Relaxed),
-            misses: self.misses.lock().map(|m| m.clone()).unwrap_or_default(),
+            misses,
+            missed,
+            misses_left_out,
             unused,
             relaxed: self
                 .relaxed

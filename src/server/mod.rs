@@ -123,6 +123,7 @@ pub struct MockServerBuilder {
     fail_on: FailOn,
     strict_order: bool,
     limits: Limits,
+    miss_details: Option<usize>,
 }
 
 /// What makes a [`MockServer`] fail the test that dropped or shut it down.
@@ -239,6 +240,15 @@ impl MockServerBuilder {
         self
     }
 
+    /// Distinct missed queries the report details (SQL, key, closest
+    /// recording, count; default 100): misses of further queries are
+    /// counted, and the report says how many it left out, so memory stays
+    /// bounded however many different queries miss.
+    pub fn miss_details(mut self, queries: usize) -> Self {
+        self.miss_details = Some(queries);
+        self
+    }
+
     /// Parses the faults, loads the fixtures, binds and starts serving.
     pub async fn start(self) -> Result<MockServer, Error> {
         let faults = self
@@ -249,11 +259,14 @@ impl MockServerBuilder {
                 FaultSource::Parsed(fault) => Ok(fault),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let replay = match (self.set, self.fixtures) {
+        let mut replay = match (self.set, self.fixtures) {
             (Some(set), _) => Replay::new(set),
             (None, Some(dir)) => Replay::load(&dir)?,
             (None, None) => Replay::new(FixtureSet::default()),
         };
+        if let Some(queries) = self.miss_details {
+            replay.limit_miss_details(queries);
+        }
         let shared = Arc::new(Shared {
             replay: Arc::new(replay),
             password: self.password,
@@ -421,12 +434,12 @@ impl MockServer {
         if std::thread::panicking() {
             return;
         }
-        let misses = self.fail_on.misses && !report.misses.is_empty();
+        let misses = self.fail_on.misses && report.missed > 0;
         let unused = self.fail_on.unused && !report.unused.is_empty();
         if misses || unused {
             panic!(
                 "pgsim MockServer: {} misses, {} recorded answers never used (fail_on_{}):\n{report}",
-                report.misses.len(),
+                report.missed,
                 report.unused.len(),
                 if misses { "misses" } else { "unused" }
             );
@@ -444,8 +457,8 @@ impl Drop for MockServer {
         if let Some(task) = self.task.take() {
             task.abort();
             let report = self.shared.replay.report();
-            if !report.misses.is_empty() || !report.unused.is_empty() {
-                let what = if report.misses.is_empty() {
+            if report.missed > 0 || !report.unused.is_empty() {
+                let what = if report.missed == 0 {
                     "recorded answers never used"
                 } else {
                     "misses"

@@ -89,6 +89,56 @@ fn serve_prints_where_it_listens_and_a_summary_on_sigterm() {
 }
 
 #[test]
+fn serve_takes_its_limits_from_the_environment_and_ends_on_sighup() {
+    use std::io::{Read, Write};
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pgsim"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--fixtures"])
+        .arg(demo_dir())
+        .env("PGSIM_MAX_CONNECTIONS", "1")
+        .env("PGSIM_IDLE_TIMEOUT", "3600");
+    let (mut child, port, out) = start(command);
+    // One session holds the only slot.
+    let mut held = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    held.write_all(&crate::bad_input::startup_packet("pgsim_demo"))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.ends_with(b"Z\0\0\0\x05I") {
+        let n = held.read(&mut buf).unwrap();
+        assert!(n > 0, "closed during startup: {got:?}");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let psql = Command::new("psql")
+        .args(["-X", "-A", "-t", "-c", "select 1"])
+        .arg(format!(
+            "host=127.0.0.1 port={port} user=postgres dbname=pgsim_demo sslmode=disable"
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&psql.stderr);
+    assert!(!psql.status.success());
+    assert!(
+        stderr.contains("sorry, too many clients already"),
+        "{stderr}"
+    );
+    // SIGHUP ends it as SIGINT does: the held session hears 57P01.
+    let hup = Command::new("kill")
+        .args(["-HUP", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let mut last = Vec::new();
+    let _ = held.read_to_end(&mut last);
+    let text = String::from_utf8_lossy(&last);
+    assert!(text.contains("57P01"), "{text}");
+    let status = child.0.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let rest: String = out.lines().map(|l| l.unwrap() + "\n").collect();
+    assert!(rest.contains("1 sessions, 0 queries, 0 misses"), "{rest}");
+}
+
+#[test]
 fn a_corrupt_fixture_stops_serve_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

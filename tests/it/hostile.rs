@@ -285,3 +285,27 @@ async fn shutdown_ends_connected_sessions_with_57p01() {
     );
     assert_eq!(report.sessions, 1);
 }
+
+#[tokio::test]
+async fn the_miss_record_stays_bounded_however_many_queries_miss() {
+    let server = demo().miss_details(5).start().await.unwrap();
+    let client = connect(&server.url_for(DEMO_DB)).await;
+    for i in 0..300 {
+        let e = client
+            .simple_query(&format!("select {} as never_recorded", i % 50))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code().map(SqlState::code), Some("PGS01"), "{e}");
+    }
+    let report = server.report();
+    assert_eq!(report.missed, 300);
+    assert_eq!(report.misses.len(), 5, "details for the first 5 queries");
+    assert!(report.misses.iter().all(|m| m.count == 6), "{report}");
+    assert_eq!(report.misses_left_out, 300 - 30);
+    let text = report.to_string();
+    assert!(text.contains("300 misses"), "{text}");
+    assert!(
+        text.contains("and 270 more misses of queries not listed"),
+        "{text}"
+    );
+}
