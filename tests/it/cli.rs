@@ -318,7 +318,7 @@ fn inspect_without_show_still_summarises_and_lists() {
 
 /// A copy of a bundled fixture directory (its fixture files, not what
 /// `expected/` holds) to alter.
-fn copy_fixtures(from: &std::path::Path) -> tempfile::TempDir {
+pub(crate) fn copy_fixtures(from: &std::path::Path) -> tempfile::TempDir {
     fn copy(from: &std::path::Path, to: &std::path::Path) {
         for entry in std::fs::read_dir(from).expect("bundled fixtures") {
             let path = entry.expect("a directory entry").path();
@@ -337,7 +337,7 @@ fn copy_fixtures(from: &std::path::Path) -> tempfile::TempDir {
 }
 
 /// Rewrites one fixture file of `dir` through `edit` on its JSON.
-fn edit(dir: &std::path::Path, file: &str, edit: impl FnOnce(&mut serde_json::Value)) {
+pub(crate) fn edit(dir: &std::path::Path, file: &str, edit: impl FnOnce(&mut serde_json::Value)) {
     let path = dir.join(file);
     let text = std::fs::read_to_string(&path).expect("the copied fixture");
     let mut session: serde_json::Value = serde_json::from_str(&text).expect("fixture JSON");

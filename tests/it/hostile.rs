@@ -309,3 +309,33 @@ async fn the_miss_record_stays_bounded_however_many_queries_miss() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_database_name_over_63_bytes_is_cut_as_postgresql_cuts_it() {
+    // A database whose name is 63 bytes, the most PostgreSQL keeps: a
+    // client sending a longer name reaches it, as on PostgreSQL (which cuts
+    // the startup packet's names to NAMEDATALEN - 1 bytes).
+    let db63 = format!("{DEMO_DB}_{}", "n".repeat(63 - DEMO_DB.len() - 1));
+    let dir = crate::cli::copy_fixtures(&demo_dir());
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            crate::cli::edit(dir.path(), &name, |s| s["database"] = db63.clone().into());
+        }
+    }
+    let server = MockServer::builder()
+        .fixtures(dir.path())
+        .start()
+        .await
+        .unwrap();
+    let client = connect(&server.url_for(&format!("{db63}, and then some"))).await;
+    assert_serves(&client).await;
+    // A cut inside a character names no database (PostgreSQL: 3D000).
+    let cut = format!("{}é", &db63[..62]);
+    let e = pgsim::tokio_postgres::connect(&server.url_for(&cut), pgsim::tokio_postgres::NoTls)
+        .await
+        .err()
+        .expect("no such database");
+    assert_eq!(e.code(), Some(&SqlState::INVALID_CATALOG_NAME), "{e}");
+}

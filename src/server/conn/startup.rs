@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::{ConnError, Io};
 use crate::fixture::ErrorFields;
+use crate::protocol::names::startup_name;
 use crate::replay::DatabaseIndex;
 use crate::server::limits::Slot;
 use crate::server::Shared;
@@ -67,7 +68,13 @@ pub(super) async fn handshake<'a>(
     if minor > 0 || !unsupported.is_empty() {
         wire::put_negotiate_protocol(&mut io.out, unsupported)?;
     }
-    let Some(user) = parameters.get("user").cloned() else {
+    // As PostgreSQL, names are cut to 63 bytes before anything uses them.
+    // An empty name counts as none (the database then defaults to the user).
+    let Some(user) = parameters
+        .get("user")
+        .filter(|u| !u.is_empty())
+        .map(|u| startup_name(u))
+    else {
         let f = ErrorFields::fatal(
             "28000",
             "no PostgreSQL user name specified in startup packet".into(),
@@ -76,8 +83,8 @@ pub(super) async fn handshake<'a>(
     };
     let database = parameters
         .get("database")
-        .cloned()
-        .unwrap_or_else(|| user.clone());
+        .filter(|d| !d.is_empty())
+        .map_or_else(|| user.clone(), |d| startup_name(d));
     // As max_connections: checked once the startup packet is read.
     let Some(slot) = shared.slots.take(shared.limits.max_connections) else {
         let f = ErrorFields::fatal("53300", "sorry, too many clients already".into());
