@@ -139,6 +139,80 @@ fn serve_takes_its_limits_from_the_environment_and_ends_on_sighup() {
 }
 
 #[test]
+fn serve_out_of_file_descriptors_logs_once_and_recovers() {
+    use std::io::{Read, Write};
+    // 32 descriptors: about 20 connections, then accept fails (EMFILE).
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg("ulimit -n 32 && exec \"$0\" serve --listen 127.0.0.1:0 --fixtures \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_pgsim"))
+        .arg(demo_dir())
+        .stderr(Stdio::piped());
+    let (mut child, port, out) = start(command);
+    let mut stderr = child.0.stderr.take().expect("stderr");
+    let mut held = Vec::new();
+    // Sessions until one is not served: the server has no descriptor left
+    // to accept it (the read timeout only tells "not served yet").
+    loop {
+        assert!(held.len() < 100, "the descriptor limit was never reached");
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        s.write_all(&crate::bad_input::startup_packet("pgsim_demo"))
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        let served = loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break false,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+            if got.ends_with(b"Z\0\0\0\x05I") {
+                break true;
+            }
+        };
+        held.push(s);
+        if !served {
+            break;
+        }
+    }
+    // Every descriptor back: the server serves again.
+    drop(held);
+    let psql = Command::new("psql")
+        .args([
+            "-X",
+            "-A",
+            "-t",
+            "-c",
+            "select name from items where id = 99",
+        ])
+        .arg(format!(
+            "host=127.0.0.1 port={port} user=postgres dbname=pgsim_demo sslmode=disable"
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        psql.status.success(),
+        "{}",
+        String::from_utf8_lossy(&psql.stderr)
+    );
+    let term = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    assert!(child.0.wait().unwrap().success());
+    drop(out);
+    let mut said = String::new();
+    stderr.read_to_string(&mut said).unwrap();
+    // One line for the burst of failures, not one per failed accept.
+    let failures = said.lines().filter(|l| l.contains("accepting on")).count();
+    assert_eq!(failures, 1, "{said}");
+    assert!(said.contains("Too many open files"), "{said}");
+}
+
+#[test]
 fn a_corrupt_fixture_stops_serve_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
