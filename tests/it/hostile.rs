@@ -339,3 +339,55 @@ async fn a_database_name_over_63_bytes_is_cut_as_postgresql_cuts_it() {
         .expect("no such database");
     assert_eq!(e.code(), Some(&SqlState::INVALID_CATALOG_NAME), "{e}");
 }
+
+#[tokio::test]
+async fn a_long_database_name_is_recorded_and_replayed_as_postgresql_cut_it() {
+    let Some(url) = crate::support::live_url() else {
+        return;
+    };
+    let admin = connect(&url).await;
+    let db63 = format!("pgsim_long_{}", "n".repeat(63 - 11));
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {db63}"))
+        .await
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {db63}"))
+        .await
+        .unwrap();
+    // The client asks for 70 bytes; PostgreSQL serves the first 63.
+    let asked = format!("{db63}_extra_");
+    let (dir, recorder, rec_url) = crate::support::recording(&url).await;
+    let through = format!("{}/{asked}", rec_url.trim_end_matches("/postgres"));
+    let live = connect(&through).await;
+    let row = live
+        .query_one("select current_database()", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), db63);
+    drop(live);
+    let summary = recorder.shutdown().await;
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {db63} WITH (FORCE)"))
+        .await
+        .unwrap();
+    assert!(
+        summary.errors.is_empty() && summary.lost.is_empty(),
+        "{summary}"
+    );
+    // Recorded under the name PostgreSQL used, found under the long one.
+    let server = MockServer::builder()
+        .fixtures(dir.path())
+        .start()
+        .await
+        .unwrap();
+    assert!(server.report().unused.iter().all(|u| *u.database == *db63));
+    let replayed = connect(&server.url_for(&asked)).await;
+    let row = replayed
+        .query_one("select current_database()", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), db63);
+    let report = server.shutdown().await;
+    assert_eq!(report.missed, 0, "{report}");
+}
