@@ -187,6 +187,15 @@ struct ServeLimits {
         default_value_t = 0
     )]
     idle_timeout: u64,
+    /// Seconds a session idle inside a transaction block may wait before it
+    /// is ended with 25P03 (idle_in_transaction_session_timeout); 0: never.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "PGSIM_IDLE_IN_TRANSACTION_TIMEOUT",
+        default_value_t = 0
+    )]
+    idle_in_transaction_timeout: u64,
     /// Sessions open at once; one more is refused with 53300
     /// (max_connections).
     #[arg(
@@ -210,6 +219,7 @@ impl ServeLimits {
         builder
             .startup_timeout(Duration::from_secs(self.startup_timeout))
             .idle_timeout(Duration::from_secs(self.idle_timeout))
+            .idle_in_transaction_timeout(Duration::from_secs(self.idle_in_transaction_timeout))
             .max_connections(self.max_connections)
             .miss_details(self.miss_details)
     }

@@ -23,6 +23,9 @@ pub(crate) struct Limits {
     /// Time an idle session (outside a transaction) may wait for its next
     /// message; `None`: forever.
     pub(crate) idle_timeout: Option<Duration>,
+    /// Time a session idle inside a transaction block may wait; `None`:
+    /// forever.
+    pub(crate) idle_in_transaction_timeout: Option<Duration>,
     /// Sessions open at once.
     pub(crate) max_connections: usize,
 }
@@ -38,6 +41,7 @@ impl Default for Limits {
             max_message_size: wire::MAX_MESSAGE_LEN,
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
             idle_timeout: None,
+            idle_in_transaction_timeout: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }

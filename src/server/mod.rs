@@ -232,6 +232,17 @@ impl MockServerBuilder {
         self
     }
 
+    /// Ends a session idle inside a transaction block (failed or not) for
+    /// this long with FATAL `25P03` "terminating connection due to
+    /// idle-in-transaction timeout", as PostgreSQL's
+    /// `idle_in_transaction_session_timeout` (default: never). A client
+    /// that opens a transaction and stalls otherwise holds its connection
+    /// slot forever.
+    pub fn idle_in_transaction_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.idle_in_transaction_timeout = (!timeout.is_zero()).then_some(timeout);
+        self
+    }
+
     /// Sessions open at once (default 100, PostgreSQL's `max_connections`);
     /// one more is refused with FATAL `53300` "sorry, too many clients
     /// already" once its startup packet is read.

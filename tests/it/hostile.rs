@@ -228,7 +228,37 @@ async fn an_idle_session_ends_with_57p05_after_the_idle_timeout() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_session_inside_a_transaction_is_not_idle() {
+async fn a_session_inside_a_transaction_has_its_own_idle_timeout() {
+    let (idle, in_transaction) = (Duration::from_secs(10), Duration::from_secs(60));
+    let server = demo()
+        .idle_timeout(idle)
+        .idle_in_transaction_timeout(in_transaction)
+        .start()
+        .await
+        .unwrap();
+    let mut s = raw_session(&server).await;
+    s.write_all(&query("begin")).await.unwrap();
+    let (kinds, bytes) = read_until_ready(&mut s).await;
+    assert_eq!(kinds.last(), Some(&b'Z'));
+    assert!(bytes.ends_with(b"Z\0\0\0\x05T"), "in a transaction block");
+    // The idle-session timeout does not apply inside a transaction block.
+    let start = tokio::time::Instant::now();
+    let bytes = read_to_end(&mut s).await;
+    assert!(
+        start.elapsed() >= in_transaction,
+        "closed after {:?}",
+        start.elapsed()
+    );
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains("FATAL") && text.contains("25P03"), "{text}");
+    assert!(
+        text.contains("terminating connection due to idle-in-transaction timeout"),
+        "{text}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_an_idle_in_transaction_timeout_a_transaction_may_wait() {
     let timeout = Duration::from_secs(10);
     let server = demo().idle_timeout(timeout).start().await.unwrap();
     let client = connect(&server.url_for(DEMO_DB)).await;

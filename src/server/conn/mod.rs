@@ -47,9 +47,10 @@ enum ConnError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Wire(#[from] WireError),
-    /// An idle session waited longer than the idle timeout.
-    #[error("idle-session timeout")]
-    IdleTimeout,
+    /// A session waited longer than its idle timeout (`in_transaction`:
+    /// the idle-in-transaction one).
+    #[error("idle timeout")]
+    IdleTimeout { in_transaction: bool },
     /// The server is shutting down.
     #[error("shutting down")]
     Shutdown,
@@ -70,10 +71,11 @@ impl Io {
     async fn frame(
         &mut self,
         startup: bool,
-        idle: Option<Duration>,
+        idle: Option<(Duration, bool)>,
     ) -> Result<Option<bytes::Bytes>, ConnError> {
         let max = self.shared.limits.max_message_size;
-        let deadline = idle.map(|d| Instant::now() + d);
+        let deadline = idle.map(|(d, _)| Instant::now() + d);
+        let in_transaction = idle.is_some_and(|(_, t)| t);
         loop {
             if let Some(frame) = wire::split_frontend(&mut self.inbuf, startup, max)? {
                 if self.out.len() >= FLUSH_AT {
@@ -84,7 +86,7 @@ impl Io {
             self.flush().await?;
             let n = tokio::select! {
                 n = self.stream.read_buf(&mut self.inbuf) => n?,
-                () = until(deadline) => return Err(ConnError::IdleTimeout),
+                () = until(deadline) => return Err(ConnError::IdleTimeout { in_transaction }),
                 () = stopped(&mut self.stop) => return Err(ConnError::Shutdown),
             };
             if n == 0 {
@@ -188,9 +190,17 @@ fn last_words(ended: Result<(), ConnError>, in_session: bool) -> Option<ErrorFie
             PROTOCOL_VIOLATION,
             format!("invalid frontend message: {e}"),
         )),
-        Err(ConnError::IdleTimeout) => Some(ErrorFields::fatal(
+        Err(ConnError::IdleTimeout {
+            in_transaction: false,
+        }) => Some(ErrorFields::fatal(
             "57P05",
             "terminating connection due to idle-session timeout".into(),
+        )),
+        Err(ConnError::IdleTimeout {
+            in_transaction: true,
+        }) => Some(ErrorFields::fatal(
+            "25P03",
+            "terminating connection due to idle-in-transaction timeout".into(),
         )),
         // A backend still in authentication is stopped without a word.
         Err(ConnError::Shutdown) if in_session => Some(ErrorFields::fatal(
@@ -235,13 +245,19 @@ async fn run(
         copy: None,
     };
     // Whether the last answer ended with ReadyForQuery: PostgreSQL arms
-    // idle_session_timeout only then, and only outside a transaction.
+    // its idle timeouts only then.
     let mut ready = true;
     loop {
-        let idle = shared
-            .limits
-            .idle_timeout
-            .filter(|_| ready && session.proto.status() == TxStatus::Idle);
+        // idle_session_timeout outside a transaction block,
+        // idle_in_transaction_session_timeout inside one (failed or not).
+        let limits = &shared.limits;
+        let idle = match session.proto.status() {
+            _ if !ready => None,
+            TxStatus::Idle => limits.idle_timeout.map(|d| (d, false)),
+            TxStatus::InBlock | TxStatus::Failed => {
+                limits.idle_in_transaction_timeout.map(|d| (d, true))
+            }
+        };
         let Some(frame) = io.frame(false, idle).await? else {
             break;
         };
