@@ -127,6 +127,11 @@ fn split_within(
     Ok(Some(buf.split_to(total)))
 }
 
+/// Whether encoded backend messages end with a ReadyForQuery.
+pub(crate) fn ends_with_ready(out: &[u8]) -> bool {
+    out.len() >= 6 && out[out.len() - 6..out.len() - 1] == [b'Z', 0, 0, 0, 5]
+}
+
 /// Cuts one backend message off a frozen buffer of messages (no copy).
 pub(crate) fn split_frame_bytes(buf: &mut bytes::Bytes) -> Result<Option<bytes::Bytes>, WireError> {
     if buf.len() < 5 {

@@ -98,6 +98,16 @@ fn each_frontend_type_has_the_limit_postgresql_reads_it_with() {
 }
 
 #[test]
+fn ready_for_query_is_recognised_at_the_end_of_an_answer() {
+    let mut out = BytesMut::new();
+    put_ready(&mut out, TxStatus::InBlock).unwrap();
+    assert!(ends_with_ready(&out));
+    put_close_complete(&mut out).unwrap();
+    assert!(!ends_with_ready(&out));
+    assert!(!ends_with_ready(b"Z\0\0"));
+}
+
+#[test]
 fn rejects_impossible_lengths() {
     let mut b = BytesMut::new();
     b.put_u8(b'Q');

@@ -267,9 +267,7 @@ async fn run(
         let simple = matches!(msg, Frontend::Query(_));
         let more = session.handle(msg, &mut io.out)?;
         if io.out.len() > mark {
-            ready = io.out.ends_with(&[b'Z', 0, 0, 0, 5, b'I'])
-                || io.out.ends_with(&[b'Z', 0, 0, 0, 5, b'T'])
-                || io.out.ends_with(&[b'Z', 0, 0, 0, 5, b'E']);
+            ready = wire::ends_with_ready(&io.out);
         }
         if !session.delay.is_zero() {
             // The answer is still in `io.out`: it is written after the
