@@ -36,12 +36,18 @@ pub const PREFILTER_LIMIT: usize = 5000;
 /// quadratic in its length.
 pub const COMPARED_CHARS: usize = 2_000;
 
-/// Dynamic-programming cells one [`nearest`] call computes at most, over
-/// every candidate. Candidates are compared most promising first; once this
-/// is spent, the rest are ranked by their cheap upper bound. It keeps the
-/// cost of a miss's diagnostic bounded (milliseconds) whatever the query
-/// and the fixture set.
+/// Dynamic-programming cells one [`nearest`] call spends at most on
+/// comparisons longer than [`NORMAL_CHARS`] on a side. Candidates are
+/// compared most promising first; once this is spent, the rest of the long
+/// ones are ranked by their cheap upper bound. It keeps the cost of a long
+/// query's diagnostic bounded (milliseconds) whatever its length.
 pub const CELL_BUDGET: usize = 8_000_000;
+
+/// A comparison whose differing middles are both at most this long is
+/// always exact and not charged to [`CELL_BUDGET`]: ordinary queries are
+/// matched exactly as ever, at a cost bounded by [`PREFILTER_LIMIT`]
+/// candidates of at most this square.
+pub const NORMAL_CHARS: usize = 256;
 
 /// Characters shown on each side of the first SQL difference.
 const WINDOW_HALF: usize = 10;
@@ -157,9 +163,9 @@ impl Estimate {
 impl Estimate {
     /// The distance between the query and this candidate if at most `max`
     /// (`None` otherwise): exact on the first [`COMPARED_CHARS`] of each
-    /// differing middle while `budget` cells last, the rest of a longer
-    /// middle counted as all different; the upper bound once the budget is
-    /// spent.
+    /// differing middle, the rest of a longer middle counted as all
+    /// different; a comparison longer than [`NORMAL_CHARS`] is charged to
+    /// `budget`, and is the upper bound once the budget is spent.
     fn distance(
         &self,
         query: &[char],
@@ -174,10 +180,12 @@ impl Estimate {
         let beyond = (q.len() - qn).max(cand_middle - cn);
         let max_here = max.checked_sub(beyond)?;
         let cost = qn.saturating_mul(cn.min(2 * max_here + 1));
-        if cost > *budget {
-            return (self.upper <= max).then_some(self.upper);
+        if qn > NORMAL_CHARS || cn > NORMAL_CHARS {
+            if cost > *budget {
+                return (self.upper <= max).then_some(self.upper);
+            }
+            *budget -= cost;
         }
-        *budget -= cost;
         let c: Vec<char> = cand.chars().skip(self.prefix).take(cn).collect();
         bounded_levenshtein(&q[..qn], &c, max_here).map(|d| d + beyond)
     }

@@ -229,6 +229,11 @@ impl DatabaseIndex {
         }
     }
 
+    /// Distinct recorded queries: what a miss's diagnostic compares with.
+    pub(crate) fn recorded_queries(&self) -> usize {
+        self.queues.len()
+    }
+
     /// What was recorded about a statement's shape, by normalized SQL.
     pub(crate) fn statement(&self, normalized_sql: &str) -> Option<&StatementInfo> {
         self.statements

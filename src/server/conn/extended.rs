@@ -75,7 +75,7 @@ impl<'a> Session<'a> {
                 Some(info) => info,
                 None => {
                     let scope = self.proto.scope().cloned();
-                    let e = super::off_io(&sql, || {
+                    let e = super::off_io(&sql, db, || {
                         self.shared.replay.miss(
                             db,
                             &sql,

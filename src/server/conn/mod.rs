@@ -400,12 +400,12 @@ impl<'a> Session<'a> {
         if self.shared.strict_order {
             return db
                 .answer_strictly(key, sql, &mut self.strict)
-                .map_err(|detail| off_io(sql, || replay.deviation(db, sql, values, detail)));
+                .map_err(|detail| off_io(sql, db, || replay.deviation(db, sql, values, detail)));
         }
         let scope = self.proto.scope().cloned();
         match db.answer(key, scope.as_deref(), &mut self.follow) {
             Lookup::Found(answer) => Ok(answer),
-            other => Err(off_io(sql, || {
+            other => Err(off_io(sql, db, || {
                 replay.miss(db, sql, values, scope.as_deref(), &other)
             })),
         }
@@ -413,18 +413,22 @@ impl<'a> Session<'a> {
 }
 
 /// SQL at least this long makes a miss's diagnostic (normalizing, hashing,
-/// comparing with the recorded queries) worth moving off the I/O thread.
+/// comparing with the recorded queries) worth moving off the I/O thread;
+/// so does SQL whose length times the recorded queries reaches `HEAVY_WORK`.
 const HEAVY_SQL: usize = 16 * 1024;
+const HEAVY_WORK: usize = 1 << 21;
 
-/// Runs a miss's diagnostic for `sql`: on a multi-threaded runtime, a long
-/// one runs where it blocks no other connection (`block_in_place` hands this
-/// worker's other tasks to another thread). Its cost is bounded either way
-/// (`key::nearest`'s cell budget).
-pub(super) fn off_io<T>(sql: &str, diagnose: impl FnOnce() -> T) -> T {
+/// Runs the diagnostic of a miss of `sql` in `db`: on a multi-threaded
+/// runtime, a costly one runs where it blocks no other connection
+/// (`block_in_place` hands this worker's other tasks to another thread).
+/// Its cost is bounded either way (`key::nearest`'s cell budget).
+pub(super) fn off_io<T>(sql: &str, db: &DatabaseIndex, diagnose: impl FnOnce() -> T) -> T {
     use tokio::runtime::{Handle, RuntimeFlavor};
     let multi =
         Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
-    if multi && sql.len() >= HEAVY_SQL {
+    let heavy =
+        sql.len() >= HEAVY_SQL || sql.len().saturating_mul(db.recorded_queries()) >= HEAVY_WORK;
+    if multi && heavy {
         tokio::task::block_in_place(diagnose)
     } else {
         diagnose()
