@@ -136,6 +136,14 @@ async fn a_huge_unrecorded_query_costs_others_a_bounded_number_of_answers() {
 #[tokio::test]
 async fn a_thousand_connections_are_served_at_once_and_one_more_gets_53300() {
     const N: usize = 1000;
+    // Both ends of each connection live in this process.
+    if let Some(limit) = open_files_limit() {
+        assert!(
+            limit > 2 * N + 100,
+            "this test needs {} open files; the limit is {limit} (raise it: ulimit -n 4096)",
+            2 * N + 100
+        );
+    }
     let server = demo().max_connections(N).start().await.unwrap();
     let url = server.url_for(DEMO_DB);
     let (release, _) = tokio::sync::watch::channel(false);
@@ -171,6 +179,13 @@ async fn a_thousand_connections_are_served_at_once_and_one_more_gets_53300() {
     while let Some(done) = clients.join_next().await {
         done.unwrap();
     }
+}
+
+/// This process's soft limit on open files, where the system says it.
+fn open_files_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
 }
 
 #[tokio::test(start_paused = true)]
