@@ -53,6 +53,13 @@ pub(crate) enum WireError {
         /// The largest accepted length.
         limit: usize,
     },
+    /// A type byte no frontend message has: refused as soon as it arrives,
+    /// as PostgreSQL does (its message text is this error's).
+    #[error("invalid frontend message type {kind}")]
+    UnknownType {
+        /// The type byte.
+        kind: u8,
+    },
     /// The body does not decode as the declared message type.
     #[error("malformed {kind:?} message: {reason}")]
     Malformed {
@@ -85,6 +92,9 @@ pub(crate) fn split_frontend(
     startup: bool,
     max: usize,
 ) -> Result<Option<BytesMut>, WireError> {
+    if let Some(&kind) = buf.first().filter(|k| !startup && !is_frontend_type(**k)) {
+        return Err(WireError::UnknownType { kind });
+    }
     split_within(buf, startup, |kind| frontend_limit(kind, max))
 }
 
@@ -99,6 +109,26 @@ pub(crate) fn frontend_limit(kind: Option<u8>, max: usize) -> usize {
         Some(_) => SMALL_MESSAGE_LEN,
     };
     limit.min(max)
+}
+
+/// Whether `kind` is the type byte of a frontend message.
+fn is_frontend_type(kind: u8) -> bool {
+    matches!(
+        kind,
+        b'Q' | b'P'
+            | b'B'
+            | b'd'
+            | b'F'
+            | b'p'
+            | b'C'
+            | b'D'
+            | b'E'
+            | b'H'
+            | b'S'
+            | b'X'
+            | b'c'
+            | b'f'
+    )
 }
 
 fn split_within(

@@ -436,3 +436,23 @@ async fn a_long_database_name_is_recorded_and_replayed_as_postgresql_cut_it() {
     let report = server.shutdown().await;
     assert_eq!(report.missed, 0, "{report}");
 }
+
+#[tokio::test]
+async fn an_unknown_message_type_is_refused_on_its_first_byte_as_postgresql_does() {
+    let server = demo().start().await.unwrap();
+    // PostgreSQL 15 answers a bad type byte at once, without waiting for
+    // the length: FATAL 08P01 "invalid frontend message type 120".
+    for sent in [&b"x"[..], b"p\0\0\0\x09pass\0"] {
+        let mut s = raw_session(&server).await;
+        s.write_all(sent).await.unwrap();
+        let bytes = read_to_end(&mut s).await;
+        let text = String::from_utf8_lossy(&bytes);
+        assert_eq!(bytes.first(), Some(&b'E'), "{text}");
+        assert!(text.contains("FATAL") && text.contains("08P01"), "{text}");
+        let kind = sent[0];
+        assert!(
+            text.contains(&format!("invalid frontend message type {kind}\0")),
+            "{text}"
+        );
+    }
+}

@@ -186,6 +186,9 @@ fn last_words(ended: Result<(), ConnError>, in_session: bool) -> Option<ErrorFie
         // PostgreSQL logs "invalid length of startup packet" / "invalid
         // message length" (08P01) and closes without a word to the client.
         Err(ConnError::Wire(WireError::BadLength { .. })) => None,
+        Err(ConnError::Wire(e @ WireError::UnknownType { .. })) => {
+            Some(ErrorFields::fatal(PROTOCOL_VIOLATION, e.to_string()))
+        }
         Err(ConnError::Wire(e)) => Some(ErrorFields::fatal(
             PROTOCOL_VIOLATION,
             format!("invalid frontend message: {e}"),
@@ -471,11 +474,12 @@ impl Session<'_> {
                 );
                 self.fail(out, &e)?;
             }
+            // Outside authentication, PostgreSQL knows no 'p' message.
+            Frontend::Password(_) => return Err(WireError::UnknownType { kind: b'p' }),
             other @ (Frontend::SslRequest
             | Frontend::GssEncRequest
             | Frontend::Cancel { .. }
-            | Frontend::Startup { .. }
-            | Frontend::Password(_)) => {
+            | Frontend::Startup { .. }) => {
                 return Err(WireError::Malformed {
                     kind: None,
                     reason: format!("unexpected message after startup: {other:?}"),
