@@ -242,6 +242,14 @@ impl DatabaseIndex {
     }
 }
 
+/// A miss's diagnostic computed before the query is handled: the closest
+/// recorded query to `normalized` (without parameters) and how it differs.
+#[derive(Debug)]
+pub(crate) struct Diagnosis {
+    pub(crate) normalized: String,
+    pub(crate) closest: Option<(String, String)>,
+}
+
 /// Recorded answers for every database of a fixture set, plus what
 /// happened while serving them.
 #[derive(Debug)]
@@ -473,8 +481,32 @@ impl Replay {
         self.queries.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The recorded query of `db` closest to `normalized` with `params`,
+    /// and how it differs: a miss's diagnostic (bounded: `key::nearest`).
+    pub(crate) fn closest(
+        &self,
+        db: &DatabaseIndex,
+        normalized: &str,
+        params: &[Value],
+    ) -> Option<(String, String)> {
+        with_param_values(params, |p| {
+            let candidates: Vec<key::Candidate<'_>> = db
+                .queues
+                .iter()
+                .map(|q| key::Candidate {
+                    sql: &q.sql,
+                    params: decode_params(&q.params),
+                })
+                .collect();
+            key::nearest(normalized, p, &candidates)
+                .map(|n| (db.queues[n.index].sql.to_string(), n.description))
+        })
+    }
+
     /// Records a miss (`why` is the failed lookup of a connection in
-    /// `scope`) and builds the error the client receives.
+    /// `scope`) and builds the error the client receives. `ahead` is the
+    /// diagnostic of a query without parameters computed beforehand
+    /// (off the I/O thread), used when it is this query's.
     pub(crate) fn miss(
         &self,
         db: &DatabaseIndex,
@@ -482,6 +514,7 @@ impl Replay {
         params: &[Value],
         scope: Option<&str>,
         why: &Lookup<'_>,
+        ahead: Option<&Diagnosis>,
     ) -> ErrorFields {
         let normalized = key::normalize(sql);
         let k = with_param_values(params, |p| key::query_key_normalized(&normalized, p));
@@ -528,18 +561,12 @@ impl Replay {
                 )
             }
             Lookup::Missing(_) | Lookup::Found(_) => {
-                let nearest = with_param_values(params, |p| {
-                    let candidates: Vec<key::Candidate<'_>> = db
-                        .queues
-                        .iter()
-                        .map(|q| key::Candidate {
-                            sql: &q.sql,
-                            params: decode_params(&q.params),
-                        })
-                        .collect();
-                    key::nearest(&normalized, p, &candidates)
-                        .map(|n| (db.queues[n.index].sql.to_string(), n.description))
-                });
+                let nearest = match ahead {
+                    Some(d) if params.is_empty() && *d.normalized == *normalized => {
+                        d.closest.clone()
+                    }
+                    _ => self.closest(db, &normalized, params),
+                };
                 let detail = match &nearest {
                     Some((sql, how)) => {
                         format!("Closest recorded query: {:?}; {how}.", shorten(sql, 200))

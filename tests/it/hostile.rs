@@ -456,3 +456,47 @@ async fn an_unknown_message_type_is_refused_on_its_first_byte_as_postgresql_does
         );
     }
 }
+
+#[tokio::test]
+async fn a_huge_miss_is_diagnosed_off_the_only_thread_of_a_current_thread_runtime() {
+    // A plain #[tokio::test] runs the in-process server, this test and its
+    // clients on one thread: a diagnostic computed on it would make the
+    // other client wait for the huge miss's answer.
+    let server = demo().start().await.unwrap();
+    let (mut big, mut other) = (raw_session(&server).await, raw_session(&server).await);
+    let huge = query(&format!("select '{}' as huge", "x".repeat(1 << 20)));
+    // All but its last byte, read by the server while this task sleeps
+    // (a pause, not a bound: the order below does not depend on it)...
+    let (most, last) = huge.split_at(huge.len() - 1);
+    big.write_all(most).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // ...then the last byte: the server takes up the huge miss while this
+    // task yields, and only then does another client send its query.
+    big.write_all(last).await.unwrap();
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    other.write_all(&query(DEMO_PIN)).await.unwrap();
+    let order = Arc::new(AtomicUsize::new(0));
+    let answered = |mut s: TcpStream, order: Arc<AtomicUsize>| async move {
+        let (kinds, bytes) = read_until_ready(&mut s).await;
+        (order.fetch_add(1, Ordering::SeqCst), kinds, bytes)
+    };
+    let (big_answer, other_answer) = tokio::join!(
+        tokio::spawn(answered(big, Arc::clone(&order))),
+        tokio::spawn(answered(other, Arc::clone(&order)))
+    );
+    let (big_at, big_kinds, big_bytes) = big_answer.unwrap();
+    let (other_at, other_kinds, _) = other_answer.unwrap();
+    assert_eq!(other_kinds.first(), Some(&b'T'), "the recorded rows");
+    assert_eq!(big_kinds.first(), Some(&b'E'));
+    let text = String::from_utf8_lossy(&big_bytes);
+    assert!(
+        text.contains("PGS01") && text.contains("Closest recorded query"),
+        "{text}"
+    );
+    assert!(
+        other_at < big_at,
+        "the other client was answered only after the huge miss"
+    );
+}

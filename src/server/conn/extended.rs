@@ -75,6 +75,7 @@ impl<'a> Session<'a> {
                 Some(info) => info,
                 None => {
                     let scope = self.proto.scope().cloned();
+                    let ahead = self.diagnosed.take();
                     let e = super::off_io(&sql, db, || {
                         self.shared.replay.miss(
                             db,
@@ -82,6 +83,7 @@ impl<'a> Session<'a> {
                             &[],
                             scope.as_deref(),
                             &crate::replay::Lookup::Missing(Vec::new()),
+                            ahead.as_ref(),
                         )
                     });
                     return self.fail(out, &e);

@@ -27,7 +27,9 @@ use crate::fixture::Value;
 use crate::fixture::{Column, CopyShape, ErrorFields};
 use crate::key::QueryKey;
 use crate::protocol::Protocol;
-use crate::replay::{Answer, DatabaseIndex, Follow, Formats, Lookup, StatementInfo, StrictFollow};
+use crate::replay::{
+    Answer, DatabaseIndex, Diagnosis, Follow, Formats, Lookup, StatementInfo, StrictFollow,
+};
 use crate::wire::{self, Frontend, TxStatus, WireError};
 
 /// SQLSTATE for a malformed protocol message, as PostgreSQL uses it.
@@ -246,6 +248,7 @@ async fn run(
         hang_up: false,
         awaiting_cancel: false,
         copy: None,
+        diagnosed: None,
     };
     // Whether the last answer ended with ReadyForQuery: PostgreSQL arms
     // its idle timeouts only then.
@@ -265,10 +268,12 @@ async fn run(
             break;
         };
         let msg = wire::decode_frontend(frame)?;
+        session.diagnose_ahead(&msg).await;
         let mark = io.out.len();
         let before = session.proto.status();
         let simple = matches!(msg, Frontend::Query(_));
         let more = session.handle(msg, &mut io.out)?;
+        session.diagnosed = None;
         if io.out.len() > mark {
             ready = wire::ends_with_ready(&io.out);
         }
@@ -362,6 +367,9 @@ struct Session<'a> {
     /// statement ran until one came.
     awaiting_cancel: bool,
     copy: Option<CopyWait>,
+    /// The diagnostic of the message being handled, computed beforehand on
+    /// a blocking thread (see [`Session::diagnose_ahead`]).
+    diagnosed: Option<Diagnosis>,
 }
 
 /// 25P02 as the recorded server raised it from `routine` (its file, line
@@ -408,10 +416,45 @@ impl<'a> Session<'a> {
         let scope = self.proto.scope().cloned();
         match db.answer(key, scope.as_deref(), &mut self.follow) {
             Lookup::Found(answer) => Ok(answer),
-            other => Err(off_io(sql, db, || {
-                replay.miss(db, sql, values, scope.as_deref(), &other)
-            })),
+            other => {
+                let ahead = self.diagnosed.take();
+                Err(off_io(sql, db, || {
+                    replay.miss(db, sql, values, scope.as_deref(), &other, ahead.as_ref())
+                }))
+            }
         }
+    }
+}
+
+impl Session<'_> {
+    /// Before a long Query or Parse is handled: when nothing with its SQL is
+    /// recorded it will miss, so its diagnostic (the closest recorded query)
+    /// is computed now on a blocking thread, where it holds up no runtime
+    /// thread, not even a current-thread runtime's only one.
+    async fn diagnose_ahead(&mut self, msg: &Frontend) {
+        let sql = match msg {
+            Frontend::Query(sql) => sql,
+            Frontend::Parse(p) => &p.sql,
+            _ => return,
+        };
+        if sql.len() < HEAVY_SQL {
+            return;
+        }
+        let normalized = crate::key::normalize(sql).into_owned();
+        if self.db.statement(&normalized).is_some() {
+            return;
+        }
+        let (replay, name) = (Arc::clone(&self.shared.replay), self.db.name.clone());
+        let closest = tokio::task::spawn_blocking(move || {
+            let closest = replay
+                .database(&name)
+                .and_then(|db| replay.closest(db, &normalized, &[]));
+            Diagnosis {
+                normalized,
+                closest,
+            }
+        });
+        self.diagnosed = closest.await.ok();
     }
 }
 
