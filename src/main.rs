@@ -77,6 +77,9 @@ enum Command {
         /// own sessions).
         #[arg(long, env = "PGSIM_ANY_ROLE")]
         any_role: bool,
+        /// Limits and timeouts (docs/LIMITS.md).
+        #[command(flatten)]
+        limits: ServeLimits,
     },
     /// Proxy clients to a real server and write every exchange to fixtures.
     Record {
@@ -168,6 +171,69 @@ enum Command {
     },
 }
 
+/// What one client can make `pgsim serve` hold or wait for (docs/LIMITS.md).
+#[derive(Debug, clap::Args)]
+struct ServeLimits {
+    /// Largest message a client may send, in bytes (PostgreSQL's own 1 GiB
+    /// limit by default); a longer declared length closes the connection.
+    #[arg(long, value_name = "BYTES", env = "PGSIM_MAX_MESSAGE_SIZE")]
+    max_message_size: Option<usize>,
+    /// Seconds from accept to the end of authentication (PostgreSQL's
+    /// authentication_timeout).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "PGSIM_STARTUP_TIMEOUT",
+        default_value_t = 60
+    )]
+    startup_timeout: u64,
+    /// Seconds a session idle outside a transaction may wait before it is
+    /// ended with 57P05 (idle_session_timeout); 0: never.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "PGSIM_IDLE_TIMEOUT",
+        default_value_t = 0
+    )]
+    idle_timeout: u64,
+    /// Seconds a session idle inside a transaction block may wait before it
+    /// is ended with 25P03 (idle_in_transaction_session_timeout); 0: never.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "PGSIM_IDLE_IN_TRANSACTION_TIMEOUT",
+        default_value_t = 0
+    )]
+    idle_in_transaction_timeout: u64,
+    /// Sessions open at once; one more is refused with 53300
+    /// (max_connections).
+    #[arg(
+        long,
+        value_name = "N",
+        env = "PGSIM_MAX_CONNECTIONS",
+        default_value_t = 100
+    )]
+    max_connections: usize,
+    /// Distinct missed queries the shutdown report details; further misses
+    /// are counted.
+    #[arg(long, value_name = "N", env = "PGSIM_MISS_DETAILS", default_value_t = pgsim::replay::DEFAULT_MISS_DETAILS)]
+    miss_details: usize,
+}
+
+impl ServeLimits {
+    fn apply(self, mut builder: pgsim::MockServerBuilder) -> pgsim::MockServerBuilder {
+        if let Some(bytes) = self.max_message_size {
+            builder = builder.max_message_size(bytes);
+        }
+        builder
+            .startup_timeout(Duration::from_secs(self.startup_timeout))
+            .idle_timeout(Duration::from_secs(self.idle_timeout))
+            .idle_in_transaction_timeout(Duration::from_secs(self.idle_in_transaction_timeout))
+            .max_connections(self.max_connections)
+            .miss_details(self.miss_details)
+    }
+}
+
 /// See [`out!`].
 fn emit(text: std::fmt::Arguments<'_>) {
     use std::io::Write as _;
@@ -179,14 +245,21 @@ fn emit(text: std::fmt::Arguments<'_>) {
     }
 }
 
+/// Waits for SIGINT, SIGTERM or SIGHUP (a closed terminal): each ends
+/// `pgsim serve` and `pgsim record` the same way, with the summary and, for
+/// the recorder, its journals compacted.
 async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+        if let (Ok(mut term), Ok(mut hangup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
+                _ = hangup.recv() => {}
             }
             return;
         }
@@ -194,7 +267,7 @@ async fn wait_for_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// Proxies to the upstream and records in `mode` until SIGINT/SIGTERM.
+/// Proxies to the upstream and records in `mode` until SIGINT/SIGTERM/SIGHUP.
 async fn record(
     upstream: Option<String>,
     listen: SocketAddr,
@@ -247,6 +320,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             seed,
             strict_order,
             any_role,
+            limits,
         } => {
             let ci = std::env::var("CI").is_ok_and(|v| v == "true");
             if let pgsim::Plan::Record(mode) =
@@ -259,10 +333,12 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 }
                 return record(upstream, listen, &fixtures, mode, "pgsim serve").await;
             }
-            let mut builder = pgsim::MockServer::builder()
-                .fixtures(&fixtures)
-                .listen(listen)
-                .seed(seed);
+            let mut builder = limits.apply(
+                pgsim::MockServer::builder()
+                    .fixtures(&fixtures)
+                    .listen(listen)
+                    .seed(seed),
+            );
             if let Some(p) = password {
                 builder = builder.password(p);
             }

@@ -29,6 +29,26 @@ pub struct NearMiss {
 /// compared exactly.
 pub const PREFILTER_LIMIT: usize = 5000;
 
+/// Characters of each differing middle (what is left once the common
+/// prefix and suffix are trimmed) compared exactly; the rest of a longer
+/// middle counts as all different. Recorded queries are rarely this long
+/// where they differ, and a hostile one cannot make the comparison
+/// quadratic in its length.
+pub const COMPARED_CHARS: usize = 2_000;
+
+/// Dynamic-programming cells one [`nearest`] call spends at most on
+/// comparisons longer than [`NORMAL_CHARS`] on a side. Candidates are
+/// compared most promising first; once this is spent, the rest of the long
+/// ones are ranked by their cheap upper bound. It keeps the cost of a long
+/// query's diagnostic bounded (milliseconds) whatever its length.
+pub const CELL_BUDGET: usize = 8_000_000;
+
+/// A comparison whose differing middles are both at most this long is
+/// always exact and not charged to [`CELL_BUDGET`]: ordinary queries are
+/// matched exactly as ever, at a cost bounded by [`PREFILTER_LIMIT`]
+/// candidates of at most this square.
+pub const NORMAL_CHARS: usize = 256;
+
 /// Characters shown on each side of the first SQL difference.
 const WINDOW_HALF: usize = 10;
 /// Longest parameter value shown (in characters or hex digits).
@@ -45,6 +65,16 @@ pub fn nearest(
     sql_normalized: &str,
     params: &[ParamValue<'_>],
     candidates: &[Candidate<'_>],
+) -> Option<NearMiss> {
+    nearest_within(sql_normalized, params, candidates, &mut CELL_BUDGET.clone())
+}
+
+/// [`nearest`], spending at most `budget` cells (what is left stays in it).
+fn nearest_within(
+    sql_normalized: &str,
+    params: &[ParamValue<'_>],
+    candidates: &[Candidate<'_>],
+    budget: &mut usize,
 ) -> Option<NearMiss> {
     let query: Vec<char> = sql_normalized.chars().collect();
     let mut ests: Vec<Estimate> = candidates
@@ -69,14 +99,7 @@ pub fn nearest(
         let distance = if e.upper == 0 {
             0
         } else {
-            let cand: Vec<char> = candidates[e.index]
-                .sql
-                .chars()
-                .skip(e.prefix)
-                .take(e.cand_len - e.prefix - e.suffix)
-                .collect();
-            let q = &query[e.prefix..query.len() - e.suffix];
-            match bounded_levenshtein(q, &cand, max) {
+            match e.distance(&query, candidates[e.index].sql, max, budget) {
                 Some(d) => d,
                 None => continue,
             }
@@ -134,6 +157,37 @@ impl Estimate {
             lower: query.len().abs_diff(cand_len),
             upper: query.len().max(cand_len) - prefix - suffix,
         }
+    }
+}
+
+impl Estimate {
+    /// The distance between the query and this candidate if at most `max`
+    /// (`None` otherwise): exact on the first [`COMPARED_CHARS`] of each
+    /// differing middle, the rest of a longer middle counted as all
+    /// different; a comparison longer than [`NORMAL_CHARS`] is charged to
+    /// `budget`, and is the upper bound once the budget is spent.
+    fn distance(
+        &self,
+        query: &[char],
+        cand: &str,
+        max: usize,
+        budget: &mut usize,
+    ) -> Option<usize> {
+        let q = &query[self.prefix..query.len() - self.suffix];
+        let cand_middle = self.cand_len - self.prefix - self.suffix;
+        let (qn, cn) = (q.len().min(COMPARED_CHARS), cand_middle.min(COMPARED_CHARS));
+        // Beyond the compared part, the longer remainder is all different.
+        let beyond = (q.len() - qn).max(cand_middle - cn);
+        let max_here = max.checked_sub(beyond)?;
+        let cost = qn.saturating_mul(cn.min(2 * max_here + 1));
+        if qn > NORMAL_CHARS || cn > NORMAL_CHARS {
+            if cost > *budget {
+                return (self.upper <= max).then_some(self.upper);
+            }
+            *budget -= cost;
+        }
+        let c: Vec<char> = cand.chars().skip(self.prefix).take(cn).collect();
+        bounded_levenshtein(&q[..qn], &c, max_here).map(|d| d + beyond)
     }
 }
 

@@ -9,6 +9,7 @@
 //! `delivered`, `failed`, `completed`, `synced`), so a protocol rule lives
 //! here once instead of once per side.
 
+pub(crate) mod names;
 pub(crate) mod scope;
 pub(crate) mod txn;
 

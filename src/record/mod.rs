@@ -23,6 +23,7 @@ use self::tap::{Tap, TapEvent};
 use self::writer::{Writer, WriterMsg};
 use crate::fixture::{validate_exchange, Session, FORMAT_VERSION};
 use crate::listen::listen;
+use crate::protocol::names::startup_name;
 use crate::wire::{self, Frontend};
 use crate::Error;
 
@@ -508,11 +509,12 @@ async fn proxy(mut client: TcpStream, shared: Arc<Shared>) {
     if upstream.write_all(&startup_frame).await.is_err() {
         return;
     }
-    let user = startup.get("user").cloned().unwrap_or_default();
+    // The names PostgreSQL used (cut to 63 bytes), which replay looks up.
+    let user = startup_name(startup.get("user").map_or("", String::as_str));
     let database = startup
         .get("database")
-        .cloned()
-        .unwrap_or_else(|| user.clone());
+        .filter(|d| !d.is_empty())
+        .map_or_else(|| user.clone(), |d| startup_name(d));
     let session = SessionRec {
         shared: Arc::clone(&shared),
         database,

@@ -19,7 +19,7 @@ pub(crate) use answer::{
 pub use answer::{Origin, SQLSTATE_CANNOT_ENCODE};
 pub(crate) use choose::{Follow, Lookup, Who};
 use choose::{Segment, SessionMeta};
-pub use report::{Miss, RelaxedMatch, Report};
+pub use report::{Miss, RelaxedMatch, Report, DEFAULT_MISS_DETAILS, MISS_SQL_CHARS};
 pub(crate) use strict::StrictFollow;
 
 use crate::fixture::{Column, ErrorFields, FixtureSet, Format, Value};
@@ -233,6 +233,11 @@ impl DatabaseIndex {
         }
     }
 
+    /// Distinct recorded queries: what a miss's diagnostic compares with.
+    pub(crate) fn recorded_queries(&self) -> usize {
+        self.queues.len()
+    }
+
     /// What was recorded about a statement's shape, by normalized SQL.
     pub(crate) fn statement(&self, normalized_sql: &str) -> Option<&StatementInfo> {
         self.statements
@@ -241,12 +246,20 @@ impl DatabaseIndex {
     }
 }
 
+/// A miss's diagnostic computed before the query is handled: the closest
+/// recorded query to `normalized` (without parameters) and how it differs.
+#[derive(Debug)]
+pub(crate) struct Diagnosis {
+    pub(crate) normalized: String,
+    pub(crate) closest: Option<(String, String)>,
+}
+
 /// Recorded answers for every database of a fixture set, plus what
 /// happened while serving them.
 #[derive(Debug)]
 pub struct Replay {
     databases: BTreeMap<String, DatabaseIndex>,
-    misses: Mutex<Vec<Miss>>,
+    misses: Mutex<report::MissRecord>,
     /// Text-format RowDescription bytes per shared column set (keyed by
     /// the set's address: column sets are interned and live as long as this).
     descriptions: std::sync::RwLock<HashMap<usize, bytes::Bytes>>,
@@ -382,7 +395,7 @@ impl Replay {
     ) -> Self {
         Replay {
             databases,
-            misses: Mutex::new(Vec::new()),
+            misses: Mutex::new(report::MissRecord::new(report::DEFAULT_MISS_DETAILS)),
             descriptions: std::sync::RwLock::new(HashMap::new()),
             sessions: AtomicU64::new(0),
             queries: AtomicU64::new(0),
@@ -488,8 +501,32 @@ impl Replay {
         self.queries.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The recorded query of `db` closest to `normalized` with `params`,
+    /// and how it differs: a miss's diagnostic (bounded: `key::nearest`).
+    pub(crate) fn closest(
+        &self,
+        db: &DatabaseIndex,
+        normalized: &str,
+        params: &[Value],
+    ) -> Option<(String, String)> {
+        with_param_values(params, |p| {
+            let candidates: Vec<key::Candidate<'_>> = db
+                .queues
+                .iter()
+                .map(|q| key::Candidate {
+                    sql: &q.sql,
+                    params: decode_params(&q.params),
+                })
+                .collect();
+            key::nearest(normalized, p, &candidates)
+                .map(|n| (db.queues[n.index].sql.to_string(), n.description))
+        })
+    }
+
     /// Records a miss (`why` is the failed lookup of a connection in
-    /// `scope`) and builds the error the client receives.
+    /// `scope`) and builds the error the client receives. `ahead` is the
+    /// diagnostic of a query without parameters computed beforehand
+    /// (off the I/O thread), used when it is this query's.
     pub(crate) fn miss(
         &self,
         db: &DatabaseIndex,
@@ -497,6 +534,7 @@ impl Replay {
         params: &[Value],
         scope: Option<&str>,
         why: &Lookup<'_>,
+        ahead: Option<&Diagnosis>,
     ) -> ErrorFields {
         let normalized = key::normalize(sql);
         let k = with_param_values(params, |p| key::query_key_normalized(&normalized, p));
@@ -555,18 +593,12 @@ impl Replay {
                 )
             }
             Lookup::Missing(_) | Lookup::Found(_) => {
-                let nearest = with_param_values(params, |p| {
-                    let candidates: Vec<key::Candidate<'_>> = db
-                        .queues
-                        .iter()
-                        .map(|q| key::Candidate {
-                            sql: &q.sql,
-                            params: decode_params(&q.params),
-                        })
-                        .collect();
-                    key::nearest(&normalized, p, &candidates)
-                        .map(|n| (db.queues[n.index].sql.to_string(), n.description))
-                });
+                let nearest = match ahead {
+                    Some(d) if params.is_empty() && *d.normalized == *normalized => {
+                        d.closest.clone()
+                    }
+                    _ => self.closest(db, &normalized, params),
+                };
                 let detail = match &nearest {
                     Some((sql, how)) => {
                         format!("Closest recorded query: {:?}; {how}.", shorten(sql, 200))
@@ -606,12 +638,14 @@ impl Replay {
         }
         let mut fields = ErrorFields::error(SQLSTATE_NO_RECORDING, message, Some(detail));
         fields.0.insert("hint".into(), hint);
+        let key = k.to_string();
         if let Ok(mut misses) = self.misses.lock() {
-            misses.push(Miss {
+            misses.add(&db.name, &key, || Miss {
                 database: db.name.clone(),
                 sql: sql.to_owned(),
-                key: k.to_string(),
+                key: key.clone(),
                 nearest: (!note.is_empty()).then_some(note),
+                count: 1,
             });
         }
         fields
@@ -641,15 +675,25 @@ impl Replay {
             "hint".into(),
             "Strict order is on: each connection must send its recorded session's queries in order. Re-record the test, or replay without strict order.".into(),
         );
+        let key = k.to_string();
         if let Ok(mut misses) = self.misses.lock() {
-            misses.push(Miss {
+            misses.add(&db.name, &key, || Miss {
                 database: db.name.clone(),
                 sql: sql.to_owned(),
-                key: k.to_string(),
+                key: key.clone(),
                 nearest: Some(detail),
+                count: 1,
             });
         }
         fields
+    }
+
+    /// Details at most `queries` distinct missed queries in the report (every
+    /// miss is still counted); default [`report::DEFAULT_MISS_DETAILS`].
+    pub fn limit_miss_details(&mut self, queries: usize) {
+        if let Ok(misses) = self.misses.get_mut() {
+            *misses = report::MissRecord::new(queries);
+        }
     }
 
     /// What has been served so far: sessions, queries, misses, answers never used.
@@ -663,10 +707,14 @@ impl Replay {
             .map(|a| a.origin.clone())
             .collect();
         unused.sort();
+        let (misses, missed, misses_left_out) =
+            self.misses.lock().map(|m| m.snapshot()).unwrap_or_default();
         Report {
             sessions: self.sessions.load(Ordering::Relaxed),
             queries: self.queries.load(Ordering::Relaxed),
-            misses: self.misses.lock().map(|m| m.clone()).unwrap_or_default(),
+            misses,
+            missed,
+            misses_left_out,
             unused,
             relaxed: self
                 .relaxed

@@ -2,16 +2,19 @@
 
 mod conn;
 pub(crate) mod fault;
+mod limits;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::watch;
 
 use self::fault::{Fault, FaultStats, Faults};
+use self::limits::{Limits, Slots};
 use crate::fixture::FixtureSet;
 use crate::listen::listen;
 use crate::replay::{Replay, Report};
@@ -93,6 +96,12 @@ pub(crate) struct Shared {
     pub(crate) strict_order: bool,
     /// Any role may connect, answered from every role's recordings.
     pub(crate) any_role: bool,
+    pub(crate) limits: Limits,
+    pub(crate) slots: Slots,
+    /// The most answer bytes any connection held before writing them.
+    pub(crate) output_peak: AtomicUsize,
+    /// Set on shutdown: sessions waiting for a message end with 57P01.
+    pub(crate) shutdown: watch::Sender<bool>,
 }
 
 /// A fault as given to the builder: parsed by [`MockServerBuilder::start`],
@@ -116,6 +125,8 @@ pub struct MockServerBuilder {
     fail_on: FailOn,
     strict_order: bool,
     any_role: bool,
+    limits: Limits,
+    miss_details: Option<usize>,
 }
 
 /// What makes a [`MockServer`] fail the test that dropped or shut it down.
@@ -206,6 +217,62 @@ impl MockServerBuilder {
         self
     }
 
+    /// The largest message a client may send, length word included
+    /// (default and most: 1 GiB - 2 bytes, PostgreSQL's own limit). A
+    /// longer declared length closes the connection before its body is
+    /// read, as PostgreSQL does (it logs 08P01 "invalid message length" and
+    /// sends nothing). PostgreSQL's smaller limits for some message types
+    /// (10000 bytes for Sync, Execute, ..., and for the startup packet)
+    /// apply below it.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.limits.max_message_size = bytes.min(crate::wire::MAX_MESSAGE_LEN);
+        self
+    }
+
+    /// How long a connection may take from accept to the end of
+    /// authentication (default 60 s, PostgreSQL's `authentication_timeout`);
+    /// then it is closed without a message, as PostgreSQL does.
+    pub fn startup_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.startup_timeout = timeout;
+        self
+    }
+
+    /// Ends a session idle outside a transaction for this long with FATAL
+    /// `57P05` "terminating connection due to idle-session timeout", as
+    /// PostgreSQL's `idle_session_timeout` (default: never).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.idle_timeout = (!timeout.is_zero()).then_some(timeout);
+        self
+    }
+
+    /// Ends a session idle inside a transaction block (failed or not) for
+    /// this long with FATAL `25P03` "terminating connection due to
+    /// idle-in-transaction timeout", as PostgreSQL's
+    /// `idle_in_transaction_session_timeout` (default: never). A client
+    /// that opens a transaction and stalls otherwise holds its connection
+    /// slot forever.
+    pub fn idle_in_transaction_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.idle_in_transaction_timeout = (!timeout.is_zero()).then_some(timeout);
+        self
+    }
+
+    /// Sessions open at once (default 100, PostgreSQL's `max_connections`);
+    /// one more is refused with FATAL `53300` "sorry, too many clients
+    /// already" once its startup packet is read.
+    pub fn max_connections(mut self, sessions: usize) -> Self {
+        self.limits.max_connections = sessions;
+        self
+    }
+
+    /// Distinct missed queries the report details (SQL, key, closest
+    /// recording, count; default 100): misses of further queries are
+    /// counted, and the report says how many it left out, so memory stays
+    /// bounded however many different queries miss.
+    pub fn miss_details(mut self, queries: usize) -> Self {
+        self.miss_details = Some(queries);
+        self
+    }
+
     /// Parses the faults, loads the fixtures, binds and starts serving.
     pub async fn start(self) -> Result<MockServer, Error> {
         let faults = self
@@ -216,11 +283,14 @@ impl MockServerBuilder {
                 FaultSource::Parsed(fault) => Ok(fault),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let replay = match (self.set, self.fixtures) {
+        let mut replay = match (self.set, self.fixtures) {
             (Some(set), _) => Replay::new(set),
             (None, Some(dir)) => Replay::load(&dir)?,
             (None, None) => Replay::new(FixtureSet::default()),
         };
+        if let Some(queries) = self.miss_details {
+            replay.limit_miss_details(queries);
+        }
         let shared = Arc::new(Shared {
             replay: Arc::new(replay),
             password: self.password,
@@ -229,6 +299,10 @@ impl MockServerBuilder {
             cancels: conn::CancelKeys::default(),
             strict_order: self.strict_order,
             any_role: self.any_role,
+            limits: self.limits,
+            slots: Slots::default(),
+            output_peak: AtomicUsize::new(0),
+            shutdown: watch::channel(false).0,
         });
         let for_sessions = Arc::clone(&shared);
         let next_id = AtomicI32::new(1);
@@ -348,10 +422,20 @@ impl MockServer {
         self.shared.sessions.peak()
     }
 
-    /// Stops accepting, lets open sessions finish (2 s at most) and returns
-    /// the final report (panicking with it when a `fail_on_*` option of the
-    /// builder says so).
+    /// The most answer bytes one connection held before writing them out:
+    /// answers are written once they pass 64 KiB, so this stays near that
+    /// (plus one answer) however many queries a client pipelines.
+    pub fn peak_output_buffer(&self) -> usize {
+        self.shared.output_peak.load(Ordering::Relaxed)
+    }
+
+    /// Stops accepting, ends every session waiting for its next message
+    /// with FATAL `57P01` "terminating connection due to administrator
+    /// command" (as PostgreSQL's shutdown does), lets the others finish
+    /// (2 s at most) and returns the final report (panicking with it when a
+    /// `fail_on_*` option of the builder says so).
     pub async fn shutdown(mut self) -> Report {
+        let _ = self.shared.shutdown.send(true);
         let _ = self.stop.send(true);
         if let Some(task) = self.task.take() {
             let _ = task.await;
@@ -366,12 +450,12 @@ impl MockServer {
         if std::thread::panicking() {
             return;
         }
-        let misses = self.fail_on.misses && !report.misses.is_empty();
+        let misses = self.fail_on.misses && report.missed > 0;
         let unused = self.fail_on.unused && !report.unused.is_empty();
         if misses || unused {
             panic!(
                 "pgsim MockServer: {} misses, {} recorded answers never used (fail_on_{}):\n{report}",
-                report.misses.len(),
+                report.missed,
                 report.unused.len(),
                 if misses { "misses" } else { "unused" }
             );
@@ -389,8 +473,8 @@ impl Drop for MockServer {
         if let Some(task) = self.task.take() {
             task.abort();
             let report = self.shared.replay.report();
-            if !report.misses.is_empty() || !report.unused.is_empty() {
-                let what = if report.misses.is_empty() {
+            if report.missed > 0 || !report.unused.is_empty() {
+                let what = if report.missed == 0 {
                     "recorded answers never used"
                 } else {
                     "misses"

@@ -189,7 +189,7 @@ pub(crate) fn decode_frontend(frame: Bytes) -> Result<Frontend, WireError> {
             r.rest();
             Frontend::FunctionCall
         }
-        other => return Err(r.malformed(format!("unknown message type {:?}", char::from(other)))),
+        other => return Err(WireError::UnknownType { kind: other }),
     };
     r.finish(msg)
 }

@@ -24,10 +24,20 @@ pub(crate) use backend::{decode_backend, Auth, Backend, CopyFormat, Field, TxSta
 pub(crate) use encode::*;
 pub(crate) use frontend::{decode_frontend, decode_startup, Bind, Frontend, Parse, Target};
 
-/// Largest message pgsim accepts from a peer (PostgreSQL's own limit is 1 GiB).
-pub(crate) const MAX_MESSAGE_LEN: usize = 0x3fff_ffff;
-/// Largest startup-phase packet (startup, SSL request, cancel request), as in PostgreSQL.
-pub(crate) const MAX_STARTUP_LEN: usize = 10_000;
+/// Largest message PostgreSQL accepts of the types that carry data (Query,
+/// Parse, Bind, CopyData, FunctionCall): `PQ_LARGE_MESSAGE_LIMIT`
+/// (`MaxAllocSize - 1`), length word included.
+pub(crate) const MAX_MESSAGE_LEN: usize = 0x3fff_fffe;
+/// Largest message of the other frontend types (Sync, Execute, Describe,
+/// Close, Flush, Terminate, CopyDone, CopyFail): `PQ_SMALL_MESSAGE_LIMIT`.
+pub(crate) const SMALL_MESSAGE_LEN: usize = 10_000;
+/// Largest password message (cleartext, md5, SASL): `PG_MAX_AUTH_TOKEN_LENGTH`.
+pub(crate) const MAX_AUTH_LEN: usize = 65_535;
+/// Largest startup-phase packet (startup, SSL request, cancel request), as
+/// in PostgreSQL: `MAX_STARTUP_PACKET_LENGTH` after the length word.
+pub(crate) const MAX_STARTUP_LEN: usize = 10_000 + 4;
+/// The most a frame that has not fully arrived may reserve at once.
+const GROW_STEP: usize = 64 * 1024;
 
 /// A message that could not be framed or decoded.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +53,13 @@ pub(crate) enum WireError {
         /// The largest accepted length.
         limit: usize,
     },
+    /// A type byte no frontend message has: refused as soon as it arrives,
+    /// as PostgreSQL does (its message text is this error's).
+    #[error("invalid frontend message type {kind}")]
+    UnknownType {
+        /// The type byte.
+        kind: u8,
+    },
     /// The body does not decode as the declared message type.
     #[error("malformed {kind:?} message: {reason}")]
     Malformed {
@@ -55,22 +72,78 @@ pub(crate) enum WireError {
 
 /// Cuts one complete message off the front of `buf`. `startup` selects the
 /// untyped startup-phase layout. Returns `Ok(None)` while the message is
-/// incomplete.
+/// incomplete. A startup packet up to [`MAX_STARTUP_LEN`], any typed
+/// message up to [`MAX_MESSAGE_LEN`]: for a proxy, which judges neither
+/// direction (see [`split_frontend`] for a server).
 pub(crate) fn split_frame(
     buf: &mut BytesMut,
     startup: bool,
+) -> Result<Option<BytesMut>, WireError> {
+    split_within(buf, startup, |kind| match kind {
+        None => MAX_STARTUP_LEN,
+        Some(_) => MAX_MESSAGE_LEN,
+    })
+}
+
+/// [`split_frame`] for a server reading a client: each message type has
+/// PostgreSQL's own limit (see [`frontend_limit`]), and none is above `max`.
+pub(crate) fn split_frontend(
+    buf: &mut BytesMut,
+    startup: bool,
+    max: usize,
+) -> Result<Option<BytesMut>, WireError> {
+    if let Some(&kind) = buf.first().filter(|k| !startup && !is_frontend_type(**k)) {
+        return Err(WireError::UnknownType { kind });
+    }
+    split_within(buf, startup, |kind| frontend_limit(kind, max))
+}
+
+/// The largest frontend message of type `kind` (`None`: startup phase)
+/// PostgreSQL 15 reads, capped at `max`. A longer one is refused before
+/// its body is read.
+pub(crate) fn frontend_limit(kind: Option<u8>, max: usize) -> usize {
+    let limit = match kind {
+        None => MAX_STARTUP_LEN,
+        Some(b'Q' | b'P' | b'B' | b'd' | b'F') => MAX_MESSAGE_LEN,
+        Some(b'p') => MAX_AUTH_LEN,
+        Some(_) => SMALL_MESSAGE_LEN,
+    };
+    limit.min(max)
+}
+
+/// Whether `kind` is the type byte of a frontend message.
+fn is_frontend_type(kind: u8) -> bool {
+    matches!(
+        kind,
+        b'Q' | b'P'
+            | b'B'
+            | b'd'
+            | b'F'
+            | b'p'
+            | b'C'
+            | b'D'
+            | b'E'
+            | b'H'
+            | b'S'
+            | b'X'
+            | b'c'
+            | b'f'
+    )
+}
+
+fn split_within(
+    buf: &mut BytesMut,
+    startup: bool,
+    limit_of: impl Fn(Option<u8>) -> usize,
 ) -> Result<Option<BytesMut>, WireError> {
     let offset = usize::from(!startup);
     if buf.len() < offset + 4 {
         return Ok(None);
     }
-    let kind = (!startup).then(|| char::from(buf[0]));
+    let type_byte = (!startup).then(|| buf[0]);
+    let kind = type_byte.map(char::from);
     let len = i64::from((&buf[offset..offset + 4]).get_i32());
-    let limit = if startup {
-        MAX_STARTUP_LEN
-    } else {
-        MAX_MESSAGE_LEN
-    };
+    let limit = limit_of(type_byte);
     if len < 4 || len as u64 > limit as u64 || (startup && len < 8) {
         return Err(WireError::BadLength { kind, len, limit });
     }
@@ -78,10 +151,15 @@ pub(crate) fn split_frame(
     if buf.len() < total {
         // Grow with what actually arrives, not with what the header claims:
         // a 5-byte header declaring 1 GiB must not reserve 1 GiB.
-        buf.reserve((total - buf.len()).min(64 * 1024));
+        buf.reserve((total - buf.len()).min(GROW_STEP));
         return Ok(None);
     }
     Ok(Some(buf.split_to(total)))
+}
+
+/// Whether encoded backend messages end with a ReadyForQuery.
+pub(crate) fn ends_with_ready(out: &[u8]) -> bool {
+    out.len() >= 6 && out[out.len() - 6..out.len() - 1] == [b'Z', 0, 0, 0, 5]
 }
 
 /// Cuts one backend message off a frozen buffer of messages (no copy).

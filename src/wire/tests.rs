@@ -35,6 +35,79 @@ fn a_declared_length_reserves_only_what_arrives() {
 }
 
 #[test]
+fn a_frame_grows_with_the_bytes_received_not_the_declared_length() {
+    // As the server reads: split (which may reserve), then fill only the
+    // spare capacity, in 1 KiB reads, as a slow client would send.
+    let mut b = BytesMut::new();
+    b.put_u8(b'Q');
+    b.put_i32(0x3fff_0000);
+    let mut received = 5;
+    for _ in 0..2000 {
+        assert!(split_frontend(&mut b, false, MAX_MESSAGE_LEN)
+            .unwrap()
+            .is_none());
+        let room = (b.capacity() - b.len()).min(1024);
+        b.put_bytes(b'x', room);
+        received += room;
+    }
+    assert!(received > 1024 * 1024, "received only {received}");
+    assert!(
+        b.capacity() <= 2 * received + 2 * GROW_STEP,
+        "{} bytes reserved for {received} received",
+        b.capacity()
+    );
+}
+
+#[test]
+fn each_frontend_type_has_the_limit_postgresql_reads_it_with() {
+    let header = |kind: u8, len: i32| {
+        let mut b = BytesMut::new();
+        b.put_u8(kind);
+        b.put_i32(len);
+        b
+    };
+    let refused = |mut b: BytesMut, startup: bool, max: usize| {
+        matches!(
+            split_frontend(&mut b, startup, max),
+            Err(WireError::BadLength { .. })
+        )
+    };
+    // PQ_SMALL_MESSAGE_LIMIT for Sync, Execute...; large for Query.
+    assert!(refused(header(b'S', 10_001), false, MAX_MESSAGE_LEN));
+    assert!(refused(header(b'E', 10_001), false, MAX_MESSAGE_LEN));
+    assert!(!refused(header(b'S', 10_000), false, MAX_MESSAGE_LEN));
+    assert!(!refused(header(b'Q', 10_001), false, MAX_MESSAGE_LEN));
+    assert!(!refused(header(b'Q', 0x3fff_fffe), false, MAX_MESSAGE_LEN));
+    assert!(refused(header(b'Q', 0x3fff_ffff), false, MAX_MESSAGE_LEN));
+    // A configured maximum caps every type.
+    assert!(refused(header(b'Q', 1025), false, 1024));
+    assert!(!refused(header(b'Q', 1024), false, 1024));
+    assert!(refused(header(b'p', 65_536), false, MAX_MESSAGE_LEN));
+    // Startup packets: 10000 bytes after the length word.
+    let startup = |len: i32| {
+        let mut b = BytesMut::new();
+        b.put_i32(len);
+        b.put_i32(196608);
+        b
+    };
+    assert!(!refused(startup(10_004), true, MAX_MESSAGE_LEN));
+    assert!(refused(startup(10_005), true, MAX_MESSAGE_LEN));
+    // The proxy's framing judges no type: a 1 MB DataRow is a frame.
+    let mut b = header(b'D', 1_000_000);
+    assert!(split_frame(&mut b, false).unwrap().is_none());
+}
+
+#[test]
+fn ready_for_query_is_recognised_at_the_end_of_an_answer() {
+    let mut out = BytesMut::new();
+    put_ready(&mut out, TxStatus::InBlock).unwrap();
+    assert!(ends_with_ready(&out));
+    put_close_complete(&mut out).unwrap();
+    assert!(!ends_with_ready(&out));
+    assert!(!ends_with_ready(b"Z\0\0"));
+}
+
+#[test]
 fn rejects_impossible_lengths() {
     let mut b = BytesMut::new();
     b.put_u8(b'Q');

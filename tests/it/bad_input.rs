@@ -10,7 +10,7 @@ use tokio::net::TcpStream;
 use crate::support::{demo_dir, demo_server, DEMO_PIN};
 use pgsim_recorder::scenario::DEMO_DB;
 
-fn startup_packet(db: &str) -> BytesMut {
+pub(crate) fn startup_packet(db: &str) -> BytesMut {
     let mut body = BytesMut::new();
     body.put_i32(196608);
     for (k, v) in [("user", "postgres"), ("database", db)] {
@@ -27,7 +27,7 @@ fn startup_packet(db: &str) -> BytesMut {
 }
 
 /// Reads backend messages until ReadyForQuery or EOF; returns their type bytes.
-async fn read_until_ready(s: &mut TcpStream) -> (Vec<u8>, Vec<u8>) {
+pub(crate) async fn read_until_ready(s: &mut TcpStream) -> (Vec<u8>, Vec<u8>) {
     let mut all = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
@@ -110,7 +110,7 @@ async fn a_malformed_message_closes_only_that_connection() {
 }
 
 #[tokio::test]
-async fn an_oversized_length_is_a_protocol_error() {
+async fn an_oversized_length_closes_the_connection_as_postgresql_does() {
     let server = demo_server().await;
     let mut s = TcpStream::connect(server.addr()).await.unwrap();
     s.write_all(&startup_packet(DEMO_DB)).await.unwrap();
@@ -119,9 +119,10 @@ async fn an_oversized_length_is_a_protocol_error() {
     msg.put_u8(b'Q');
     msg.put_i32(i32::MAX);
     s.write_all(&msg).await.unwrap();
+    // PostgreSQL 15 logs 08P01 "invalid message length" and closes the
+    // connection without a message (checked against a live server).
     let (kinds, bytes) = read_until_ready(&mut s).await;
-    assert_eq!(kinds, vec![b'E']);
-    assert!(String::from_utf8_lossy(&bytes).contains("08P01"));
+    assert!(kinds.is_empty(), "{bytes:?}");
 }
 
 #[tokio::test]

@@ -89,6 +89,130 @@ fn serve_prints_where_it_listens_and_a_summary_on_sigterm() {
 }
 
 #[test]
+fn serve_takes_its_limits_from_the_environment_and_ends_on_sighup() {
+    use std::io::{Read, Write};
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pgsim"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--fixtures"])
+        .arg(demo_dir())
+        .env("PGSIM_MAX_CONNECTIONS", "1")
+        .env("PGSIM_IDLE_TIMEOUT", "3600");
+    let (mut child, port, out) = start(command);
+    // One session holds the only slot.
+    let mut held = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    held.write_all(&crate::bad_input::startup_packet("pgsim_demo"))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.ends_with(b"Z\0\0\0\x05I") {
+        let n = held.read(&mut buf).unwrap();
+        assert!(n > 0, "closed during startup: {got:?}");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let psql = Command::new("psql")
+        .args(["-X", "-A", "-t", "-c", "select 1"])
+        .arg(format!(
+            "host=127.0.0.1 port={port} user=postgres dbname=pgsim_demo sslmode=disable"
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&psql.stderr);
+    assert!(!psql.status.success());
+    assert!(
+        stderr.contains("sorry, too many clients already"),
+        "{stderr}"
+    );
+    // SIGHUP ends it as SIGINT does: the held session hears 57P01.
+    let hup = Command::new("kill")
+        .args(["-HUP", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let mut last = Vec::new();
+    let _ = held.read_to_end(&mut last);
+    let text = String::from_utf8_lossy(&last);
+    assert!(text.contains("57P01"), "{text}");
+    let status = child.0.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let rest: String = out.lines().map(|l| l.unwrap() + "\n").collect();
+    assert!(rest.contains("1 sessions, 0 queries, 0 misses"), "{rest}");
+}
+
+#[test]
+fn serve_out_of_file_descriptors_logs_once_and_recovers() {
+    use std::io::{Read, Write};
+    // 32 descriptors: about 20 connections, then accept fails (EMFILE).
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg("ulimit -n 32 && exec \"$0\" serve --listen 127.0.0.1:0 --fixtures \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_pgsim"))
+        .arg(demo_dir())
+        .stderr(Stdio::piped());
+    let (mut child, port, out) = start(command);
+    let mut stderr = child.0.stderr.take().expect("stderr");
+    let mut held = Vec::new();
+    // Sessions until one is not served: the server has no descriptor left
+    // to accept it (the read timeout only tells "not served yet").
+    loop {
+        assert!(held.len() < 100, "the descriptor limit was never reached");
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        s.write_all(&crate::bad_input::startup_packet("pgsim_demo"))
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        let served = loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break false,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+            if got.ends_with(b"Z\0\0\0\x05I") {
+                break true;
+            }
+        };
+        held.push(s);
+        if !served {
+            break;
+        }
+    }
+    // Every descriptor back: the server serves again.
+    drop(held);
+    let psql = Command::new("psql")
+        .args([
+            "-X",
+            "-A",
+            "-t",
+            "-c",
+            "select name from items where id = 99",
+        ])
+        .arg(format!(
+            "host=127.0.0.1 port={port} user=postgres dbname=pgsim_demo sslmode=disable"
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        psql.status.success(),
+        "{}",
+        String::from_utf8_lossy(&psql.stderr)
+    );
+    let term = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    assert!(child.0.wait().unwrap().success());
+    drop(out);
+    let mut said = String::new();
+    stderr.read_to_string(&mut said).unwrap();
+    // One line for the burst of failures, not one per failed accept.
+    let failures = said.lines().filter(|l| l.contains("accepting on")).count();
+    assert_eq!(failures, 1, "{said}");
+    assert!(said.contains("Too many open files"), "{said}");
+}
+
+#[test]
 fn a_corrupt_fixture_stops_serve_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -341,7 +465,7 @@ fn inspect_without_show_still_summarises_and_lists() {
 
 /// A copy of a bundled fixture directory (its fixture files, not what
 /// `expected/` holds) to alter.
-fn copy_fixtures(from: &std::path::Path) -> tempfile::TempDir {
+pub(crate) fn copy_fixtures(from: &std::path::Path) -> tempfile::TempDir {
     fn copy(from: &std::path::Path, to: &std::path::Path) {
         for entry in std::fs::read_dir(from).expect("bundled fixtures") {
             let path = entry.expect("a directory entry").path();
@@ -360,7 +484,7 @@ fn copy_fixtures(from: &std::path::Path) -> tempfile::TempDir {
 }
 
 /// Rewrites one fixture file of `dir` through `edit` on its JSON.
-fn edit(dir: &std::path::Path, file: &str, edit: impl FnOnce(&mut serde_json::Value)) {
+pub(crate) fn edit(dir: &std::path::Path, file: &str, edit: impl FnOnce(&mut serde_json::Value)) {
     let path = dir.join(file);
     let text = std::fs::read_to_string(&path).expect("the copied fixture");
     let mut session: serde_json::Value = serde_json::from_str(&text).expect("fixture JSON");

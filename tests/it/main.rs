@@ -5,6 +5,7 @@ mod bad_input;
 mod cli;
 mod drivers;
 mod faults;
+mod hostile;
 mod key_nearest;
 mod key_props;
 mod live;

@@ -43,9 +43,14 @@ fn psql(port: u16, password: &str, sql: &str) -> (bool, String) {
 
 /// SIGTERM, then everything it printed after its first line.
 fn stop(child: Reap, out: impl BufRead) -> (bool, String) {
+    stop_with("-TERM", child, out)
+}
+
+/// `signal`, then everything it printed after its first line.
+fn stop_with(signal: &str, child: Reap, out: impl BufRead) -> (bool, String) {
     let mut child = child;
     let killed = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
+        .args([signal, &child.0.id().to_string()])
         .status()
         .expect("kill runs");
     assert!(killed.success());
@@ -188,4 +193,36 @@ async fn a_recording_client_checks_its_upstream_at_build() {
         "{text}"
     );
     assert_eq!(fixture_count(dir.path()), 0);
+}
+
+#[test]
+fn record_ends_on_sighup_with_its_journals_compacted() {
+    let Some(live) = live_url() else { return };
+    let password = url_password(&live);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let fixtures = dir.path().join("fixtures");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pgsim"));
+    command
+        .args(["record", "--listen", "127.0.0.1:0", "--upstream", &live])
+        .arg("--fixtures")
+        .arg(&fixtures);
+    let (child, port, out) = start(command);
+    let (ok, one) = psql(port, &password, "select 1 as a");
+    assert!(ok && one.trim() == "1", "{one}");
+    // A closed terminal (SIGHUP) must not lose the recording.
+    let (ok, summary) = stop_with("-HUP", child, out);
+    assert!(ok, "{summary}");
+    assert_eq!(fixture_count(&fixtures), 1, "{summary}");
+    let names: Vec<String> = std::fs::read_dir(&fixtures)
+        .expect("the directory reads")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.ends_with(".jsonl") && !n.starts_with('.')),
+        "journals left: {names:?}"
+    );
+    assert!(names.iter().any(|n| n.ends_with(".json")), "{names:?}");
 }

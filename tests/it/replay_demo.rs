@@ -228,7 +228,9 @@ async fn the_report_counts_each_missed_query_once_with_how_often() {
     }
     client.simple_query("select 'nor this'").await.unwrap_err();
     let report = server.shutdown().await;
-    assert_eq!(report.misses.len(), 4);
+    assert_eq!(report.missed, 4);
+    assert_eq!(report.misses.len(), 2, "one per distinct query");
+    assert_eq!(report.misses[0].count, 3);
     let text = report.to_string();
     assert_eq!(text.matches("  miss").count(), 2, "{text}");
     assert!(

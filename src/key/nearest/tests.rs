@@ -168,3 +168,98 @@ fn values_are_truncated() {
         format!("<30 bytes, format 1: 0x{}...>", "07".repeat(20))
     );
 }
+
+#[test]
+fn a_huge_query_costs_a_bounded_number_of_cells_and_still_finds_its_neighbour() {
+    // 1 MB of SQL against candidates of every size: without the budget
+    // this is ~10^11 cells (minutes); with it, at most CELL_BUDGET.
+    let huge = format!("select '{}' from t", "x".repeat(1 << 20));
+    let near = format!("select '{}' from u", "x".repeat(1 << 20));
+    let half = format!("select '{}'", "y".repeat(1 << 19));
+    let sqls: Vec<String> = (0..500)
+        .map(|i| format!("select {i} from t{i}"))
+        .chain([half, near])
+        .collect();
+    let c: Vec<Candidate> = sqls.iter().map(|s| cand(s, &[])).collect();
+    let mut budget = CELL_BUDGET;
+    let m = nearest_within(&huge, &[], &c, &mut budget).unwrap();
+    assert_eq!(m.index, 501, "{}", m.description);
+    assert!(
+        m.description.contains("recorded \"...xxx' from u\""),
+        "{}",
+        m.description
+    );
+    // And a short query's neighbour is still found exactly.
+    let m = nearest("select 77 from t77x", &[], &c).unwrap();
+    assert_eq!(m.index, 77);
+}
+
+#[test]
+fn the_budget_finds_what_an_unbounded_search_finds_for_ordinary_queries() {
+    // 1500 recorded queries of 40 to 200 characters, in the shapes an
+    // application sends, and queries near some or none: an exact search
+    // costs more than CELL_BUDGET here, yet ordinary queries stay exact.
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let words = [
+        "select",
+        "id",
+        "name",
+        "from",
+        "items",
+        "where",
+        "and",
+        "order by",
+        "limit",
+        "join",
+        "events",
+        "on",
+        "count(*)",
+        "group by",
+        "=",
+        "$1",
+        "$2",
+        "insert into",
+        "values",
+        "update",
+        "set",
+    ];
+    let sentence = |len: usize, next: &mut dyn FnMut(u64) -> u64| {
+        let mut s = String::new();
+        while s.len() < len {
+            if !s.is_empty() {
+                s.push(' ');
+            }
+            s.push_str(words[next(words.len() as u64) as usize]);
+        }
+        s
+    };
+    let sqls: Vec<String> = (0..1500)
+        .map(|_| {
+            let len = 40 + next(160) as usize;
+            sentence(len, &mut next)
+        })
+        .collect();
+    let c: Vec<Candidate> = sqls.iter().map(|s| cand(s, &[])).collect();
+    for trial in 0..4 {
+        let query = if trial % 2 == 0 {
+            // A recorded query with a few words changed.
+            let mut q = sqls[next(sqls.len() as u64) as usize].clone();
+            q.insert_str(next(q.len() as u64) as usize, " where x = 1");
+            q
+        } else {
+            let len = 40 + next(160) as usize;
+            sentence(len, &mut next)
+        };
+        let mut unbounded = usize::MAX;
+        let want = nearest_within(&query, &[], &c, &mut unbounded).unwrap();
+        assert!(usize::MAX - unbounded == 0, "ordinary comparisons are free");
+        let got = nearest(&query, &[], &c).unwrap();
+        assert_eq!(got.index, want.index, "trial {trial}: {query:?}");
+    }
+}

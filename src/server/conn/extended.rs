@@ -75,13 +75,17 @@ impl<'a> Session<'a> {
                 Some(info) => info,
                 None => {
                     let scope = self.proto.scope().cloned();
-                    let e = self.shared.replay.miss(
-                        db,
-                        &sql,
-                        &[],
-                        scope.as_deref(),
-                        &crate::replay::Lookup::Missing(Vec::new()),
-                    );
+                    let ahead = self.diagnosed.take();
+                    let e = super::off_io(&sql, db, || {
+                        self.shared.replay.miss(
+                            db,
+                            &sql,
+                            &[],
+                            scope.as_deref(),
+                            &crate::replay::Lookup::Missing(Vec::new()),
+                            ahead.as_ref(),
+                        )
+                    });
                     return self.fail(out, &e);
                 }
             }

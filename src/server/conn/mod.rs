@@ -10,21 +10,25 @@ mod simple;
 mod startup;
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::fault::Injected;
+use super::limits::FLUSH_AT;
 use super::Shared;
 use crate::fixture::Value;
 use crate::fixture::{Column, CopyShape, ErrorFields};
 use crate::key::QueryKey;
 use crate::protocol::Protocol;
 use crate::replay::{
-    Answer, DatabaseIndex, Follow, Formats, Lookup, StatementInfo, StrictFollow, Who,
+    Answer, DatabaseIndex, Diagnosis, Follow, Formats, Lookup, StatementInfo, StrictFollow, Who,
 };
 use crate::wire::{self, Frontend, TxStatus, WireError};
 
@@ -45,23 +49,49 @@ enum ConnError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Wire(#[from] WireError),
+    /// A session waited longer than its idle timeout (`in_transaction`:
+    /// the idle-in-transaction one).
+    #[error("idle timeout")]
+    IdleTimeout { in_transaction: bool },
+    /// The server is shutting down.
+    #[error("shutting down")]
+    Shutdown,
 }
 
 struct Io {
     stream: TcpStream,
     inbuf: BytesMut,
     out: BytesMut,
+    shared: Arc<Shared>,
+    /// Set when the server shuts down.
+    stop: watch::Receiver<bool>,
 }
 
 impl Io {
-    /// The next complete frame; flushes pending output before waiting.
-    async fn frame(&mut self, startup: bool) -> Result<Option<bytes::Bytes>, ConnError> {
+    /// The next complete frame; flushes pending output before waiting (and
+    /// before returning once it passes [`FLUSH_AT`]). `idle` bounds the wait.
+    async fn frame(
+        &mut self,
+        startup: bool,
+        idle: Option<(Duration, bool)>,
+    ) -> Result<Option<bytes::Bytes>, ConnError> {
+        let max = self.shared.limits.max_message_size;
+        let deadline = idle.map(|(d, _)| Instant::now() + d);
+        let in_transaction = idle.is_some_and(|(_, t)| t);
         loop {
-            if let Some(frame) = wire::split_frame(&mut self.inbuf, startup)? {
+            if let Some(frame) = wire::split_frontend(&mut self.inbuf, startup, max)? {
+                if self.out.len() >= FLUSH_AT {
+                    self.flush().await?;
+                }
                 return Ok(Some(frame.freeze()));
             }
             self.flush().await?;
-            if self.stream.read_buf(&mut self.inbuf).await? == 0 {
+            let n = tokio::select! {
+                n = self.stream.read_buf(&mut self.inbuf) => n?,
+                () = until(deadline) => return Err(ConnError::IdleTimeout { in_transaction }),
+                () = stopped(&mut self.stop) => return Err(ConnError::Shutdown),
+            };
+            if n == 0 {
                 return Ok(None);
             }
         }
@@ -69,10 +99,26 @@ impl Io {
 
     async fn flush(&mut self) -> Result<(), ConnError> {
         if !self.out.is_empty() {
+            self.shared
+                .output_peak
+                .fetch_max(self.out.len(), Ordering::Relaxed);
             self.stream.write_all(&self.out).await?;
             self.out.clear();
         }
         Ok(())
+    }
+}
+
+async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    if stop.wait_for(|stopped| *stopped).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -123,10 +169,12 @@ pub(super) async fn serve(stream: TcpStream, shared: Arc<Shared>, conn_id: i32) 
         stream,
         inbuf: BytesMut::with_capacity(8192),
         out: BytesMut::with_capacity(8192),
+        stop: shared.shutdown.subscribe(),
+        shared: Arc::clone(&shared),
     };
-    if let Err(ConnError::Wire(e)) = run(&mut io, &shared, conn_id).await {
-        let fields =
-            ErrorFields::fatal(PROTOCOL_VIOLATION, format!("invalid frontend message: {e}"));
+    let mut in_session = false;
+    let ended = run(&mut io, &shared, conn_id, &mut in_session).await;
+    if let Some(fields) = last_words(ended, in_session) {
         let _ = wire::put_error(&mut io.out, fields.to_wire());
     }
     shared.cancels.forget(secret_of(conn_id));
@@ -134,12 +182,62 @@ pub(super) async fn serve(stream: TcpStream, shared: Arc<Shared>, conn_id: i32) 
     let _ = io.stream.shutdown().await;
 }
 
-async fn run(io: &mut Io, shared: &Arc<Shared>, conn_id: i32) -> Result<(), ConnError> {
-    let Some(startup::Started { db, scope, role }) =
-        startup::handshake(io, shared, secret_of(conn_id)).await?
+/// The FATAL error PostgreSQL 15 sends when a connection ends so, if any.
+fn last_words(ended: Result<(), ConnError>, in_session: bool) -> Option<ErrorFields> {
+    match ended {
+        // PostgreSQL logs "invalid length of startup packet" / "invalid
+        // message length" (08P01) and closes without a word to the client.
+        Err(ConnError::Wire(WireError::BadLength { .. })) => None,
+        Err(ConnError::Wire(e @ WireError::UnknownType { .. })) => {
+            Some(ErrorFields::fatal(PROTOCOL_VIOLATION, e.to_string()))
+        }
+        Err(ConnError::Wire(e)) => Some(ErrorFields::fatal(
+            PROTOCOL_VIOLATION,
+            format!("invalid frontend message: {e}"),
+        )),
+        Err(ConnError::IdleTimeout {
+            in_transaction: false,
+        }) => Some(ErrorFields::fatal(
+            "57P05",
+            "terminating connection due to idle-session timeout".into(),
+        )),
+        Err(ConnError::IdleTimeout {
+            in_transaction: true,
+        }) => Some(ErrorFields::fatal(
+            "25P03",
+            "terminating connection due to idle-in-transaction timeout".into(),
+        )),
+        // A backend still in authentication is stopped without a word.
+        Err(ConnError::Shutdown) if in_session => Some(ErrorFields::fatal(
+            "57P01",
+            "terminating connection due to administrator command".into(),
+        )),
+        Err(ConnError::Shutdown | ConnError::Io(_)) | Ok(()) => None,
+    }
+}
+
+async fn run(
+    io: &mut Io,
+    shared: &Arc<Shared>,
+    conn_id: i32,
+    in_session: &mut bool,
+) -> Result<(), ConnError> {
+    // As authentication_timeout: a startup that has not completed in time
+    // is closed without a word (PostgreSQL exits the backend silently).
+    let handshake = startup::handshake(io, shared, secret_of(conn_id));
+    let Ok(admitted) = tokio::time::timeout(shared.limits.startup_timeout, handshake).await else {
+        return Ok(());
+    };
+    let Some(startup::Started {
+        db,
+        scope,
+        role,
+        slot: _slot,
+    }) = admitted?
     else {
         return Ok(());
     };
+    *in_session = true;
     let cancel = shared.cancels.register(db.backend_pid, secret_of(conn_id));
     shared.replay.count_session();
     let _guard = shared.sessions.enter(&db.name);
@@ -157,13 +255,35 @@ async fn run(io: &mut Io, shared: &Arc<Shared>, conn_id: i32) -> Result<(), Conn
         hang_up: false,
         awaiting_cancel: false,
         copy: None,
+        diagnosed: None,
     };
-    while let Some(frame) = io.frame(false).await? {
+    // Whether the last answer ended with ReadyForQuery: PostgreSQL arms
+    // its idle timeouts only then.
+    let mut ready = true;
+    loop {
+        // idle_session_timeout outside a transaction block,
+        // idle_in_transaction_session_timeout inside one (failed or not).
+        let limits = &shared.limits;
+        let idle = match session.proto.status() {
+            _ if !ready => None,
+            TxStatus::Idle => limits.idle_timeout.map(|d| (d, false)),
+            TxStatus::InBlock | TxStatus::Failed => {
+                limits.idle_in_transaction_timeout.map(|d| (d, true))
+            }
+        };
+        let Some(frame) = io.frame(false, idle).await? else {
+            break;
+        };
         let msg = wire::decode_frontend(frame)?;
+        session.diagnose_ahead(&msg).await;
         let mark = io.out.len();
         let before = session.proto.status();
         let simple = matches!(msg, Frontend::Query(_));
         let more = session.handle(msg, &mut io.out)?;
+        session.diagnosed = None;
+        if io.out.len() > mark {
+            ready = wire::ends_with_ready(&io.out);
+        }
         if !session.delay.is_zero() {
             // The answer is still in `io.out`: it is written after the
             // wait, unless a CancelRequest interrupts it.
@@ -257,6 +377,9 @@ struct Session<'a> {
     /// statement ran until one came.
     awaiting_cancel: bool,
     copy: Option<CopyWait>,
+    /// The diagnostic of the message being handled, computed beforehand on
+    /// a blocking thread (see [`Session::diagnose_ahead`]).
+    diagnosed: Option<Diagnosis>,
 }
 
 /// 25P02 as the recorded server raised it from `routine` (its file, line
@@ -294,10 +417,11 @@ impl<'a> Session<'a> {
         values: &[Value],
     ) -> Result<&'a Answer, ErrorFields> {
         let db: &'a DatabaseIndex = self.db;
+        let replay = &self.shared.replay;
         if self.shared.strict_order {
             return db
                 .answer_strictly(key, sql, &mut self.strict)
-                .map_err(|detail| self.shared.replay.deviation(db, sql, values, detail));
+                .map_err(|detail| off_io(sql, db, || replay.deviation(db, sql, values, detail)));
         }
         let scope = self.proto.scope().cloned();
         let who = Who {
@@ -306,11 +430,68 @@ impl<'a> Session<'a> {
         };
         match db.answer(key, who, &mut self.follow) {
             Lookup::Found(answer) => Ok(answer),
-            other => Err(self
-                .shared
-                .replay
-                .miss(db, sql, values, scope.as_deref(), &other)),
+            other => {
+                let ahead = self.diagnosed.take();
+                Err(off_io(sql, db, || {
+                    replay.miss(db, sql, values, scope.as_deref(), &other, ahead.as_ref())
+                }))
+            }
         }
+    }
+}
+
+impl Session<'_> {
+    /// Before a long Query or Parse is handled: when nothing with its SQL is
+    /// recorded it will miss, so its diagnostic (the closest recorded query)
+    /// is computed now on a blocking thread, where it holds up no runtime
+    /// thread, not even a current-thread runtime's only one.
+    async fn diagnose_ahead(&mut self, msg: &Frontend) {
+        let sql = match msg {
+            Frontend::Query(sql) => sql,
+            Frontend::Parse(p) => &p.sql,
+            _ => return,
+        };
+        if sql.len() < HEAVY_SQL {
+            return;
+        }
+        let normalized = crate::key::normalize(sql).into_owned();
+        if self.db.statement(&normalized).is_some() {
+            return;
+        }
+        let (replay, name) = (Arc::clone(&self.shared.replay), self.db.name.clone());
+        let closest = tokio::task::spawn_blocking(move || {
+            let closest = replay
+                .database(&name)
+                .and_then(|db| replay.closest(db, &normalized, &[]));
+            Diagnosis {
+                normalized,
+                closest,
+            }
+        });
+        self.diagnosed = closest.await.ok();
+    }
+}
+
+/// SQL at least this long makes a miss's diagnostic (normalizing, hashing,
+/// comparing with the recorded queries) worth moving off the I/O thread;
+/// so does SQL whose length times the recorded queries reaches `HEAVY_WORK`.
+const HEAVY_SQL: usize = 16 * 1024;
+const HEAVY_WORK: usize = 1 << 21;
+
+/// Runs the diagnostic of a miss of `sql` in `db`: on a multi-threaded
+/// runtime, a costly one runs where it blocks no other connection
+/// (`block_in_place` hands this worker's other tasks to another thread).
+/// Its cost is bounded either way (`key::nearest`'s cell budget).
+pub(super) fn off_io<T>(sql: &str, db: &DatabaseIndex, diagnose: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let multi =
+        Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
+    let heavy =
+        sql.len() >= HEAVY_SQL || sql.len().saturating_mul(db.recorded_queries()) >= HEAVY_WORK;
+    if multi && heavy {
+        tokio::task::block_in_place(diagnose)
+    } else {
+        diagnose()
     }
 }
 
@@ -362,11 +543,12 @@ impl Session<'_> {
                 );
                 self.fail(out, &e)?;
             }
+            // Outside authentication, PostgreSQL knows no 'p' message.
+            Frontend::Password(_) => return Err(WireError::UnknownType { kind: b'p' }),
             other @ (Frontend::SslRequest
             | Frontend::GssEncRequest
             | Frontend::Cancel { .. }
-            | Frontend::Startup { .. }
-            | Frontend::Password(_)) => {
+            | Frontend::Startup { .. }) => {
                 return Err(WireError::Malformed {
                     kind: None,
                     reason: format!("unexpected message after startup: {other:?}"),

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use super::{ConnError, Io};
 use crate::fixture::ErrorFields;
+use crate::protocol::names::startup_name;
 use crate::replay::DatabaseIndex;
+use crate::server::limits::Slot;
 use crate::server::Shared;
 use crate::wire::{self, Frontend, TxStatus, WireError};
 
@@ -22,7 +24,7 @@ pub(super) async fn handshake<'a>(
         Ok(None)
     };
     let (major, minor, parameters) = loop {
-        let Some(frame) = io.frame(true).await? else {
+        let Some(frame) = io.frame(true, None).await? else {
             return Ok(None);
         };
         match wire::decode_startup(frame)? {
@@ -63,7 +65,13 @@ pub(super) async fn handshake<'a>(
     if minor > 0 || !unsupported.is_empty() {
         wire::put_negotiate_protocol(&mut io.out, unsupported)?;
     }
-    let Some(user) = parameters.get("user").cloned() else {
+    // As PostgreSQL, names are cut to 63 bytes before anything uses them.
+    // An empty name counts as none (the database then defaults to the user).
+    let Some(user) = parameters
+        .get("user")
+        .filter(|u| !u.is_empty())
+        .map(|u| startup_name(u))
+    else {
         let f = ErrorFields::fatal(
             "28000",
             "no PostgreSQL user name specified in startup packet".into(),
@@ -72,12 +80,17 @@ pub(super) async fn handshake<'a>(
     };
     let database = parameters
         .get("database")
-        .cloned()
-        .unwrap_or_else(|| user.clone());
+        .filter(|d| !d.is_empty())
+        .map_or_else(|| user.clone(), |d| startup_name(d));
+    // As max_connections: checked once the startup packet is read.
+    let Some(slot) = shared.slots.take(shared.limits.max_connections) else {
+        let f = ErrorFields::fatal("53300", "sorry, too many clients already".into());
+        return refuse(io, f);
+    };
 
     if let Some(expected) = &shared.password {
         wire::put_auth_cleartext(&mut io.out)?;
-        let Some(frame) = io.frame(false).await? else {
+        let Some(frame) = io.frame(false, None).await? else {
             return Ok(None);
         };
         let ok = match wire::decode_frontend(frame)? {
@@ -123,6 +136,7 @@ pub(super) async fn handshake<'a>(
         db,
         scope: crate::protocol::scope::at_startup(&parameters),
         role: (!shared.any_role).then_some(user),
+        slot,
     }))
 }
 
@@ -133,6 +147,8 @@ pub(super) struct Started<'a> {
     pub(super) scope: Option<String>,
     /// Its role, which answers are chosen by (`None`: any role's).
     pub(super) role: Option<String>,
+    /// Its connection slot (`max_connections`), held while it lives.
+    pub(super) slot: Slot<'a>,
 }
 
 /// 3D000 as PostgreSQL words it; when the only recordings of that database
