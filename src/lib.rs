@@ -23,7 +23,7 @@ pub use error::{is_transient_sqlstate, Error, Result};
 pub use record::{Plan, RecordMode, RecordSummary, Recorder, RecorderBuilder};
 pub use replay::{Replay, Report, SQLSTATE_NO_RECORDING};
 pub use server::fault::{Fault, FaultError, FaultStats};
-pub use server::{MockServer, MockServerBuilder};
+pub use server::{AuthMethod, MockServer, MockServerBuilder};
 
 /// The pool crate [`Client`] is built on, re-exported so versions never mix.
 pub use deadpool_postgres;

@@ -51,9 +51,18 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "PGSIM_LISTEN", default_value = "127.0.0.1:6543")]
         listen: SocketAddr,
-        /// Require this password (cleartext) instead of trusting every client.
+        /// Require this password of every role instead of trusting every
+        /// client (prefer PGSIM_PASSWORD: a flag shows in `ps`).
         #[arg(long, env = "PGSIM_PASSWORD", hide_env_values = true)]
         password: Option<String>,
+        /// How --password is checked: password (cleartext), md5 or
+        /// scram-sha-256.
+        #[arg(long, env = "PGSIM_AUTH_METHOD", default_value = "password", value_parser = parse_auth_method)]
+        auth_method: pgsim::AuthMethod,
+        /// Each role's authentication method and where its password is read
+        /// from (JSON; see docs/LIMITS.md, "Authentication").
+        #[arg(long, env = "PGSIM_AUTH_FILE")]
+        auth_file: Option<PathBuf>,
         /// Inject a fault (repeatable; grammar in docs/FAULTS.md), e.g.
         /// 'match=^select abalance,error=40001,times=2'. PGSIM_FAULTS holds
         /// several separated by ';'; empty entries are ignored.
@@ -320,6 +329,8 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             seed,
             strict_order,
             any_role,
+            auth_method,
+            auth_file,
             limits,
         } => {
             let ci = std::env::var("CI").is_ok_and(|v| v == "true");
@@ -340,7 +351,10 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                     .seed(seed),
             );
             if let Some(p) = password {
-                builder = builder.password(p);
+                builder = builder.password(p).auth_method(auth_method);
+            }
+            if let Some(file) = auth_file {
+                builder = builder.auth_file(file);
             }
             if strict_order {
                 builder = builder.strict_order();
@@ -436,6 +450,10 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             .await
         }
     }
+}
+
+fn parse_auth_method(s: &str) -> Result<pgsim::AuthMethod, String> {
+    s.parse()
 }
 
 fn main() -> ExitCode {

@@ -1,5 +1,6 @@
 //! The mock server: replays a fixture set over the PostgreSQL wire protocol.
 
+pub(crate) mod auth;
 mod conn;
 pub(crate) mod fault;
 mod limits;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+pub use self::auth::AuthMethod;
 use self::fault::{Fault, FaultStats, Faults};
 use self::limits::{Limits, Slots};
 use crate::fixture::FixtureSet;
@@ -87,7 +89,8 @@ impl Drop for SessionGuard<'_> {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) replay: Arc<Replay>,
-    pub(crate) password: Option<String>,
+    /// How each role authenticates.
+    pub(crate) auth: auth::Auth,
     pub(crate) sessions: SessionCounter,
     pub(crate) faults: Faults,
     pub(crate) cancels: conn::CancelKeys,
@@ -120,6 +123,9 @@ pub struct MockServerBuilder {
     set: Option<FixtureSet>,
     listen: Option<SocketAddr>,
     password: Option<String>,
+    auth_method: Option<AuthMethod>,
+    roles: Vec<(String, AuthMethod, String)>,
+    auth_file: Option<PathBuf>,
     faults: Vec<FaultSource>,
     seed: u64,
     fail_on: FailOn,
@@ -190,9 +196,40 @@ impl MockServerBuilder {
         self
     }
 
-    /// Demands this password (cleartext authentication) instead of trust.
+    /// Demands this password of every role (with [`auth_method`](Self::auth_method),
+    /// cleartext by default) instead of trust.
     pub fn password(mut self, password: impl Into<String>) -> Self {
         self.password = Some(password.into());
+        self
+    }
+
+    /// The method [`password`](Self::password) is checked with (default
+    /// `Password`, cleartext; PostgreSQL's own default is `ScramSha256`).
+    pub fn auth_method(mut self, method: AuthMethod) -> Self {
+        self.auth_method = Some(method);
+        self
+    }
+
+    /// How `role` authenticates, whatever the default: `Trust` needs no
+    /// password; `Password`, `Md5` and `ScramSha256` check `password` as
+    /// PostgreSQL does, wording a refusal as it does (`28P01 password
+    /// authentication failed for user "..."`).
+    pub fn role_auth(
+        mut self,
+        role: impl Into<String>,
+        method: AuthMethod,
+        password: impl Into<String>,
+    ) -> Self {
+        self.roles.push((role.into(), method, password.into()));
+        self
+    }
+
+    /// Reads the roles' authentication from a file (JSON: a `default` and
+    /// `roles`, each a `method` and its `password_env` or `password_file`;
+    /// see docs/LIMITS.md, "Authentication"). What the builder says of a
+    /// role wins over the file.
+    pub fn auth_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.auth_file = Some(path.into());
         self
     }
 
@@ -291,9 +328,21 @@ impl MockServerBuilder {
         if let Some(queries) = self.miss_details {
             replay.limit_miss_details(queries);
         }
+        let mut auth = match &self.auth_file {
+            Some(path) => auth::load_file(path)?,
+            None => auth::Auth::default(),
+        };
+        if let Some(p) = self.password {
+            let method = self.auth_method.unwrap_or(AuthMethod::Password);
+            auth.default = Some(auth::RoleAuth::new(method, p));
+        }
+        for (role, method, password) in self.roles {
+            auth.roles
+                .insert(role, auth::RoleAuth::new(method, password));
+        }
         let shared = Arc::new(Shared {
             replay: Arc::new(replay),
-            password: self.password,
+            auth,
             sessions: SessionCounter::default(),
             faults: Faults::new(faults, self.seed),
             cancels: conn::CancelKeys::default(),

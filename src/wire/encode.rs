@@ -196,6 +196,31 @@ pub(crate) fn put_auth_cleartext(buf: &mut BytesMut) -> Result<(), WireError> {
     enc(buf, Authentication::CleartextPassword)
 }
 
+pub(crate) fn put_auth_md5(buf: &mut BytesMut, salt: [u8; 4]) -> Result<(), WireError> {
+    enc(buf, Authentication::MD5Password(salt.to_vec()))
+}
+
+pub(crate) fn put_auth_sasl(buf: &mut BytesMut, mechanisms: &[&str]) -> Result<(), WireError> {
+    enc(
+        buf,
+        Authentication::SASL(mechanisms.iter().map(|m| (*m).to_owned()).collect()),
+    )
+}
+
+pub(crate) fn put_auth_sasl_continue(buf: &mut BytesMut, data: &[u8]) -> Result<(), WireError> {
+    enc(
+        buf,
+        Authentication::SASLContinue(bytes::Bytes::copy_from_slice(data)),
+    )
+}
+
+pub(crate) fn put_auth_sasl_final(buf: &mut BytesMut, data: &[u8]) -> Result<(), WireError> {
+    enc(
+        buf,
+        Authentication::SASLFinal(bytes::Bytes::copy_from_slice(data)),
+    )
+}
+
 pub(crate) fn put_ssl_refused(buf: &mut BytesMut) -> Result<(), WireError> {
     enc(buf, SslResponse::Refuse)
 }

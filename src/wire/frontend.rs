@@ -101,6 +101,20 @@ pub(crate) enum Frontend {
     FunctionCall,
 }
 
+/// The body of a SASLInitialResponse (a `p` message during SASL): the
+/// mechanism the client chose and its first message.
+pub(crate) fn sasl_initial(body: &Bytes) -> Result<(String, Bytes), WireError> {
+    let mut r = Reader::new(Some('p'), body, 0);
+    let mechanism = r.cstr("SASL mechanism")?;
+    let len = r.i32("SASL data length")?;
+    let data = if len < 0 {
+        Bytes::new()
+    } else {
+        r.bytes(len as usize, "SASL data")?
+    };
+    Ok((mechanism, data))
+}
+
 /// Decodes one startup-phase packet (length included, no type byte).
 pub(crate) fn decode_startup(frame: Bytes) -> Result<Frontend, WireError> {
     let mut r = Reader::new(None, &frame, 4);

@@ -17,12 +17,15 @@ mod backend;
 mod encode;
 mod frontend;
 mod read;
+pub(crate) mod scram;
 
 use bytes::{Buf, BytesMut};
 
 pub(crate) use backend::{decode_backend, Auth, Backend, CopyFormat, Field, TxStatus};
 pub(crate) use encode::*;
-pub(crate) use frontend::{decode_frontend, decode_startup, Bind, Frontend, Parse, Target};
+pub(crate) use frontend::{
+    decode_frontend, decode_startup, sasl_initial, Bind, Frontend, Parse, Target,
+};
 
 /// Largest message PostgreSQL accepts of the types that carry data (Query,
 /// Parse, Bind, CopyData, FunctionCall): `PQ_LARGE_MESSAGE_LIMIT`

@@ -1,6 +1,7 @@
 //! pgsim's integration tests: one binary, one module per area. The
 //! scenarios that recorded `fixtures/` come from `pgsim_recorder`.
 
+mod auth;
 mod bad_input;
 mod cli;
 mod drivers;

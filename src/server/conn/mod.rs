@@ -4,6 +4,7 @@
 //! data). The protocol state is the shared [`Protocol`] model, the same the
 //! recorder's tap keeps.
 
+mod auth;
 mod copy;
 mod extended;
 mod simple;

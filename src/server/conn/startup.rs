@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::{ConnError, Io};
+use super::{auth, ConnError, Io};
 use crate::fixture::ErrorFields;
 use crate::protocol::names::startup_name;
 use crate::replay::DatabaseIndex;
@@ -88,28 +88,16 @@ pub(super) async fn handshake<'a>(
         return refuse(io, f);
     };
 
-    if let Some(expected) = &shared.password {
-        wire::put_auth_cleartext(&mut io.out)?;
-        let Some(frame) = io.frame(false, None).await? else {
-            return Ok(None);
-        };
-        let ok = match wire::decode_frontend(frame)? {
-            // PasswordMessage: the password and its NUL.
-            Frontend::Password(p) => p.strip_suffix(b"\0") == Some(expected.as_bytes()),
-            _ => false,
-        };
-        if !ok {
-            let f = ErrorFields::fatal(
-                "28P01",
-                format!("password authentication failed for user \"{user}\""),
-            );
-            return refuse(io, f);
-        }
+    // A role exists when a recorded session connected as it. As in
+    // PostgreSQL, a password method asks an unknown role for its password
+    // and then refuses it as a wrong one; trust says it does not exist.
+    let known = shared.any_role || shared.replay.has_role(&user);
+    match auth::authenticate(io, &user, shared.auth.of(&user), known).await? {
+        auth::Outcome::Authenticated => {}
+        auth::Outcome::Refused(f) => return refuse(io, f),
+        auth::Outcome::Gone => return Ok(None),
     }
-
-    // As PostgreSQL with trust authentication: a role that does not exist
-    // is refused; here, one no recorded session connected as.
-    if !shared.any_role && !shared.replay.has_role(&user) {
+    if !known {
         return refuse(
             io,
             ErrorFields::fatal("28000", format!("role \"{user}\" does not exist")),
