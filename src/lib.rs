@@ -13,6 +13,7 @@ mod record;
 pub mod replay;
 mod server;
 pub mod survey;
+mod tls;
 pub mod types;
 pub mod validate;
 pub mod verify;
@@ -24,6 +25,7 @@ pub use record::{Plan, RecordMode, RecordSummary, Recorder, RecorderBuilder};
 pub use replay::{Replay, Report, SQLSTATE_NO_RECORDING};
 pub use server::fault::{Fault, FaultError, FaultStats};
 pub use server::{AuthMethod, MockServer, MockServerBuilder};
+pub use tls::TlsSource;
 
 /// The pool crate [`Client`] is built on, re-exported so versions never mix.
 pub use deadpool_postgres;

@@ -63,6 +63,18 @@ enum Command {
         /// from (JSON; see docs/LIMITS.md, "Authentication").
         #[arg(long, env = "PGSIM_AUTH_FILE")]
         auth_file: Option<PathBuf>,
+        /// TLS: answer SSLRequest with S using this PEM certificate chain
+        /// (with --tls-key).
+        #[arg(long, env = "PGSIM_TLS_CERT", requires = "tls_key", conflicts_with = "tls_generate")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, env = "PGSIM_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// TLS with a certificate generated at start for localhost and
+        /// 127.0.0.1, signed by a throwaway CA whose certificate is written
+        /// to this file (for sslrootcert=FILE sslmode=verify-full).
+        #[arg(long, env = "PGSIM_TLS_GENERATE")]
+        tls_generate: Option<PathBuf>,
         /// Inject a fault (repeatable; grammar in docs/FAULTS.md), e.g.
         /// 'match=^select abalance,error=40001,times=2'. PGSIM_FAULTS holds
         /// several separated by ';'; empty entries are ignored.
@@ -331,6 +343,9 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             any_role,
             auth_method,
             auth_file,
+            tls_cert,
+            tls_key,
+            tls_generate,
             limits,
         } => {
             let ci = std::env::var("CI").is_ok_and(|v| v == "true");
@@ -355,6 +370,17 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             if let Some(file) = auth_file {
                 builder = builder.auth_file(file);
+            }
+            match (tls_cert, tls_key, tls_generate) {
+                (Some(cert), Some(key), _) => {
+                    builder = builder.tls(pgsim::TlsSource::Files { cert, key });
+                }
+                (_, _, Some(root)) => {
+                    builder = builder.tls(pgsim::TlsSource::Generated {
+                        root_cert: Some(root),
+                    });
+                }
+                _ => {}
             }
             if strict_order {
                 builder = builder.strict_order();

@@ -91,6 +91,8 @@ pub(crate) struct Shared {
     pub(crate) replay: Arc<Replay>,
     /// How each role authenticates.
     pub(crate) auth: auth::Auth,
+    /// TLS after SSLRequest, when on.
+    pub(crate) tls: Option<crate::tls::Tls>,
     pub(crate) sessions: SessionCounter,
     pub(crate) faults: Faults,
     pub(crate) cancels: conn::CancelKeys,
@@ -126,6 +128,7 @@ pub struct MockServerBuilder {
     auth_method: Option<AuthMethod>,
     roles: Vec<(String, AuthMethod, String)>,
     auth_file: Option<PathBuf>,
+    tls: Option<crate::TlsSource>,
     faults: Vec<FaultSource>,
     seed: u64,
     fail_on: FailOn,
@@ -221,6 +224,14 @@ impl MockServerBuilder {
         password: impl Into<String>,
     ) -> Self {
         self.roles.push((role.into(), method, password.into()));
+        self
+    }
+
+    /// Answers SSLRequest with `S` and speaks TLS (and offers SCRAM with
+    /// channel binding) with this certificate; without it the server
+    /// answers `N`, as a PostgreSQL with `ssl = off`.
+    pub fn tls(mut self, source: crate::TlsSource) -> Self {
+        self.tls = Some(source);
         self
     }
 
@@ -328,6 +339,7 @@ impl MockServerBuilder {
         if let Some(queries) = self.miss_details {
             replay.limit_miss_details(queries);
         }
+        let tls = self.tls.as_ref().map(crate::tls::Tls::new).transpose()?;
         let mut auth = match &self.auth_file {
             Some(path) => auth::load_file(path)?,
             None => auth::Auth::default(),
@@ -343,6 +355,7 @@ impl MockServerBuilder {
         let shared = Arc::new(Shared {
             replay: Arc::new(replay),
             auth,
+            tls,
             sessions: SessionCounter::default(),
             faults: Faults::new(faults, self.seed),
             cancels: conn::CancelKeys::default(),
@@ -426,6 +439,12 @@ impl MockServer {
     /// so a test can use one URL shape live, recording and replaying.
     pub fn scoped_url(&self, database: &str, scope: &str) -> String {
         local_url(self.addr, "postgres", None, database, Some(scope))
+    }
+
+    /// The CA certificate (PEM) a client trusts to verify this server's
+    /// TLS certificate (`sslrootcert`), when TLS is on.
+    pub fn tls_root_cert(&self) -> Option<&[u8]> {
+        self.shared.tls.as_ref().map(|t| t.root_pem.as_slice())
     }
 
     /// What has been served so far.

@@ -225,6 +225,10 @@ pub(crate) fn put_ssl_refused(buf: &mut BytesMut) -> Result<(), WireError> {
     enc(buf, SslResponse::Refuse)
 }
 
+pub(crate) fn put_ssl_accepted(buf: &mut BytesMut) -> Result<(), WireError> {
+    enc(buf, SslResponse::Accept)
+}
+
 /// Tells a client that asked for protocol 3.x (x > 0) to speak 3.0.
 pub(crate) fn put_negotiate_protocol(
     buf: &mut BytesMut,

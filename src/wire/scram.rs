@@ -10,6 +10,8 @@ use pgwire::error::PgWireError;
 
 /// The mechanism name, as AuthenticationSASL lists it.
 pub(crate) const MECHANISM: &str = "SCRAM-SHA-256";
+/// With channel binding (over TLS).
+pub(crate) const MECHANISM_PLUS: &str = "SCRAM-SHA-256-PLUS";
 
 /// PostgreSQL's iteration count (`scram_iterations` default).
 const ITERATIONS: usize = 4096;
@@ -56,12 +58,20 @@ fn failed(e: PgWireError) -> ScramError {
 pub(crate) struct ScramServer(ScramServerAuthWaitingForClientFinal);
 
 /// Answers the client-first message: the server-first message to send.
+/// `tls_cert` (the server's certificate, PEM) on a TLS connection: the
+/// client may bind the channel to it, and one that could but says the
+/// server cannot is refused (a downgrade).
 pub(crate) fn server_first(
     key: &ScramKey,
     client_first: &[u8],
+    tls_cert: Option<&[u8]>,
 ) -> Result<(String, ScramServer), ScramError> {
     let mut auth = ScramServerAuth::new();
     auth.set_iterations(ITERATIONS);
+    if let Some(pem) = tls_cert {
+        auth.configure_certificate(pem)
+            .map_err(|e| ScramError::Malformed(format!("the server certificate: {e}")))?;
+    }
     let secret = ScramSecret::SaltedPassword {
         salt: key.salt.clone(),
         salted_password: key.salted.clone(),

@@ -46,6 +46,7 @@ pub(super) async fn authenticate(
     user: &str,
     how: Option<&RoleAuth>,
     known: bool,
+    tls_cert: Option<&[u8]>,
 ) -> Result<Outcome, ConnError> {
     let Some(how) = how.filter(|h| h.method != AuthMethod::Trust) else {
         return Ok(Outcome::Authenticated);
@@ -93,30 +94,41 @@ pub(super) async fn authenticate(
                     &unknown
                 }
             };
-            scram_exchange(io, user, key).await
+            scram_exchange(io, user, key, tls_cert).await
         }
     }
 }
 
-async fn scram_exchange(io: &mut Io, user: &str, key: &ScramKey) -> Result<Outcome, ConnError> {
+/// SCRAM-SHA-256, and over TLS SCRAM-SHA-256-PLUS (channel binding to
+/// the server's certificate, `tls-server-end-point`), as PostgreSQL offers.
+async fn scram_exchange(
+    io: &mut Io,
+    user: &str,
+    key: &ScramKey,
+    tls_cert: Option<&[u8]>,
+) -> Result<Outcome, ConnError> {
     let malformed = |why: String| {
         Outcome::Refused(ErrorFields::fatal(
             "08P01",
             format!("malformed SCRAM message ({why})"),
         ))
     };
-    wire::put_auth_sasl(&mut io.out, &[scram::MECHANISM])?;
+    let offered: &[&str] = match tls_cert {
+        Some(_) => &[scram::MECHANISM_PLUS, scram::MECHANISM],
+        None => &[scram::MECHANISM],
+    };
+    wire::put_auth_sasl(&mut io.out, offered)?;
     let Some(initial) = password_message(io).await? else {
         return Ok(Outcome::Gone);
     };
     let (mechanism, first) = wire::sasl_initial(&initial)?;
-    if mechanism != scram::MECHANISM {
+    if !offered.contains(&mechanism.as_str()) {
         return Ok(Outcome::Refused(ErrorFields::fatal(
             "08P01",
             "client selected an invalid SASL authentication mechanism".into(),
         )));
     }
-    let (server_first, waiting) = match scram::server_first(key, &first) {
+    let (server_first, waiting) = match scram::server_first(key, &first, tls_cert) {
         Ok(x) => x,
         Err(ScramError::WrongPassword) => return Ok(Outcome::Refused(wrong_password(user))),
         Err(ScramError::Malformed(why)) => return Ok(malformed(why)),

@@ -60,7 +60,7 @@ enum ConnError {
 }
 
 struct Io {
-    stream: TcpStream,
+    stream: crate::tls::Stream,
     inbuf: BytesMut,
     out: BytesMut,
     shared: Arc<Shared>,
@@ -167,7 +167,7 @@ fn secret_of(id: i32) -> i32 {
 pub(super) async fn serve(stream: TcpStream, shared: Arc<Shared>, conn_id: i32) {
     let _ = stream.set_nodelay(true);
     let mut io = Io {
-        stream,
+        stream: crate::tls::Stream::Plain(stream),
         inbuf: BytesMut::with_capacity(8192),
         out: BytesMut::with_capacity(8192),
         stop: shared.shutdown.subscribe(),

@@ -28,6 +28,25 @@ pub(super) async fn handshake<'a>(
             return Ok(None);
         };
         match wire::decode_startup(frame)? {
+            Frontend::SslRequest if shared.tls.is_some() && !io.stream.is_tls() => {
+                // As PostgreSQL: bytes pipelined after SSLRequest cannot be
+                // trusted (they were sent before encryption began).
+                if !io.inbuf.is_empty() {
+                    return Err(WireError::Malformed {
+                        kind: None,
+                        reason: "received unencrypted data after SSL request".into(),
+                    }
+                    .into());
+                }
+                wire::put_ssl_accepted(&mut io.out)?;
+                io.flush().await?;
+                if let Some(tls) = &shared.tls {
+                    if io.stream.upgrade(tls).await.is_err() {
+                        // A failed handshake: nothing more can be said.
+                        return Ok(None);
+                    }
+                }
+            }
             Frontend::SslRequest | Frontend::GssEncRequest => wire::put_ssl_refused(&mut io.out)?,
             Frontend::Cancel { pid, secret } => {
                 shared.cancels.cancel(pid, secret);
@@ -92,7 +111,11 @@ pub(super) async fn handshake<'a>(
     // PostgreSQL, a password method asks an unknown role for its password
     // and then refuses it as a wrong one; trust says it does not exist.
     let known = shared.any_role || shared.replay.has_role(&user);
-    match auth::authenticate(io, &user, shared.auth.of(&user), known).await? {
+    let cert = match &shared.tls {
+        Some(tls) if io.stream.is_tls() => Some(tls.cert_pem.as_slice()),
+        _ => None,
+    };
+    match auth::authenticate(io, &user, shared.auth.of(&user), known, cert).await? {
         auth::Outcome::Authenticated => {}
         auth::Outcome::Refused(f) => return refuse(io, f),
         auth::Outcome::Gone => return Ok(None),
