@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use tokio_postgres::Row;
 
-use super::breaker::{Breaker, BreakerConfig, BreakerSnapshot};
+use super::breaker::{Breaker, BreakerConfig, BreakerSnapshot, Permit};
 use super::query::{checked, Params, RowStream};
 use super::retry::{Draws, RetryPolicy};
 use crate::validate::is_read_only;
@@ -87,8 +87,13 @@ impl Node {
         }
     }
 
-    fn available(&self) -> bool {
-        self.healthy.load(Ordering::Relaxed) && self.breaker.allow()
+    /// Leave to send it a call: it is healthy and its breaker lets it.
+    fn permit(&self) -> Option<Permit<'_>> {
+        if self.healthy.load(Ordering::Relaxed) {
+            self.breaker.allow()
+        } else {
+            None
+        }
     }
 }
 
@@ -152,7 +157,9 @@ impl Routing {
         }
     }
 
-    fn pick(&self, read: bool, route: Route, skip: &[usize]) -> Result<Target> {
+    /// The node for a statement, with its breaker's permit (which must
+    /// hear how the call went: see [`record`](Self::record)).
+    fn pick(&self, read: bool, route: Route, skip: &[usize]) -> Result<(Target, Permit<'_>)> {
         let to_replica = match route {
             Route::Auto => read,
             Route::Replica => true,
@@ -163,18 +170,20 @@ impl Routing {
             let start = self.next.fetch_add(1, Ordering::Relaxed);
             for k in 0..n {
                 let i = (start + k) % n;
-                if !skip.contains(&i) && self.replicas[i].node.available() {
-                    return Ok(Target::Replica(i));
+                if skip.contains(&i) {
+                    continue;
+                }
+                if let Some(permit) = self.replicas[i].node.permit() {
+                    return Ok((Target::Replica(i), permit));
                 }
             }
             self.fallbacks.fetch_add(1, Ordering::Relaxed);
         }
-        if self.primary.breaker.allow() {
-            Ok(Target::Primary)
-        } else {
-            Err(Error::CircuitOpen {
+        match self.primary.breaker.allow() {
+            Some(permit) => Ok((Target::Primary, permit)),
+            None => Err(Error::CircuitOpen {
                 node: self.primary.name.clone(),
-            })
+            }),
         }
     }
 
@@ -185,9 +194,9 @@ impl Routing {
         }
     }
 
-    /// Feeds one attempt's outcome to the node's breaker, health and
-    /// counters.
-    fn record<T>(&self, target: Target, read: bool, result: &Result<T>) {
+    /// Feeds one attempt's outcome to the node's breaker (through the
+    /// permit `pick` gave), health and counters.
+    fn record<T>(&self, target: Target, permit: Permit<'_>, read: bool, result: &Result<T>) {
         let node = self.node_of(target);
         let answered = match result {
             Ok(_) => true,
@@ -195,12 +204,12 @@ impl Routing {
         };
         match result {
             Err(e) if e.is_transient() => {
-                node.breaker.failure();
+                permit.failure();
                 if e.is_connection_error() {
                     node.healthy.store(false, Ordering::Relaxed);
                 }
             }
-            _ => node.breaker.success(),
+            _ => permit.success(),
         }
         if answered {
             node.served.fetch_add(1, Ordering::Relaxed);
@@ -263,13 +272,15 @@ impl Client {
         let mut attempt = 1;
         let mut failed_replicas = Vec::new();
         loop {
-            let target = routing.pick(read, route, &failed_replicas)?;
+            // Held across the call: dropped with it (a caller's timeout),
+            // a probe reports a failure instead of wedging its breaker.
+            let (target, permit) = routing.pick(read, route, &failed_replicas)?;
             let node = match target {
                 Target::Primary => self.clone(),
                 Target::Replica(i) => routing.replicas[i].client.clone(),
             };
             let result = op(node).await;
-            routing.record(target, read, &result);
+            routing.record(target, permit, read, &result);
             let Err(e) = result else {
                 return result;
             };

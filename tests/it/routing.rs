@@ -354,3 +354,49 @@ async fn injected_latency_exhausts_the_pool_into_a_typed_timeout() {
     assert!(matches!(e, Error::AcquireTimeout { .. }), "{e}");
     slow.await.expect("task").expect("the slow read completes");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_probe_dropped_by_a_timeout_reopens_the_breaker_instead_of_wedging_it() {
+    // Two errors open the breaker; the probe after the cooldown is slow and
+    // its caller gives up on it.
+    let nodes = Nodes::start(
+        &[
+            "match=rt_items,error=53300,times=2",
+            "match=rt_items,latency=60000,times=1",
+        ],
+        &[],
+        &[],
+    )
+    .await;
+    let cooldown = Duration::from_secs(10);
+    let c = nodes
+        .primary_only()
+        .circuit_breaker(BreakerConfig {
+            failure_threshold: 2,
+            cooldown,
+        })
+        .build()
+        .await
+        .expect("client");
+    let read = || c.query_one(READ, &[&3i32]);
+    for _ in 0..2 {
+        assert_eq!(read().await.expect_err("injected").code(), Some("53300"));
+    }
+    tokio::time::advance(cooldown).await;
+    let gave_up = tokio::time::timeout(Duration::from_secs(1), read()).await;
+    assert!(gave_up.is_err(), "the probe is still waiting: {gave_up:?}");
+    let s = c.routing_stats().breakers["primary"];
+    assert_eq!(
+        (s.state, s.half_opened, s.opened),
+        (BreakerState::Open, 1, 2),
+        "an abandoned probe counts as a failed one"
+    );
+    tokio::time::advance(cooldown).await;
+    read()
+        .await
+        .expect("the next probe goes through and succeeds");
+    assert_eq!(
+        c.routing_stats().breakers["primary"].state,
+        BreakerState::Closed
+    );
+}
