@@ -129,6 +129,19 @@ pub enum Error {
         #[source]
         last: Box<Error>,
     },
+    /// The connection broke after `COMMIT` was sent, before its answer
+    /// came: the transaction may have been applied or not. pgsim never runs
+    /// it again (not even a closure transaction); check what the server
+    /// holds before trying again. Not [transient](Error::is_transient).
+    #[error(
+        "the connection broke after COMMIT was sent: the transaction may have been applied or not, \
+         so it was not retried; check the data before running it again ({source})"
+    )]
+    CommitOutcomeUnknown {
+        /// The broken connection's error.
+        #[source]
+        source: Box<Error>,
+    },
     /// The node's circuit breaker is open: it failed repeatedly and is left
     /// alone until its cooldown ends.
     #[error("circuit breaker open for {node}: it failed repeatedly, retry after its cooldown")]

@@ -446,8 +446,11 @@ impl Client {
     }
 
     /// [`transaction`](Self::transaction) with isolation, read-only and
-    /// retry options. When every attempt fails with a serialization failure
-    /// or deadlock the error is [`Error::RetriesExhausted`].
+    /// retry options. When every attempt fails with a serialization failure,
+    /// deadlock or broken connection the error is
+    /// [`Error::RetriesExhausted`]. A connection that breaks once `COMMIT`
+    /// is sent is never retried: the error is
+    /// [`Error::CommitOutcomeUnknown`], as the transaction may be applied.
     pub async fn transaction_with<T, F>(&self, options: &TransactionOptions, mut f: F) -> Result<T>
     where
         F: AsyncFnMut(&mut Transaction<'_>) -> Result<T>,

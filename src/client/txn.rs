@@ -116,6 +116,8 @@ pub struct Transaction<'a> {
     inner: deadpool_postgres::Transaction<'a>,
     failed: AtomicBool,
     attempt: u32,
+    /// A savepoint's commit is a `RELEASE`, not the transaction's commit.
+    savepoint: bool,
 }
 
 impl std::fmt::Debug for Transaction<'_> {
@@ -133,6 +135,7 @@ impl<'a> Transaction<'a> {
             inner,
             failed: AtomicBool::new(false),
             attempt: 1,
+            savepoint: false,
         }
     }
 
@@ -177,6 +180,7 @@ impl<'a> Transaction<'a> {
                 inner,
                 failed: AtomicBool::new(false),
                 attempt,
+                savepoint: true,
             }),
             Err(e) => {
                 if e.as_db_error().is_some() {
@@ -188,7 +192,9 @@ impl<'a> Transaction<'a> {
     }
 
     /// `COMMIT` (or `RELEASE SAVEPOINT`). On a failed transaction it rolls
-    /// back and returns [`Error::TransactionAborted`].
+    /// back and returns [`Error::TransactionAborted`]. When the connection
+    /// breaks once `COMMIT` is sent, the error is
+    /// [`Error::CommitOutcomeUnknown`]: it may have been applied.
     pub async fn commit(self) -> Result<()> {
         if self.is_failed() {
             self.inner
@@ -197,7 +203,13 @@ impl<'a> Transaction<'a> {
                 .map_err(query_error("ROLLBACK"))?;
             return Err(Error::TransactionAborted);
         }
-        self.inner.commit().await.map_err(query_error("COMMIT"))
+        let savepoint = self.savepoint;
+        match self.inner.commit().await.map_err(query_error("COMMIT")) {
+            Err(e) if !savepoint && e.is_connection_error() => Err(Error::CommitOutcomeUnknown {
+                source: Box::new(e),
+            }),
+            other => other,
+        }
     }
 
     /// `ROLLBACK` (or `ROLLBACK TO SAVEPOINT` and `RELEASE`).

@@ -400,3 +400,25 @@ async fn a_probe_dropped_by_a_timeout_reopens_the_breaker_instead_of_wedging_it(
         BreakerState::Closed
     );
 }
+
+#[tokio::test]
+async fn a_connection_dropped_at_commit_is_outcome_unknown_and_never_rerun() {
+    let nodes = Nodes::start(&["match=^commit,drop,times=1"], &[], &[]).await;
+    let c = nodes.primary_only().build().await.expect("client");
+    let mut attempts = Vec::new();
+    let e = c
+        .transaction(async |tx| {
+            attempts.push(tx.attempt());
+            tx.execute(UPDATE, &[&"in a transaction", &2i32]).await
+        })
+        .await
+        .expect_err("COMMIT got no answer");
+    assert_eq!(attempts, [1], "the closure ran once");
+    assert!(
+        matches!(e, Error::CommitOutcomeUnknown { .. }),
+        "a typed error, got {e}"
+    );
+    assert!(!e.is_transient(), "not worth retrying blindly: {e}");
+    assert!(e.to_string().contains("may have been applied"), "{e}");
+    assert_eq!(nodes.primary.faults()[0].matched, 1, "COMMIT was sent once");
+}
