@@ -149,6 +149,16 @@ pub enum Error {
         /// `primary`, `replica-1`, ...
         node: String,
     },
+    /// Closing a client with replicas failed on some nodes. Every node was
+    /// closed all the same (each recorder finished, each mock server shut
+    /// down); `closed` holds what the others reported.
+    #[error("closing failed on {}", describe_nodes(failed))]
+    Close {
+        /// Each node that failed, by name (`primary`, `replica-1`, ...).
+        failed: std::collections::BTreeMap<String, Error>,
+        /// What closing each other node found, by name.
+        closed: std::collections::BTreeMap<String, crate::client::Closed>,
+    },
     /// Recording could not write every exchange it saw.
     #[error("recording incomplete: {}", errors.join("; "))]
     Recording {
@@ -245,6 +255,12 @@ fn describe(e: &tokio_postgres::Error) -> String {
         (None, Some(cause)) => format!("{e}: {cause}"),
         (None, None) => e.to_string(),
     }
+}
+
+/// `replica-1: ...; primary: ...`.
+fn describe_nodes(failed: &std::collections::BTreeMap<String, Error>) -> String {
+    let each: Vec<String> = failed.iter().map(|(n, e)| format!("{n}: {e}")).collect();
+    each.join("; ")
 }
 
 /// Whether a SQLSTATE marks a failure that may pass if tried again.

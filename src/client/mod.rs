@@ -16,6 +16,7 @@ mod route;
 mod txn;
 mod url;
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 pub use breaker::{BreakerConfig, BreakerSnapshot, BreakerState};
@@ -107,7 +108,7 @@ pub enum Closed {
     Replayed(Report),
     /// A client with replicas: what closing each node found, by name
     /// (`primary`, `replica-1`, ...).
-    Nodes(std::collections::BTreeMap<String, Closed>),
+    Nodes(BTreeMap<String, Closed>),
 }
 
 impl std::fmt::Debug for Client {
@@ -490,7 +491,9 @@ impl Client {
     /// Closes the pool and, in Record mode, finishes every fixture file
     /// (an incomplete recording is an error); in Replay mode returns what
     /// was served and missed. Clones of this client fail with
-    /// [`Error::PoolClosed`] afterwards.
+    /// [`Error::PoolClosed`] afterwards. With replicas every node is closed
+    /// even when one fails; then the error is [`Error::Close`], naming each
+    /// node that failed.
     pub async fn close(&self) -> Result<Closed> {
         for task in lock(&self.inner.tasks).drain(..) {
             task.abort();
@@ -499,15 +502,36 @@ impl Client {
         if !self.inner.owns_backend {
             return Ok(Closed::Pool);
         }
-        if !self.inner.routing.replicas.is_empty() {
-            let mut nodes = std::collections::BTreeMap::new();
-            for r in &self.inner.routing.replicas {
-                nodes.insert(r.node.name.clone(), Box::pin(r.client.close()).await?);
-            }
-            nodes.insert("primary".to_owned(), self.close_backend().await?);
-            return Ok(Closed::Nodes(nodes));
+        if self.inner.routing.replicas.is_empty() {
+            return self.close_backend().await;
         }
-        self.close_backend().await
+        // Every node is closed whatever another's close said: a replica's
+        // error must not leave the primary's recording unfinished.
+        let mut closed = BTreeMap::new();
+        let mut failed = BTreeMap::new();
+        for r in &self.inner.routing.replicas {
+            match Box::pin(r.client.close()).await {
+                Ok(c) => {
+                    closed.insert(r.node.name.clone(), c);
+                }
+                Err(e) => {
+                    failed.insert(r.node.name.clone(), e);
+                }
+            }
+        }
+        match self.close_backend().await {
+            Ok(c) => {
+                closed.insert("primary".to_owned(), c);
+            }
+            Err(e) => {
+                failed.insert("primary".to_owned(), e);
+            }
+        }
+        if failed.is_empty() {
+            Ok(Closed::Nodes(closed))
+        } else {
+            Err(Error::Close { failed, closed })
+        }
     }
 
     async fn close_backend(&self) -> Result<Closed> {

@@ -422,3 +422,39 @@ async fn a_connection_dropped_at_commit_is_outcome_unknown_and_never_rerun() {
     assert!(e.to_string().contains("may have been applied"), "{e}");
     assert_eq!(nodes.primary.faults()[0].matched, 1, "COMMIT was sent once");
 }
+
+#[tokio::test]
+async fn close_closes_every_node_even_after_one_fails() {
+    let c = scenario::client(
+        REPLAY_URL,
+        REPLAY_URL,
+        Mode::Replay {
+            fixtures: fixtures_dir(),
+        },
+    )
+    .await
+    .expect("client");
+    // Closing replica-1 on its own makes the client's close fail there.
+    let replica_1 = c.node("replica-1").expect("replica-1");
+    replica_1.close().await.expect("replica-1 closes once");
+    let e = c.close().await.expect_err("replica-1 was already closed");
+    let text = e.to_string();
+    assert!(text.contains("replica-1"), "names the node: {text}");
+    assert!(
+        c.replay_report().is_none(),
+        "the primary's mock server was shut down as well"
+    );
+    let replica_2 = c.node("replica-2").expect("replica-2");
+    assert!(replica_2.replay_report().is_none(), "and replica-2's");
+    match e {
+        Error::Close { failed, closed } => {
+            assert_eq!(failed.keys().collect::<Vec<_>>(), ["replica-1"]);
+            assert!(
+                matches!(failed["replica-1"], Error::PoolClosed),
+                "{failed:?}"
+            );
+            assert_eq!(closed.keys().collect::<Vec<_>>(), ["primary", "replica-2"]);
+        }
+        other => panic!("expected Error::Close, got {other:?}"),
+    }
+}
