@@ -17,8 +17,9 @@ pub(crate) struct SurveyArgs {
     /// Rows sampled per table (0: catalog only).
     #[arg(long, default_value_t = 10)]
     sample: usize,
-    /// Queries per second for the whole survey, across databases (0: no limit).
-    #[arg(long, default_value_t = 0.0)]
+    /// Queries per second for the whole survey, across databases (0: no
+    /// limit; at least one a day otherwise).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_qps, allow_negative_numbers = true)]
     qps: f64,
     /// Databases collected at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
@@ -39,6 +40,20 @@ pub(crate) struct SurveyArgs {
     /// so two surveys of the same server are identical byte for byte.
     #[arg(long, value_enum, default_value = "system")]
     clock: ClockArg,
+}
+
+/// A rate the survey's limiter takes, refused here before anything
+/// connects.
+fn parse_qps(value: &str) -> Result<f64, String> {
+    let qps: f64 = value
+        .trim()
+        .parse()
+        .map_err(|e| format!("not a number: {e}"))?;
+    match pgsim::survey::RateLimiter::new(qps) {
+        Ok(_) => Ok(qps),
+        Err(pgsim::Error::Setting { reason, .. }) => Err(reason),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]

@@ -29,7 +29,7 @@ mod sample;
 
 pub use collect::rfc3339;
 pub use glob::Glob;
-pub use limit::RateLimiter;
+pub use limit::{RateLimiter, MAX_QUERY_INTERVAL};
 pub use model::*;
 pub use sample::{detect_ordering, iso8601, order_by, sample_sql, to_json, TIMESTAMP_NAMES};
 

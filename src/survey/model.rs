@@ -248,7 +248,9 @@ pub struct MultiDatabaseConfig {
     pub include_system_schemas: bool,
     /// Rows sampled per table.
     pub sampling: SamplingConfig,
-    /// One limit for every query of the survey, across databases (0: none).
+    /// One limit for every query of the survey, across databases (0: none;
+    /// negative, not finite or under one a day: refused, see
+    /// [`RateLimiter::new`](crate::survey::RateLimiter::new)).
     pub queries_per_second: f64,
     /// Databases collected at once (at least 1).
     pub max_concurrency: usize,

@@ -465,3 +465,50 @@ async fn generated_awkward_database_names_are_reached_live_and_replayed() {
             .unwrap_or_else(|e| panic!("drop {name:?}: {e}"));
     }
 }
+
+#[tokio::test]
+async fn a_rate_limit_that_is_negative_not_finite_or_too_small_is_refused() {
+    let (server, client) = served().await;
+    let before = server.report().queries;
+    for qps in [
+        -1.0,
+        -0.5,
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        1e-300,
+        f64::MIN_POSITIVE,
+    ] {
+        let mut bad = config(4);
+        bad.queries_per_second = qps;
+        let Err(e) = client.collect_all_databases(&bad).await else {
+            panic!("{qps}: a survey ran instead of refusing the rate");
+        };
+        assert!(
+            matches!(&e, pgsim::Error::Setting { setting, .. } if setting == "queries_per_second"),
+            "{qps}: {e}"
+        );
+    }
+    assert_eq!(server.report().queries, before, "nothing was sent");
+}
+
+#[test]
+fn cli_survey_refuses_a_nonsense_qps_before_connecting() {
+    for qps in ["-1", "NaN", "inf", "1e-300"] {
+        let out = pgsim(&[
+            "survey",
+            "--url",
+            "postgres://nobody@127.0.0.1:1/postgres",
+            &format!("--qps={qps}"),
+        ])
+        .output()
+        .expect("pgsim survey runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{qps}: {stderr}");
+        assert!(stderr.contains("--qps"), "{qps}: names the flag: {stderr}");
+        assert!(
+            !stderr.contains("127.0.0.1"),
+            "{qps}: no connection tried: {stderr}"
+        );
+    }
+}
