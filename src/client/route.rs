@@ -10,11 +10,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use tokio_postgres::Row;
-
 use super::breaker::{Breaker, BreakerConfig, BreakerSnapshot, Permit};
-use super::query::{checked, Params, RowStream};
+use super::query::{query_methods, Method, Statement, Streamed};
 use super::retry::{Draws, RetryPolicy};
+use super::RowStream;
 use crate::validate::is_read_only;
 use crate::{Client, Error, Result};
 
@@ -118,7 +117,7 @@ pub(crate) struct Routing {
     pub(crate) replicas: Vec<Replica>,
     next: AtomicUsize,
     retry: RetryPolicy,
-    draws: Draws,
+    pub(crate) draws: Draws,
     max_lag: Option<Duration>,
     primary_writes: AtomicU64,
     fallbacks: AtomicU64,
@@ -294,12 +293,16 @@ impl Client {
                 }
             }
             let may_resend = read || routing.retry.may_retry_writes();
-            if !(e.is_transient() && may_resend && routing.retry.allows(attempt, started.elapsed()))
+            if !(e.is_transient()
+                && may_resend
+                && routing
+                    .retry
+                    .wait_to_retry(attempt, started, &routing.draws)
+                    .await)
             {
                 return Err(e);
             }
             routing.retries.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(routing.retry.delay(attempt, routing.draws.next())).await;
             attempt += 1;
         }
     }
@@ -414,64 +417,27 @@ impl Client {
 }
 
 impl Routed<'_> {
-    /// Runs a statement; returns rows affected. Parameters are counted
-    /// before a connection is even taken.
-    pub async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
-        checked(sql, params)?;
+    /// Any statement, on the node the route picks for it: parameters are
+    /// counted before a connection is even taken.
+    pub(crate) async fn run<M: Method>(&self, statement: Statement<'_, M>) -> Result<M::Output> {
+        statement.check()?;
         self.client
-            .routed(sql, self.route, |node| async move {
-                node.acquire().await?.execute(sql, params).await
+            .routed(statement.sql, self.route, |node| async move {
+                node.acquire().await?.run(statement).await
             })
             .await
     }
 
-    /// Runs a query and returns its rows.
-    pub async fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
-        checked(sql, params)?;
+    /// A stream holds its pooled connection until dropped. Only opening the
+    /// stream is retried, never a half-read one.
+    pub(crate) async fn stream(&self, statement: Statement<'_, Streamed>) -> Result<RowStream> {
+        statement.check()?;
         self.client
-            .routed(sql, self.route, |node| async move {
-                node.acquire().await?.query(sql, params).await
+            .routed(statement.sql, self.route, |node| async move {
+                node.acquire().await?.into_stream(statement).await
             })
             .await
     }
 
-    /// Runs a query that must return exactly one row.
-    pub async fn query_one(&self, sql: &str, params: Params<'_>) -> Result<Row> {
-        checked(sql, params)?;
-        self.client
-            .routed(sql, self.route, |node| async move {
-                node.acquire().await?.query_one(sql, params).await
-            })
-            .await
-    }
-
-    /// Runs a query that returns at most one row.
-    pub async fn query_opt(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
-        checked(sql, params)?;
-        self.client
-            .routed(sql, self.route, |node| async move {
-                node.acquire().await?.query_opt(sql, params).await
-            })
-            .await
-    }
-
-    /// Streams a query's rows; the stream holds its pooled connection until
-    /// dropped. Only opening the stream is retried, never a half-read one.
-    pub async fn query_stream(&self, sql: &str, params: Params<'_>) -> Result<RowStream> {
-        checked(sql, params)?;
-        self.client
-            .routed(sql, self.route, |node| async move {
-                node.acquire().await?.into_stream(sql, params).await
-            })
-            .await
-    }
-
-    /// Runs `;`-separated statements over the simple query protocol.
-    pub async fn batch_execute(&self, sql: &str) -> Result<()> {
-        self.client
-            .routed(sql, self.route, |node| async move {
-                node.acquire().await?.batch_execute(sql).await
-            })
-            .await
-    }
+    query_methods!();
 }
