@@ -225,6 +225,14 @@ mod tests {
         }))
     }
 
+    /// Opens `b` with three failures and waits out its cooldown.
+    async fn trip_and_cool_down(b: &Breaker) {
+        for _ in 0..3 {
+            b.failure();
+        }
+        tokio::time::advance(Duration::from_secs(10)).await;
+    }
+
     #[tokio::test(start_paused = true)]
     async fn opens_rejects_half_opens_and_closes_on_a_good_probe() {
         let b = breaker();
@@ -253,10 +261,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_failed_probe_reopens_for_another_cooldown() {
         let b = breaker();
-        for _ in 0..3 {
-            b.failure();
-        }
-        tokio::time::advance(Duration::from_secs(10)).await;
+        trip_and_cool_down(&b).await;
         b.allow().expect("the probe").failure();
         let s = b.snapshot();
         assert_eq!((s.state, s.opened), (BreakerState::Open, 2));
@@ -267,10 +272,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_dropped_probe_fails_and_a_stale_one_leaves_the_next_alone() {
         let b = breaker();
-        for _ in 0..3 {
-            b.failure();
-        }
-        tokio::time::advance(Duration::from_secs(10)).await;
+        trip_and_cool_down(&b).await;
         drop(b.allow().expect("the probe"));
         let s = b.snapshot();
         assert_eq!((s.state, s.opened, s.abandoned), (BreakerState::Open, 2, 1));
@@ -279,10 +281,7 @@ mod tests {
         // A call let through while closed closes it; the breaker trips
         // again and lets a new probe through before the first is dropped.
         b.success();
-        for _ in 0..3 {
-            b.failure();
-        }
-        tokio::time::advance(Duration::from_secs(10)).await;
+        trip_and_cool_down(&b).await;
         let second = b.allow().expect("a third probe");
         drop(first);
         assert_eq!(

@@ -245,23 +245,34 @@ async fn a_unique_violation_is_never_retried() {
     assert_eq!(nodes.primary.faults()[0].matched, 1);
 }
 
-#[tokio::test(start_paused = true)]
-async fn breaker_opens_rejects_half_opens_and_closes() {
-    let nodes = Nodes::start(&["match=rt_items,error=53300,times=3"], &[], &[]).await;
-    let cooldown = Duration::from_secs(10);
+/// The primary's breaker cools down this long.
+const COOLDOWN: Duration = Duration::from_secs(10);
+
+/// A primary-only client whose breaker opens after two failures for
+/// [`COOLDOWN`], opened by two reads the primary's first faults fail with
+/// 53300.
+async fn tripped_breaker(nodes: &Nodes) -> Client {
     let c = nodes
         .primary_only()
         .circuit_breaker(BreakerConfig {
             failure_threshold: 2,
-            cooldown,
+            cooldown: COOLDOWN,
         })
         .build()
         .await
         .expect("client");
-    let read = || c.query_one(READ, &[&3i32]);
     for _ in 0..2 {
-        assert_eq!(read().await.expect_err("injected").code(), Some("53300"));
+        let e = c.query_one(READ, &[&3i32]).await.expect_err("injected");
+        assert_eq!(e.code(), Some("53300"));
     }
+    c
+}
+
+#[tokio::test(start_paused = true)]
+async fn breaker_opens_rejects_half_opens_and_closes() {
+    let nodes = Nodes::start(&["match=rt_items,error=53300,times=3"], &[], &[]).await;
+    let c = tripped_breaker(&nodes).await;
+    let read = || c.query_one(READ, &[&3i32]);
     let state = |c: &Client| c.routing_stats().breakers["primary"];
     assert_eq!(state(&c).state, BreakerState::Open);
     assert!(
@@ -273,7 +284,7 @@ async fn breaker_opens_rejects_half_opens_and_closes() {
         2,
         "nothing sent while open"
     );
-    tokio::time::advance(cooldown).await;
+    tokio::time::advance(COOLDOWN).await;
     assert_eq!(
         read().await.expect_err("the probe fails").code(),
         Some("53300")
@@ -283,7 +294,7 @@ async fn breaker_opens_rejects_half_opens_and_closes() {
         BreakerState::Open,
         "a failed probe reopens"
     );
-    tokio::time::advance(cooldown).await;
+    tokio::time::advance(COOLDOWN).await;
     read().await.expect("the probe succeeds");
     let s = state(&c);
     assert_eq!(
@@ -368,21 +379,9 @@ async fn a_probe_dropped_by_a_timeout_reopens_the_breaker_instead_of_wedging_it(
         &[],
     )
     .await;
-    let cooldown = Duration::from_secs(10);
-    let c = nodes
-        .primary_only()
-        .circuit_breaker(BreakerConfig {
-            failure_threshold: 2,
-            cooldown,
-        })
-        .build()
-        .await
-        .expect("client");
+    let c = tripped_breaker(&nodes).await;
     let read = || c.query_one(READ, &[&3i32]);
-    for _ in 0..2 {
-        assert_eq!(read().await.expect_err("injected").code(), Some("53300"));
-    }
-    tokio::time::advance(cooldown).await;
+    tokio::time::advance(COOLDOWN).await;
     let gave_up = tokio::time::timeout(Duration::from_secs(1), read()).await;
     assert!(gave_up.is_err(), "the probe is still waiting: {gave_up:?}");
     let s = c.routing_stats().breakers["primary"];
@@ -391,7 +390,7 @@ async fn a_probe_dropped_by_a_timeout_reopens_the_breaker_instead_of_wedging_it(
         (BreakerState::Open, 1, 2),
         "an abandoned probe counts as a failed one"
     );
-    tokio::time::advance(cooldown).await;
+    tokio::time::advance(COOLDOWN).await;
     read()
         .await
         .expect("the next probe goes through and succeeds");
