@@ -17,6 +17,10 @@ pub(crate) struct SurveyArgs {
     /// Rows sampled per table (0: catalog only).
     #[arg(long, default_value_t = 10)]
     sample: usize,
+    /// Seed of the random order of tables with no primary key, timestamp
+    /// or serial column: the same seed samples the same rows.
+    #[arg(long, default_value_t = pgsim::survey::DEFAULT_SEED)]
+    seed: u64,
     /// Queries per second for the whole survey, across databases (0: no
     /// limit; at least one a day otherwise).
     #[arg(long, default_value_t = 0.0, value_parser = parse_qps, allow_negative_numbers = true)]
@@ -85,7 +89,10 @@ impl SurveyArgs {
                 |o, p| o.exclude(p),
             ),
             include_system_schemas: self.include_system_schemas,
-            sampling: SamplingConfig { rows: self.sample },
+            sampling: SamplingConfig {
+                rows: self.sample,
+                seed: self.seed,
+            },
             queries_per_second: self.qps,
             max_concurrency: usize::from(self.max_concurrency),
             continue_on_error: !self.fail_fast,
@@ -107,6 +114,10 @@ pub(crate) async fn run(args: SurveyArgs) -> Result<(), String> {
         .build()
         .await
         .map_err(|e| e.to_string())?;
+    eprintln!(
+        "survey: tables with nothing to order by are sampled in random order, seed {} (--seed)",
+        args.seed
+    );
     let survey = client
         .collect_all_databases(&args.config())
         .await
@@ -152,7 +163,10 @@ pub(crate) async fn demo(dir: &Path) -> Result<SurveyCheck, String> {
     // The settings the scenario recorded with (recorder/src/survey.rs).
     let config = MultiDatabaseConfig {
         list: ListOptions::default().exclude("pgsim_*"),
-        sampling: SamplingConfig { rows: 3 },
+        sampling: SamplingConfig {
+            rows: 3,
+            ..SamplingConfig::default()
+        },
         clock: Clock::Fixed(UNIX_EPOCH),
         ..MultiDatabaseConfig::default()
     };

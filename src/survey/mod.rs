@@ -120,7 +120,8 @@ impl Client {
         Ok(self.table(schema, table).await?.row_estimate)
     }
 
-    /// How the table's most recent rows are found ([`detect_ordering`]).
+    /// How the table's most recent rows are found ([`detect_ordering`];
+    /// a random order has [`DEFAULT_SEED`]).
     pub async fn detect_ordering_strategy(
         &self,
         schema: &str,
@@ -128,7 +129,7 @@ impl Client {
     ) -> Result<OrderingStrategy> {
         let columns = self.columns(schema, table).await?;
         let indexes = self.indexes(schema, table).await?;
-        Ok(detect_ordering(&columns, &indexes))
+        Ok(detect_ordering(&columns, &indexes, DEFAULT_SEED))
     }
 
     /// The table's most recent rows as JSON, with its row estimate and
