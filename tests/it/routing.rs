@@ -457,3 +457,19 @@ async fn close_closes_every_node_even_after_one_fails() {
         other => panic!("expected Error::Close, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_manual_commit_that_gets_no_answer_is_outcome_unknown_too() {
+    let nodes = Nodes::start(&["match=^commit,drop,times=1"], &[], &[]).await;
+    let c = nodes.primary_only().build().await.expect("client");
+    let mut conn = c.acquire().await.expect("connection");
+    let tx = conn.begin().await.expect("begin");
+    tx.execute(UPDATE, &[&"in a transaction", &2i32])
+        .await
+        .expect("update");
+    let e = tx.commit().await.expect_err("COMMIT got no answer");
+    assert!(
+        matches!(e, Error::CommitOutcomeUnknown { .. }) && !e.is_connection_error(),
+        "{e}"
+    );
+}
