@@ -129,12 +129,35 @@ pub enum Error {
         #[source]
         last: Box<Error>,
     },
+    /// The connection broke after `COMMIT` was sent, before its answer
+    /// came: the transaction may have been applied or not. pgsim never runs
+    /// it again (not even a closure transaction); check what the server
+    /// holds before trying again. Not [transient](Error::is_transient).
+    #[error(
+        "the connection broke after COMMIT was sent: the transaction may have been applied or not, \
+         so it was not retried; check the data before running it again ({source})"
+    )]
+    CommitOutcomeUnknown {
+        /// The broken connection's error.
+        #[source]
+        source: Box<Error>,
+    },
     /// The node's circuit breaker is open: it failed repeatedly and is left
     /// alone until its cooldown ends.
     #[error("circuit breaker open for {node}: it failed repeatedly, retry after its cooldown")]
     CircuitOpen {
         /// `primary`, `replica-1`, ...
         node: String,
+    },
+    /// Closing a client with replicas failed on some nodes. Every node was
+    /// closed all the same (each recorder finished, each mock server shut
+    /// down); `closed` holds what the others reported.
+    #[error("closing failed on {}", describe_nodes(failed))]
+    Close {
+        /// Each node that failed, by name (`primary`, `replica-1`, ...).
+        failed: std::collections::BTreeMap<String, Error>,
+        /// What closing each other node found, by name.
+        closed: std::collections::BTreeMap<String, crate::client::Closed>,
     },
     /// Recording could not write every exchange it saw.
     #[error("recording incomplete: {}", errors.join("; "))]
@@ -232,6 +255,12 @@ fn describe(e: &tokio_postgres::Error) -> String {
         (None, Some(cause)) => format!("{e}: {cause}"),
         (None, None) => e.to_string(),
     }
+}
+
+/// `replica-1: ...; primary: ...`.
+fn describe_nodes(failed: &std::collections::BTreeMap<String, Error>) -> String {
+    let each: Vec<String> = failed.iter().map(|(n, e)| format!("{n}: {e}")).collect();
+    each.join("; ")
 }
 
 /// Whether a SQLSTATE marks a failure that may pass if tried again.

@@ -17,8 +17,13 @@ pub(crate) struct SurveyArgs {
     /// Rows sampled per table (0: catalog only).
     #[arg(long, default_value_t = 10)]
     sample: usize,
-    /// Queries per second for the whole survey, across databases (0: no limit).
-    #[arg(long, default_value_t = 0.0)]
+    /// Seed of the random order of tables with no primary key, timestamp
+    /// or serial column: the same seed samples the same rows.
+    #[arg(long, default_value_t = pgsim::survey::DEFAULT_SEED)]
+    seed: u64,
+    /// Queries per second for the whole survey, across databases (0: no
+    /// limit; at least one a day otherwise).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_qps, allow_negative_numbers = true)]
     qps: f64,
     /// Databases collected at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
@@ -39,6 +44,20 @@ pub(crate) struct SurveyArgs {
     /// so two surveys of the same server are identical byte for byte.
     #[arg(long, value_enum, default_value = "system")]
     clock: ClockArg,
+}
+
+/// A rate the survey's limiter takes, refused here before anything
+/// connects.
+fn parse_qps(value: &str) -> Result<f64, String> {
+    let qps: f64 = value
+        .trim()
+        .parse()
+        .map_err(|e| format!("not a number: {e}"))?;
+    match pgsim::survey::RateLimiter::new(qps) {
+        Ok(_) => Ok(qps),
+        Err(pgsim::Error::Setting { reason, .. }) => Err(reason),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -70,7 +89,10 @@ impl SurveyArgs {
                 |o, p| o.exclude(p),
             ),
             include_system_schemas: self.include_system_schemas,
-            sampling: SamplingConfig { rows: self.sample },
+            sampling: SamplingConfig {
+                rows: self.sample,
+                seed: self.seed,
+            },
             queries_per_second: self.qps,
             max_concurrency: usize::from(self.max_concurrency),
             continue_on_error: !self.fail_fast,
@@ -92,6 +114,10 @@ pub(crate) async fn run(args: SurveyArgs) -> Result<(), String> {
         .build()
         .await
         .map_err(|e| e.to_string())?;
+    eprintln!(
+        "survey: tables with nothing to order by are sampled in random order, seed {} (--seed)",
+        args.seed
+    );
     let survey = client
         .collect_all_databases(&args.config())
         .await
@@ -137,7 +163,10 @@ pub(crate) async fn demo(dir: &Path) -> Result<SurveyCheck, String> {
     // The settings the scenario recorded with (recorder/src/survey.rs).
     let config = MultiDatabaseConfig {
         list: ListOptions::default().exclude("pgsim_*"),
-        sampling: SamplingConfig { rows: 3 },
+        sampling: SamplingConfig {
+            rows: 3,
+            ..SamplingConfig::default()
+        },
         clock: Clock::Fixed(UNIX_EPOCH),
         ..MultiDatabaseConfig::default()
     };

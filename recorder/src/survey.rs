@@ -123,7 +123,10 @@ pub async fn setup(live_url: &str) -> Result<(), String> {
 pub fn config(max_concurrency: usize) -> MultiDatabaseConfig {
     MultiDatabaseConfig {
         list: ListOptions::default().exclude(EXCLUDE),
-        sampling: SamplingConfig { rows: 3 },
+        sampling: SamplingConfig {
+            rows: 3,
+            ..SamplingConfig::default()
+        },
         max_concurrency,
         clock: Clock::Fixed(UNIX_EPOCH),
         ..MultiDatabaseConfig::default()

@@ -50,6 +50,9 @@ pub struct BreakerSnapshot {
     pub half_opened: u64,
     /// Times a probe closed it.
     pub closed: u64,
+    /// Probes dropped before they reported (a caller's timeout, a
+    /// cancelled task); each counts as a failed probe.
+    pub abandoned: u64,
 }
 
 #[derive(Debug)]
@@ -60,6 +63,7 @@ struct Inner {
     opened: u64,
     half_opened: u64,
     closed: u64,
+    abandoned: u64,
 }
 
 /// One node's breaker. Time is tokio's, so a paused clock drives it.
@@ -81,6 +85,7 @@ impl Breaker {
                 opened: 0,
                 half_opened: 0,
                 closed: 0,
+                abandoned: 0,
             }),
         }
     }
@@ -89,28 +94,30 @@ impl Breaker {
         f(&mut self.inner.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Whether a call may go to the node now. After the cooldown the first
-    /// caller becomes the probe; others are refused until it reports.
-    pub(crate) fn allow(&self) -> bool {
+    /// Leave for one call to the node now, or `None` when the breaker
+    /// refuses it. After the cooldown the first caller gets the probe;
+    /// others are refused until it reports.
+    pub(crate) fn allow(&self) -> Option<Permit<'_>> {
         if self.config.is_none() {
-            return true;
+            return Some(Permit::new(self, None));
         }
         self.with(|b| match b.state {
-            BreakerState::Closed => true,
-            BreakerState::HalfOpen => false,
+            BreakerState::Closed => Some(None),
+            BreakerState::HalfOpen => None,
             BreakerState::Open => {
                 if b.open_until.is_some_and(|t| Instant::now() >= t) {
                     b.state = BreakerState::HalfOpen;
                     b.half_opened += 1;
-                    true
+                    Some(Some(b.half_opened))
                 } else {
-                    false
+                    None
                 }
             }
         })
+        .map(|probe| Permit::new(self, probe))
     }
 
-    pub(crate) fn success(&self) {
+    fn success(&self) {
         self.with(|b| {
             if b.state == BreakerState::HalfOpen {
                 b.closed += 1;
@@ -121,21 +128,37 @@ impl Breaker {
         });
     }
 
-    pub(crate) fn failure(&self) {
+    fn failure(&self) {
+        let Some(config) = &self.config else {
+            return;
+        };
+        self.with(|b| Self::fail(b, config));
+    }
+
+    fn fail(b: &mut Inner, config: &BreakerConfig) {
+        b.failures = b.failures.saturating_add(1);
+        let trips = match b.state {
+            BreakerState::HalfOpen => true,
+            BreakerState::Closed => b.failures >= config.failure_threshold,
+            BreakerState::Open => false,
+        };
+        if trips {
+            b.state = BreakerState::Open;
+            b.opened += 1;
+            b.open_until = Some(Instant::now() + config.cooldown);
+        }
+    }
+
+    /// Probe number `probe` was dropped without a report: when it is still
+    /// the one in flight, it failed (the caller gave up waiting for it).
+    fn abandon(&self, probe: u64) {
         let Some(config) = &self.config else {
             return;
         };
         self.with(|b| {
-            b.failures = b.failures.saturating_add(1);
-            let trips = match b.state {
-                BreakerState::HalfOpen => true,
-                BreakerState::Closed => b.failures >= config.failure_threshold,
-                BreakerState::Open => false,
-            };
-            if trips {
-                b.state = BreakerState::Open;
-                b.opened += 1;
-                b.open_until = Some(Instant::now() + config.cooldown);
+            b.abandoned += 1;
+            if b.state == BreakerState::HalfOpen && b.half_opened == probe {
+                Self::fail(b, config);
             }
         });
     }
@@ -147,7 +170,47 @@ impl Breaker {
             opened: b.opened,
             half_opened: b.half_opened,
             closed: b.closed,
+            abandoned: b.abandoned,
         })
+    }
+}
+
+/// Leave for one call, from [`Breaker::allow`]: report how the call went
+/// with [`success`](Self::success) or [`failure`](Self::failure). A probe
+/// dropped without a report (its future cancelled by a timeout) reports a
+/// failure from `Drop`, so a half-open breaker always hears back.
+#[must_use = "a permit reports how the call went"]
+#[derive(Debug)]
+pub(crate) struct Permit<'a> {
+    breaker: &'a Breaker,
+    /// The probe's number (`half_opened` when it was let through), or
+    /// `None` for a call through a closed breaker.
+    probe: Option<u64>,
+}
+
+impl<'a> Permit<'a> {
+    fn new(breaker: &'a Breaker, probe: Option<u64>) -> Self {
+        Permit { breaker, probe }
+    }
+
+    /// The call got an answer: closes the breaker.
+    pub(crate) fn success(mut self) {
+        self.probe = None;
+        self.breaker.success();
+    }
+
+    /// The call failed in a way that counts against the node.
+    pub(crate) fn failure(mut self) {
+        self.probe = None;
+        self.breaker.failure();
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if let Some(probe) = self.probe.take() {
+            self.breaker.abandon(probe);
+        }
     }
 }
 
@@ -162,45 +225,72 @@ mod tests {
         }))
     }
 
+    /// Opens `b` with three failures and waits out its cooldown.
+    async fn trip_and_cool_down(b: &Breaker) {
+        for _ in 0..3 {
+            b.failure();
+        }
+        tokio::time::advance(Duration::from_secs(10)).await;
+    }
+
     #[tokio::test(start_paused = true)]
     async fn opens_rejects_half_opens_and_closes_on_a_good_probe() {
         let b = breaker();
         for _ in 0..2 {
-            assert!(b.allow());
-            b.failure();
+            b.allow().expect("closed").failure();
         }
         assert_eq!(b.snapshot().state, BreakerState::Closed);
         b.failure();
         assert_eq!(b.snapshot().state, BreakerState::Open);
-        assert!(!b.allow(), "rejects while open");
+        assert!(b.allow().is_none(), "rejects while open");
         tokio::time::advance(Duration::from_secs(9)).await;
-        assert!(!b.allow(), "still cooling down");
+        assert!(b.allow().is_none(), "still cooling down");
         tokio::time::advance(Duration::from_secs(1)).await;
-        assert!(b.allow(), "the probe goes through");
+        let probe = b.allow().expect("the probe goes through");
         assert_eq!(b.snapshot().state, BreakerState::HalfOpen);
-        assert!(!b.allow(), "one probe at a time");
-        b.success();
+        assert!(b.allow().is_none(), "one probe at a time");
+        probe.success();
         let s = b.snapshot();
         assert_eq!(
             (s.state, s.opened, s.half_opened, s.closed),
             (BreakerState::Closed, 1, 1, 1)
         );
-        assert!(b.allow());
+        assert!(b.allow().is_some());
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_failed_probe_reopens_for_another_cooldown() {
         let b = breaker();
-        for _ in 0..3 {
-            b.failure();
-        }
-        tokio::time::advance(Duration::from_secs(10)).await;
-        assert!(b.allow());
-        b.failure();
+        trip_and_cool_down(&b).await;
+        b.allow().expect("the probe").failure();
         let s = b.snapshot();
         assert_eq!((s.state, s.opened), (BreakerState::Open, 2));
         tokio::time::advance(Duration::from_secs(5)).await;
-        assert!(!b.allow());
+        assert!(b.allow().is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_probe_fails_and_a_stale_one_leaves_the_next_alone() {
+        let b = breaker();
+        trip_and_cool_down(&b).await;
+        drop(b.allow().expect("the probe"));
+        let s = b.snapshot();
+        assert_eq!((s.state, s.opened, s.abandoned), (BreakerState::Open, 2, 1));
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let first = b.allow().expect("a second probe");
+        // A call let through while closed closes it; the breaker trips
+        // again and lets a new probe through before the first is dropped.
+        b.success();
+        trip_and_cool_down(&b).await;
+        let second = b.allow().expect("a third probe");
+        drop(first);
+        assert_eq!(
+            b.snapshot().state,
+            BreakerState::HalfOpen,
+            "not the stale probe's"
+        );
+        second.success();
+        assert_eq!(b.snapshot().state, BreakerState::Closed);
     }
 
     #[test]
@@ -214,8 +304,8 @@ mod tests {
         assert_eq!(b.snapshot().state, BreakerState::Closed);
         let never = Breaker::new(None);
         for _ in 0..100 {
-            never.failure();
+            never.allow().expect("never opens").failure();
         }
-        assert!(never.allow());
+        assert!(never.allow().is_some());
     }
 }

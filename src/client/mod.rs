@@ -8,6 +8,7 @@
 
 mod breaker;
 mod config;
+mod conn;
 mod env;
 mod pool;
 pub(crate) mod query;
@@ -16,12 +17,14 @@ mod route;
 mod txn;
 mod url;
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 pub use breaker::{BreakerConfig, BreakerSnapshot, BreakerState};
 pub use config::{ClientBuilder, Mode};
+pub use conn::{Connection, RowStream};
 pub use pool::PoolStats;
-pub use query::{Connection, Params, RowStream};
+pub use query::Params;
 pub use retry::{Jitter, RetryPolicy};
 pub use route::{NodeHealth, Route, Routed, RoutingStats};
 pub use txn::{IsolationLevel, Transaction, TransactionOptions};
@@ -33,6 +36,11 @@ use route::{Replica, Routing};
 
 /// A pool of connections to PostgreSQL — the real one, the real one
 /// through the recorder, or a mock replaying fixtures. Cheap to clone.
+///
+/// Its query methods take a pooled connection per statement and route it
+/// by what it does: a read-only statement to a healthy replica when there
+/// are replicas, anything else to the primary ([`on`](Self::on) to choose),
+/// retried as the [`RetryPolicy`] allows.
 ///
 /// ```no_run
 /// # async fn demo() -> pgsim::Result<()> {
@@ -107,7 +115,7 @@ pub enum Closed {
     Replayed(Report),
     /// A client with replicas: what closing each node found, by name
     /// (`primary`, `replica-1`, ...).
-    Nodes(std::collections::BTreeMap<String, Closed>),
+    Nodes(BTreeMap<String, Closed>),
 }
 
 impl std::fmt::Debug for Client {
@@ -383,43 +391,17 @@ impl Client {
         Ok(())
     }
 
-    /// Runs a statement; returns rows affected. Parameters are counted
-    /// before a connection is even taken. Routed by what it does: see
-    /// [`on`](Self::on) to choose.
-    pub async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
-        self.on(Route::Auto).execute(sql, params).await
+    /// Any statement, routed by what it does: see [`on`](Self::on) to
+    /// choose.
+    async fn run<M: query::Method>(&self, statement: query::Statement<'_, M>) -> Result<M::Output> {
+        self.on(Route::Auto).run(statement).await
     }
 
-    /// Runs a query and returns its rows (on a replica when it is
-    /// read-only and one is healthy).
-    pub async fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<tokio_postgres::Row>> {
-        self.on(Route::Auto).query(sql, params).await
+    async fn stream(&self, statement: query::Statement<'_, query::Streamed>) -> Result<RowStream> {
+        self.on(Route::Auto).stream(statement).await
     }
 
-    /// Runs a query that must return exactly one row.
-    pub async fn query_one(&self, sql: &str, params: Params<'_>) -> Result<tokio_postgres::Row> {
-        self.on(Route::Auto).query_one(sql, params).await
-    }
-
-    /// Runs a query that returns at most one row.
-    pub async fn query_opt(
-        &self,
-        sql: &str,
-        params: Params<'_>,
-    ) -> Result<Option<tokio_postgres::Row>> {
-        self.on(Route::Auto).query_opt(sql, params).await
-    }
-
-    /// Streams a query's rows; the stream holds its pooled connection until
-    /// dropped.
-    pub async fn query_stream(&self, sql: &str, params: Params<'_>) -> Result<RowStream> {
-        self.on(Route::Auto).query_stream(sql, params).await
-    }
-
-    /// Runs `;`-separated statements over the simple query protocol.
-    pub async fn batch_execute(&self, sql: &str) -> Result<()> {
-        self.on(Route::Auto).batch_execute(sql).await
-    }
+    query::query_methods!();
 
     /// Runs `f` in a transaction: commits when it returns `Ok`, rolls back
     /// when it returns `Err` or panics, and runs it again from the start on
@@ -446,30 +428,37 @@ impl Client {
     }
 
     /// [`transaction`](Self::transaction) with isolation, read-only and
-    /// retry options. When every attempt fails with a serialization failure
-    /// or deadlock the error is [`Error::RetriesExhausted`].
+    /// retry options. When every attempt fails with a serialization failure,
+    /// deadlock or broken connection the error is
+    /// [`Error::RetriesExhausted`]. A connection that breaks once `COMMIT`
+    /// is sent is never retried: the error is
+    /// [`Error::CommitOutcomeUnknown`], as the transaction may be applied.
     pub async fn transaction_with<T, F>(&self, options: &TransactionOptions, mut f: F) -> Result<T>
     where
         F: AsyncFnMut(&mut Transaction<'_>) -> Result<T>,
     {
+        let routing = &self.inner.routing;
+        let started = tokio::time::Instant::now();
         let mut attempt = 1;
         loop {
             let mut conn = self.acquire().await?;
-            self.inner
-                .routing
+            routing
                 .transactions
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            match txn::attempt(&mut conn, options, attempt, &mut f).await {
+            match conn.attempt_transaction(options, attempt, &mut f).await {
                 Err(e) if e.is_serialization_failure() || e.is_connection_error() => {
-                    if attempt >= options.attempts() {
+                    drop(conn);
+                    if !options
+                        .retry()
+                        .wait_to_retry(attempt, started, &routing.draws)
+                        .await
+                    {
                         return Err(Error::RetriesExhausted {
                             attempts: attempt,
                             last: Box::new(e),
                         });
                     }
-                    drop(conn);
                     attempt += 1;
-                    tokio::time::sleep(options.backoff_before(attempt)).await;
                 }
                 other => return other,
             }
@@ -487,7 +476,9 @@ impl Client {
     /// Closes the pool and, in Record mode, finishes every fixture file
     /// (an incomplete recording is an error); in Replay mode returns what
     /// was served and missed. Clones of this client fail with
-    /// [`Error::PoolClosed`] afterwards.
+    /// [`Error::PoolClosed`] afterwards. With replicas every node is closed
+    /// even when one fails; then the error is [`Error::Close`], naming each
+    /// node that failed.
     pub async fn close(&self) -> Result<Closed> {
         for task in lock(&self.inner.tasks).drain(..) {
             task.abort();
@@ -496,15 +487,36 @@ impl Client {
         if !self.inner.owns_backend {
             return Ok(Closed::Pool);
         }
-        if !self.inner.routing.replicas.is_empty() {
-            let mut nodes = std::collections::BTreeMap::new();
-            for r in &self.inner.routing.replicas {
-                nodes.insert(r.node.name.clone(), Box::pin(r.client.close()).await?);
-            }
-            nodes.insert("primary".to_owned(), self.close_backend().await?);
-            return Ok(Closed::Nodes(nodes));
+        if self.inner.routing.replicas.is_empty() {
+            return self.close_backend().await;
         }
-        self.close_backend().await
+        // Every node is closed whatever another's close said: a replica's
+        // error must not leave the primary's recording unfinished.
+        let mut closed = BTreeMap::new();
+        let mut failed = BTreeMap::new();
+        for r in &self.inner.routing.replicas {
+            match Box::pin(r.client.close()).await {
+                Ok(c) => {
+                    closed.insert(r.node.name.clone(), c);
+                }
+                Err(e) => {
+                    failed.insert(r.node.name.clone(), e);
+                }
+            }
+        }
+        match self.close_backend().await {
+            Ok(c) => {
+                closed.insert("primary".to_owned(), c);
+            }
+            Err(e) => {
+                failed.insert("primary".to_owned(), e);
+            }
+        }
+        if failed.is_empty() {
+            Ok(Closed::Nodes(closed))
+        } else {
+            Err(Error::Close { failed, closed })
+        }
     }
 
     async fn close_backend(&self) -> Result<Closed> {

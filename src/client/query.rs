@@ -1,18 +1,16 @@
-//! Queries, shared by pooled connections and transactions: parameters are
-//! counted before anything is sent, statements are prepared once per
-//! connection, and errors carry the (sanitized) query.
+//! Statements, shared by every type that runs them (client, routed client,
+//! pooled connection, transaction): parameters are counted before anything
+//! is sent, statements are prepared once per connection, and errors carry
+//! the (sanitized) query. The query methods themselves are written once, in
+//! [`query_methods`].
 
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::future::Future;
 
 use deadpool_postgres::GenericClient;
-use futures_util::{Stream, StreamExt};
+use futures_util::StreamExt;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
-use super::pool::Tracker;
-use super::txn::{Transaction, TransactionOptions};
 use crate::validate::{check_params, sanitize_for_log};
 use crate::{Error, Result};
 
@@ -31,97 +29,191 @@ pub(crate) fn query_error(sql: &str) -> impl FnOnce(tokio_postgres::Error) -> Er
     }
 }
 
-pub(crate) fn checked(sql: &str, params: Params<'_>) -> Result<()> {
-    check_params(sql, params.len()).map_err(|source| Error::Params {
-        sql: shown(sql),
-        source,
-    })
+/// One call of a query method: the SQL, its parameters, and the method
+/// that says how to read the answer.
+#[derive(Clone, Copy)]
+pub(crate) struct Statement<'a, M> {
+    pub(crate) sql: &'a str,
+    pub(crate) params: Params<'a>,
+    pub(crate) method: M,
 }
 
-pub(crate) async fn execute<C: GenericClient>(c: &C, sql: &str, params: Params<'_>) -> Result<u64> {
-    checked(sql, params)?;
-    let statement = c.prepare_cached(sql).await.map_err(query_error(sql))?;
-    c.execute(&statement, params)
-        .await
-        .map_err(query_error(sql))
-}
-
-pub(crate) async fn query<C: GenericClient>(
-    c: &C,
-    sql: &str,
-    params: Params<'_>,
-) -> Result<Vec<Row>> {
-    checked(sql, params)?;
-    let statement = c.prepare_cached(sql).await.map_err(query_error(sql))?;
-    c.query(&statement, params).await.map_err(query_error(sql))
-}
-
-pub(crate) async fn stream<C: GenericClient>(
-    c: &C,
-    sql: &str,
-    params: Params<'_>,
-) -> Result<tokio_postgres::RowStream> {
-    checked(sql, params)?;
-    let statement = c.prepare_cached(sql).await.map_err(query_error(sql))?;
-    c.query_raw(&statement, params.iter().copied())
-        .await
-        .map_err(query_error(sql))
-}
-
-/// At most one row; more is an error saying `expected`. Reads no further
-/// than the second row.
-pub(crate) async fn query_opt<C: GenericClient>(
-    c: &C,
-    sql: &str,
-    params: Params<'_>,
-    expected: &'static str,
-) -> Result<Option<Row>> {
-    let rows = stream(c, sql, params).await?;
-    let mut rows = std::pin::pin!(rows);
-    let first = rows.next().await.transpose().map_err(query_error(sql))?;
-    if first.is_some()
-        && rows
-            .next()
-            .await
-            .transpose()
-            .map_err(query_error(sql))?
-            .is_some()
-    {
-        return Err(Error::TooManyRows {
-            expected,
-            sql: shown(sql),
-        });
+impl<M: Method> Statement<'_, M> {
+    /// pgsim's own checks, before a connection is even taken: the
+    /// parameter count against the placeholders.
+    pub(crate) fn check(&self) -> Result<()> {
+        if !M::COUNTS_PARAMS {
+            return Ok(());
+        }
+        check_params(self.sql, self.params.len()).map_err(|source| Error::Params {
+            sql: shown(self.sql),
+            source,
+        })
     }
-    Ok(first)
+
+    /// Sends it on `c` (a pooled connection or a transaction) and reads the
+    /// answer; [`check`](Self::check) first.
+    pub(crate) async fn run<C: GenericClient + Sync>(self, c: &C) -> Result<M::Output> {
+        self.method.read(self.sql, self.params, c).await
+    }
 }
 
-pub(crate) async fn query_one<C: GenericClient>(
-    c: &C,
-    sql: &str,
-    params: Params<'_>,
-) -> Result<Row> {
-    query_opt(c, sql, params, "exactly one")
-        .await?
-        .ok_or_else(|| Error::NoRows { sql: shown(sql) })
+/// How a query method sends a statement and reads its answer.
+pub(crate) trait Method: Copy + Send + Sync {
+    /// What the caller gets.
+    type Output: Send;
+
+    /// Whether the parameters are counted against the placeholders (not
+    /// for a batch, whose `$` text may be anything).
+    const COUNTS_PARAMS: bool = true;
+
+    fn read<C: GenericClient + Sync>(
+        self,
+        sql: &str,
+        params: Params<'_>,
+        c: &C,
+    ) -> impl Future<Output = Result<Self::Output>> + Send;
 }
 
-pub(crate) async fn batch_execute<C: GenericClient>(c: &C, sql: &str) -> Result<()> {
-    c.batch_execute(sql).await.map_err(query_error(sql))
+/// `execute`: rows affected.
+#[derive(Clone, Copy)]
+pub(crate) struct Execute;
+
+/// `query`: every row.
+#[derive(Clone, Copy)]
+pub(crate) struct Query;
+
+/// `query_one` (`exactly`) or `query_opt`: at most one row, reading no
+/// further than the second; no row is `None`, which `query_one` turns into
+/// [`Error::NoRows`].
+#[derive(Clone, Copy)]
+pub(crate) struct AtMostOne {
+    pub(crate) exactly: bool,
 }
 
-/// The query methods, written once for [`Connection`] and [`Transaction`]:
-/// each type provides `backend()` (the deadpool client to run on) and
-/// `observe()` (sees every result before the caller).
+/// `query_stream`: the driver's row stream.
+#[derive(Clone, Copy)]
+pub(crate) struct Streamed;
+
+/// `batch_execute`: `;`-separated statements over the simple protocol.
+#[derive(Clone, Copy)]
+pub(crate) struct Batch;
+
+async fn prepared<C: GenericClient + Sync>(c: &C, sql: &str) -> Result<tokio_postgres::Statement> {
+    c.prepare_cached(sql).await.map_err(query_error(sql))
+}
+
+impl Method for Execute {
+    type Output = u64;
+
+    async fn read<C: GenericClient + Sync>(
+        self,
+        sql: &str,
+        params: Params<'_>,
+        c: &C,
+    ) -> Result<u64> {
+        let statement = prepared(c, sql).await?;
+        c.execute(&statement, params)
+            .await
+            .map_err(query_error(sql))
+    }
+}
+
+impl Method for Query {
+    type Output = Vec<Row>;
+
+    async fn read<C: GenericClient + Sync>(
+        self,
+        sql: &str,
+        params: Params<'_>,
+        c: &C,
+    ) -> Result<Vec<Row>> {
+        let statement = prepared(c, sql).await?;
+        c.query(&statement, params).await.map_err(query_error(sql))
+    }
+}
+
+impl Method for Streamed {
+    type Output = tokio_postgres::RowStream;
+
+    async fn read<C: GenericClient + Sync>(
+        self,
+        sql: &str,
+        params: Params<'_>,
+        c: &C,
+    ) -> Result<tokio_postgres::RowStream> {
+        let statement = prepared(c, sql).await?;
+        c.query_raw(&statement, params.iter().copied())
+            .await
+            .map_err(query_error(sql))
+    }
+}
+
+impl Method for AtMostOne {
+    type Output = Option<Row>;
+
+    async fn read<C: GenericClient + Sync>(
+        self,
+        sql: &str,
+        params: Params<'_>,
+        c: &C,
+    ) -> Result<Option<Row>> {
+        let rows = Streamed.read(sql, params, c).await?;
+        let mut rows = std::pin::pin!(rows);
+        let first = rows.next().await.transpose().map_err(query_error(sql))?;
+        if first.is_some()
+            && rows
+                .next()
+                .await
+                .transpose()
+                .map_err(query_error(sql))?
+                .is_some()
+        {
+            return Err(Error::TooManyRows {
+                expected: if self.exactly {
+                    "exactly one"
+                } else {
+                    "at most one"
+                },
+                sql: shown(sql),
+            });
+        }
+        Ok(first)
+    }
+}
+
+impl Method for Batch {
+    type Output = ();
+    const COUNTS_PARAMS: bool = false;
+
+    async fn read<C: GenericClient + Sync>(self, sql: &str, _: Params<'_>, c: &C) -> Result<()> {
+        c.batch_execute(sql).await.map_err(query_error(sql))
+    }
+}
+
+/// The query methods, written once for [`Client`](crate::Client),
+/// [`Routed`](crate::client::Routed), [`Connection`](crate::client::Connection)
+/// and [`Transaction`](crate::client::Transaction). Each type provides two
+/// private methods: `run(statement)`, which checks and runs a
+/// [`Statement`] of any [`Method`] where that type runs things, and
+/// `stream(statement)`, which does the same for [`Streamed`] rows and keeps
+/// whatever the rows need (a routed stream holds its pooled connection).
 macro_rules! query_methods {
     () => {
         /// Runs a statement and returns the number of rows it affected.
-        /// The parameter count is checked against the placeholders first.
+        /// The parameter count is checked against the placeholders before
+        /// anything is sent.
         pub async fn execute(
             &self,
             sql: &str,
             params: $crate::client::Params<'_>,
         ) -> $crate::Result<u64> {
-            self.observe($crate::client::query::execute(self.backend(), sql, params).await)
+            self.run($crate::client::query::Statement {
+                sql,
+                params,
+                method: $crate::client::query::Execute,
+            })
+            .await
         }
 
         /// Runs a query and returns all its rows.
@@ -130,7 +222,12 @@ macro_rules! query_methods {
             sql: &str,
             params: $crate::client::Params<'_>,
         ) -> $crate::Result<Vec<$crate::tokio_postgres::Row>> {
-            self.observe($crate::client::query::query(self.backend(), sql, params).await)
+            self.run($crate::client::query::Statement {
+                sql,
+                params,
+                method: $crate::client::query::Query,
+            })
+            .await
         }
 
         /// Runs a query that must return exactly one row
@@ -141,159 +238,58 @@ macro_rules! query_methods {
             sql: &str,
             params: $crate::client::Params<'_>,
         ) -> $crate::Result<$crate::tokio_postgres::Row> {
-            self.observe($crate::client::query::query_one(self.backend(), sql, params).await)
+            let one = $crate::client::query::Statement {
+                sql,
+                params,
+                method: $crate::client::query::AtMostOne { exactly: true },
+            };
+            self.run(one).await?.ok_or_else(|| $crate::Error::NoRows {
+                sql: $crate::client::query::shown(sql),
+            })
         }
 
-        /// Runs a query that returns at most one row.
+        /// Runs a query that returns at most one row
+        /// ([`Error::TooManyRows`](crate::Error::TooManyRows) otherwise).
         pub async fn query_opt(
             &self,
             sql: &str,
             params: $crate::client::Params<'_>,
         ) -> $crate::Result<Option<$crate::tokio_postgres::Row>> {
-            self.observe(
-                $crate::client::query::query_opt(self.backend(), sql, params, "at most one").await,
-            )
+            let opt = $crate::client::query::Statement {
+                sql,
+                params,
+                method: $crate::client::query::AtMostOne { exactly: false },
+            };
+            self.run(opt).await
         }
 
         /// Runs a query and streams its rows as they arrive, for results
-        /// too large to hold at once.
+        /// too large to hold at once. From a client, the stream holds its
+        /// pooled connection until dropped; only opening it is retried,
+        /// never a half-read one.
         pub async fn query_stream(
             &self,
             sql: &str,
             params: $crate::client::Params<'_>,
         ) -> $crate::Result<$crate::client::RowStream> {
-            let rows =
-                self.observe($crate::client::query::stream(self.backend(), sql, params).await)?;
-            Ok($crate::client::RowStream::new(rows, None))
+            self.stream($crate::client::query::Statement {
+                sql,
+                params,
+                method: $crate::client::query::Streamed,
+            })
+            .await
         }
 
         /// Runs one or more `;`-separated statements over the simple query
         /// protocol (no parameters, no rows returned).
         pub async fn batch_execute(&self, sql: &str) -> $crate::Result<()> {
-            self.observe($crate::client::query::batch_execute(self.backend(), sql).await)
+            self.run($crate::client::query::Statement {
+                sql,
+                params: &[],
+                method: $crate::client::query::Batch,
+            })
+            .await
         }
     };
 }
 pub(crate) use query_methods;
-
-/// A connection taken from the pool; it goes back when dropped.
-///
-/// Statements it prepares stay cached on it for the next caller.
-pub struct Connection {
-    obj: Option<deadpool_postgres::Object>,
-    tracker: Arc<Tracker>,
-}
-
-impl std::fmt::Debug for Connection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection").finish_non_exhaustive()
-    }
-}
-
-impl Connection {
-    pub(crate) fn new(obj: deadpool_postgres::Object, tracker: Arc<Tracker>) -> Self {
-        Connection {
-            obj: Some(obj),
-            tracker,
-        }
-    }
-
-    fn object(&self) -> &deadpool_postgres::Object {
-        // Only `Drop` takes it out.
-        self.obj
-            .as_ref()
-            .expect("a connection holds its object until dropped")
-    }
-
-    fn backend(&self) -> &deadpool_postgres::Object {
-        self.object()
-    }
-
-    fn observe<T>(&self, result: Result<T>) -> Result<T> {
-        result
-    }
-
-    query_methods!();
-
-    /// Starts a transaction with default options (`BEGIN`).
-    pub async fn begin(&mut self) -> Result<Transaction<'_>> {
-        self.begin_with(&TransactionOptions::default()).await
-    }
-
-    /// Starts a transaction with an isolation level, read-only or deferrable.
-    pub async fn begin_with(&mut self, options: &TransactionOptions) -> Result<Transaction<'_>> {
-        let obj = self
-            .obj
-            .as_mut()
-            .expect("a connection holds its object until dropped");
-        let mut builder = obj.build_transaction();
-        if let Some(level) = options.isolation {
-            builder = builder.isolation_level(level);
-        }
-        if let Some(read_only) = options.read_only {
-            builder = builder.read_only(read_only);
-        }
-        if let Some(deferrable) = options.deferrable {
-            builder = builder.deferrable(deferrable);
-        }
-        let tx = builder.start().await.map_err(query_error("BEGIN"))?;
-        Ok(Transaction::new(tx))
-    }
-
-    /// Streams rows, keeping this connection until the stream is dropped.
-    pub(crate) async fn into_stream(self, sql: &str, params: Params<'_>) -> Result<RowStream> {
-        let rows = stream(self.backend(), sql, params).await?;
-        Ok(RowStream::new(rows, Some(self)))
-    }
-
-    /// The driver's client, for anything pgsim does not wrap.
-    pub fn driver(&self) -> &tokio_postgres::Client {
-        self.object()
-    }
-}
-
-impl Drop for Connection {
-    fn drop(&mut self) {
-        if let Some(obj) = self.obj.take() {
-            self.tracker.returned(&obj);
-        }
-    }
-}
-
-/// Rows of a query, streamed. When it came from [`Client`](crate::Client),
-/// it holds its pooled connection until dropped.
-pub struct RowStream {
-    rows: Pin<Box<tokio_postgres::RowStream>>,
-    _conn: Option<Connection>,
-}
-
-impl std::fmt::Debug for RowStream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RowStream").finish_non_exhaustive()
-    }
-}
-
-impl RowStream {
-    pub(crate) fn new(rows: tokio_postgres::RowStream, conn: Option<Connection>) -> Self {
-        RowStream {
-            rows: Box::pin(rows),
-            _conn: conn,
-        }
-    }
-
-    /// Rows affected, once the stream is exhausted (`None` before).
-    pub fn rows_affected(&self) -> Option<u64> {
-        self.rows.rows_affected()
-    }
-}
-
-impl Stream for RowStream {
-    type Item = Result<Row>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.rows
-            .as_mut()
-            .poll_next(cx)
-            .map(|row| row.map(|r| r.map_err(Error::Postgres)))
-    }
-}

@@ -3,6 +3,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 /// How backoff delays are randomized.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Jitter {
@@ -75,6 +77,12 @@ impl RetryPolicy {
         }
     }
 
+    /// The first wait (it doubles from there).
+    pub(crate) fn base(mut self, base: Duration) -> Self {
+        self.base = base;
+        self
+    }
+
     /// Attempts in all, the first included (at least 1).
     pub fn max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = attempts.max(1);
@@ -126,6 +134,23 @@ impl RetryPolicy {
     /// after the first.
     pub(crate) fn allows(&self, attempt: u32, elapsed: Duration) -> bool {
         attempt < self.max_attempts && self.max_elapsed.is_none_or(|max| elapsed < max)
+    }
+
+    /// After failed attempt `attempt` (1-based), started at `started`:
+    /// waits the backoff and returns true when another attempt may start,
+    /// returns false at once when none may. Statement and transaction
+    /// retries both wait here.
+    pub(crate) async fn wait_to_retry(
+        &self,
+        attempt: u32,
+        started: Instant,
+        draws: &Draws,
+    ) -> bool {
+        if !self.allows(attempt, started.elapsed()) {
+            return false;
+        }
+        tokio::time::sleep(self.delay(attempt, draws.next())).await;
+        true
     }
 
     /// The wait after failed attempt `attempt` (1-based), using random draw

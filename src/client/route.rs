@@ -10,11 +10,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use tokio_postgres::Row;
-
-use super::breaker::{Breaker, BreakerConfig, BreakerSnapshot};
-use super::query::{checked, Params, RowStream};
+use super::breaker::{Breaker, BreakerConfig, BreakerSnapshot, Permit};
+use super::query::{query_methods, Method, Statement, Streamed};
 use super::retry::{Draws, RetryPolicy};
+use super::RowStream;
 use crate::validate::is_read_only;
 use crate::{Client, Error, Result};
 
@@ -87,8 +86,13 @@ impl Node {
         }
     }
 
-    fn available(&self) -> bool {
-        self.healthy.load(Ordering::Relaxed) && self.breaker.allow()
+    /// Leave to send it a call: it is healthy and its breaker lets it.
+    fn permit(&self) -> Option<Permit<'_>> {
+        if self.healthy.load(Ordering::Relaxed) {
+            self.breaker.allow()
+        } else {
+            None
+        }
     }
 }
 
@@ -113,7 +117,7 @@ pub(crate) struct Routing {
     pub(crate) replicas: Vec<Replica>,
     next: AtomicUsize,
     retry: RetryPolicy,
-    draws: Draws,
+    pub(crate) draws: Draws,
     max_lag: Option<Duration>,
     primary_writes: AtomicU64,
     fallbacks: AtomicU64,
@@ -152,7 +156,9 @@ impl Routing {
         }
     }
 
-    fn pick(&self, read: bool, route: Route, skip: &[usize]) -> Result<Target> {
+    /// The node for a statement, with its breaker's permit (which must
+    /// hear how the call went: see [`record`](Self::record)).
+    fn pick(&self, read: bool, route: Route, skip: &[usize]) -> Result<(Target, Permit<'_>)> {
         let to_replica = match route {
             Route::Auto => read,
             Route::Replica => true,
@@ -163,18 +169,20 @@ impl Routing {
             let start = self.next.fetch_add(1, Ordering::Relaxed);
             for k in 0..n {
                 let i = (start + k) % n;
-                if !skip.contains(&i) && self.replicas[i].node.available() {
-                    return Ok(Target::Replica(i));
+                if skip.contains(&i) {
+                    continue;
+                }
+                if let Some(permit) = self.replicas[i].node.permit() {
+                    return Ok((Target::Replica(i), permit));
                 }
             }
             self.fallbacks.fetch_add(1, Ordering::Relaxed);
         }
-        if self.primary.breaker.allow() {
-            Ok(Target::Primary)
-        } else {
-            Err(Error::CircuitOpen {
+        match self.primary.breaker.allow() {
+            Some(permit) => Ok((Target::Primary, permit)),
+            None => Err(Error::CircuitOpen {
                 node: self.primary.name.clone(),
-            })
+            }),
         }
     }
 
@@ -185,9 +193,9 @@ impl Routing {
         }
     }
 
-    /// Feeds one attempt's outcome to the node's breaker, health and
-    /// counters.
-    fn record<T>(&self, target: Target, read: bool, result: &Result<T>) {
+    /// Feeds one attempt's outcome to the node's breaker (through the
+    /// permit `pick` gave), health and counters.
+    fn record<T>(&self, target: Target, permit: Permit<'_>, read: bool, result: &Result<T>) {
         let node = self.node_of(target);
         let answered = match result {
             Ok(_) => true,
@@ -195,12 +203,12 @@ impl Routing {
         };
         match result {
             Err(e) if e.is_transient() => {
-                node.breaker.failure();
+                permit.failure();
                 if e.is_connection_error() {
                     node.healthy.store(false, Ordering::Relaxed);
                 }
             }
-            _ => node.breaker.success(),
+            _ => permit.success(),
         }
         if answered {
             node.served.fetch_add(1, Ordering::Relaxed);
@@ -263,13 +271,15 @@ impl Client {
         let mut attempt = 1;
         let mut failed_replicas = Vec::new();
         loop {
-            let target = routing.pick(read, route, &failed_replicas)?;
+            // Held across the call: dropped with it (a caller's timeout),
+            // a probe reports a failure instead of wedging its breaker.
+            let (target, permit) = routing.pick(read, route, &failed_replicas)?;
             let node = match target {
                 Target::Primary => self.clone(),
                 Target::Replica(i) => routing.replicas[i].client.clone(),
             };
             let result = op(node).await;
-            routing.record(target, read, &result);
+            routing.record(target, permit, read, &result);
             let Err(e) = result else {
                 return result;
             };
@@ -283,12 +293,16 @@ impl Client {
                 }
             }
             let may_resend = read || routing.retry.may_retry_writes();
-            if !(e.is_transient() && may_resend && routing.retry.allows(attempt, started.elapsed()))
+            if !(e.is_transient()
+                && may_resend
+                && routing
+                    .retry
+                    .wait_to_retry(attempt, started, &routing.draws)
+                    .await)
             {
                 return Err(e);
             }
             routing.retries.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(routing.retry.delay(attempt, routing.draws.next())).await;
             attempt += 1;
         }
     }
@@ -403,64 +417,27 @@ impl Client {
 }
 
 impl Routed<'_> {
-    /// Runs a statement; returns rows affected. Parameters are counted
-    /// before a connection is even taken.
-    pub async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
-        checked(sql, params)?;
+    /// Any statement, on the node the route picks for it: parameters are
+    /// counted before a connection is even taken.
+    pub(crate) async fn run<M: Method>(&self, statement: Statement<'_, M>) -> Result<M::Output> {
+        statement.check()?;
         self.client
-            .routed(sql, self.route, |node| async move {
-                node.acquire().await?.execute(sql, params).await
+            .routed(statement.sql, self.route, |node| async move {
+                node.acquire().await?.run(statement).await
             })
             .await
     }
 
-    /// Runs a query and returns its rows.
-    pub async fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
-        checked(sql, params)?;
+    /// A stream holds its pooled connection until dropped. Only opening the
+    /// stream is retried, never a half-read one.
+    pub(crate) async fn stream(&self, statement: Statement<'_, Streamed>) -> Result<RowStream> {
+        statement.check()?;
         self.client
-            .routed(sql, self.route, |node| async move {
-                node.acquire().await?.query(sql, params).await
+            .routed(statement.sql, self.route, |node| async move {
+                node.acquire().await?.into_stream(statement).await
             })
             .await
     }
 
-    /// Runs a query that must return exactly one row.
-    pub async fn query_one(&self, sql: &str, params: Params<'_>) -> Result<Row> {
-        checked(sql, params)?;
-        self.client
-            .routed(sql, self.route, |node| async move {
-                node.acquire().await?.query_one(sql, params).await
-            })
-            .await
-    }
-
-    /// Runs a query that returns at most one row.
-    pub async fn query_opt(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
-        checked(sql, params)?;
-        self.client
-            .routed(sql, self.route, |node| async move {
-                node.acquire().await?.query_opt(sql, params).await
-            })
-            .await
-    }
-
-    /// Streams a query's rows; the stream holds its pooled connection until
-    /// dropped. Only opening the stream is retried, never a half-read one.
-    pub async fn query_stream(&self, sql: &str, params: Params<'_>) -> Result<RowStream> {
-        checked(sql, params)?;
-        self.client
-            .routed(sql, self.route, |node| async move {
-                node.acquire().await?.into_stream(sql, params).await
-            })
-            .await
-    }
-
-    /// Runs `;`-separated statements over the simple query protocol.
-    pub async fn batch_execute(&self, sql: &str) -> Result<()> {
-        self.client
-            .routed(sql, self.route, |node| async move {
-                node.acquire().await?.batch_execute(sql).await
-            })
-            .await
-    }
+    query_methods!();
 }

@@ -1,18 +1,20 @@
-//! Transactions: options, savepoints, the failed state, and one attempt of a
-//! closure transaction (the retry loop is on [`Client`](crate::Client)).
+//! Transactions: options, savepoints and the failed state (one attempt of
+//! a closure transaction is on [`Connection`](super::Connection), the retry
+//! loop on [`Client`](crate::Client)).
 
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use futures_util::FutureExt;
 pub use tokio_postgres::IsolationLevel;
 
-use super::query::{query_error, query_methods, Connection};
+use super::query::{query_error, query_methods, Method, Statement, Streamed};
+use super::retry::RetryPolicy;
+use super::RowStream;
 use crate::validate::quote_identifier_if_needed;
 use crate::{Error, Result};
 
-/// How a transaction starts, and how a closure transaction retries.
+/// How a transaction starts, and how a closure transaction retries (the
+/// same exponential backoff as [`RetryPolicy`], without jitter).
 ///
 /// ```
 /// use pgsim::client::{IsolationLevel, TransactionOptions};
@@ -29,9 +31,7 @@ pub struct TransactionOptions {
     pub(crate) isolation: Option<IsolationLevel>,
     pub(crate) read_only: Option<bool>,
     pub(crate) deferrable: Option<bool>,
-    max_attempts: u32,
-    backoff: Duration,
-    max_backoff: Duration,
+    retry: RetryPolicy,
 }
 
 impl Default for TransactionOptions {
@@ -40,9 +40,7 @@ impl Default for TransactionOptions {
             isolation: None,
             read_only: None,
             deferrable: None,
-            max_attempts: 3,
-            backoff: Duration::from_millis(10),
-            max_backoff: Duration::from_secs(1),
+            retry: RetryPolicy::exponential(Duration::from_millis(10)),
         }
     }
 }
@@ -75,34 +73,36 @@ impl TransactionOptions {
     /// Attempts a closure transaction makes before giving up on
     /// serialization failures and deadlocks (at least 1).
     pub fn max_attempts(mut self, attempts: u32) -> Self {
-        self.max_attempts = attempts.max(1);
+        self.retry = self.retry.max_attempts(attempts);
         self
     }
 
     /// The wait before the second attempt; it doubles for each further one.
     pub fn backoff(mut self, base: Duration) -> Self {
-        self.backoff = base;
+        self.retry = self.retry.base(base);
         self
     }
 
     /// The longest wait between attempts.
     pub fn max_backoff(mut self, max: Duration) -> Self {
-        self.max_backoff = max;
+        self.retry = self.retry.max_delay(max);
         self
     }
 
     /// The number of attempts allowed.
     pub fn attempts(&self) -> u32 {
-        self.max_attempts
+        self.retry.attempts()
     }
 
     /// The wait before attempt `attempt` (2 or later): `backoff * 2^(attempt-2)`,
     /// at most `max_backoff`.
     pub fn backoff_before(&self, attempt: u32) -> Duration {
-        let doublings = attempt.saturating_sub(2).min(30);
-        self.backoff
-            .saturating_mul(1 << doublings)
-            .min(self.max_backoff)
+        self.retry.delay(attempt.saturating_sub(1), 0)
+    }
+
+    /// The retry schedule of a closure transaction.
+    pub(crate) fn retry(&self) -> &RetryPolicy {
+        &self.retry
     }
 }
 
@@ -116,6 +116,8 @@ pub struct Transaction<'a> {
     inner: deadpool_postgres::Transaction<'a>,
     failed: AtomicBool,
     attempt: u32,
+    /// A savepoint's commit is a `RELEASE`, not the transaction's commit.
+    savepoint: bool,
 }
 
 impl std::fmt::Debug for Transaction<'_> {
@@ -133,11 +135,14 @@ impl<'a> Transaction<'a> {
             inner,
             failed: AtomicBool::new(false),
             attempt: 1,
+            savepoint: false,
         }
     }
 
-    fn backend(&self) -> &deadpool_postgres::Transaction<'a> {
-        &self.inner
+    /// The same transaction as attempt `attempt` of a closure transaction.
+    pub(crate) fn with_attempt(mut self, attempt: u32) -> Self {
+        self.attempt = attempt;
+        self
     }
 
     /// A server error aborts the transaction; pgsim's own checks (parameter
@@ -149,6 +154,15 @@ impl<'a> Transaction<'a> {
             }
         }
         result
+    }
+
+    async fn run<M: Method>(&self, statement: Statement<'_, M>) -> Result<M::Output> {
+        statement.check()?;
+        self.observe(statement.run(&self.inner).await)
+    }
+
+    async fn stream(&self, statement: Statement<'_, Streamed>) -> Result<RowStream> {
+        Ok(RowStream::new(self.run(statement).await?, None))
     }
 
     query_methods!();
@@ -177,6 +191,7 @@ impl<'a> Transaction<'a> {
                 inner,
                 failed: AtomicBool::new(false),
                 attempt,
+                savepoint: true,
             }),
             Err(e) => {
                 if e.as_db_error().is_some() {
@@ -188,7 +203,9 @@ impl<'a> Transaction<'a> {
     }
 
     /// `COMMIT` (or `RELEASE SAVEPOINT`). On a failed transaction it rolls
-    /// back and returns [`Error::TransactionAborted`].
+    /// back and returns [`Error::TransactionAborted`]. When the connection
+    /// breaks once `COMMIT` is sent, the error is
+    /// [`Error::CommitOutcomeUnknown`]: it may have been applied.
     pub async fn commit(self) -> Result<()> {
         if self.is_failed() {
             self.inner
@@ -197,39 +214,17 @@ impl<'a> Transaction<'a> {
                 .map_err(query_error("ROLLBACK"))?;
             return Err(Error::TransactionAborted);
         }
-        self.inner.commit().await.map_err(query_error("COMMIT"))
+        let savepoint = self.savepoint;
+        match self.inner.commit().await.map_err(query_error("COMMIT")) {
+            Err(e) if !savepoint && e.is_connection_error() => Err(Error::CommitOutcomeUnknown {
+                source: Box::new(e),
+            }),
+            other => other,
+        }
     }
 
     /// `ROLLBACK` (or `ROLLBACK TO SAVEPOINT` and `RELEASE`).
     pub async fn rollback(self) -> Result<()> {
         self.inner.rollback().await.map_err(query_error("ROLLBACK"))
-    }
-}
-
-/// One attempt of a closure transaction: commit on `Ok`, roll back on `Err`
-/// or panic (the panic then carries on).
-pub(crate) async fn attempt<T, F>(
-    conn: &mut Connection,
-    options: &TransactionOptions,
-    attempt: u32,
-    f: &mut F,
-) -> Result<T>
-where
-    F: AsyncFnMut(&mut Transaction<'_>) -> Result<T>,
-{
-    let mut tx = conn.begin_with(options).await?;
-    tx.attempt = attempt;
-    match AssertUnwindSafe(f(&mut tx)).catch_unwind().await {
-        Ok(Ok(value)) => tx.commit().await.map(|()| value),
-        Ok(Err(e)) => {
-            // The closure's error is the one that matters; a failed rollback
-            // means a broken connection, which the pool will not reuse.
-            let _ = tx.rollback().await;
-            Err(e)
-        }
-        Err(panic) => {
-            let _ = tx.rollback().await;
-            std::panic::resume_unwind(panic)
-        }
     }
 }

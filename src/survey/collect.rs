@@ -13,12 +13,12 @@ use super::sample;
 use crate::{Client, Error, Result};
 
 pub(super) async fn collect_all(c: &Client, config: &MultiDatabaseConfig) -> Result<Survey> {
+    let limiter = RateLimiter::new(config.queries_per_second)?;
     let started = Instant::now();
     let collected_at = rfc3339(match config.clock {
         Clock::System => SystemTime::now(),
         Clock::Fixed(at) => at,
     });
-    let limiter = RateLimiter::new(config.queries_per_second);
     let server = catalog::server_info(c, &limiter).await?;
     let list = catalog::list_databases(c, &limiter, &config.list).await?;
     let mut summary = Summary {

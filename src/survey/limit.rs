@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::{Error, Result};
+
 /// A token bucket holding one token, refilled `queries_per_second` times a
 /// second, shared by every task of a survey: N queries take at least
 /// `(N - 1) / qps` however many databases are in flight. Waiting goes
@@ -16,16 +18,39 @@ pub struct RateLimiter {
     next: Mutex<Option<Instant>>,
 }
 
+/// The longest wait between two queries a limit may ask for: a rate under
+/// one query a day is a mistake (and tiny rates overflow a `Duration`).
+pub const MAX_QUERY_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
+
 impl RateLimiter {
-    /// At most `queries_per_second` (a positive, finite number; anything
-    /// else means no limit).
-    pub fn new(queries_per_second: f64) -> Self {
-        let interval = (queries_per_second.is_finite() && queries_per_second > 0.0)
-            .then(|| Duration::from_secs_f64(1.0 / queries_per_second));
-        RateLimiter {
-            interval,
-            next: Mutex::new(None),
+    /// At most `queries_per_second`; 0 means no limit. A negative, NaN or
+    /// infinite rate, or one under one query a day ([`MAX_QUERY_INTERVAL`]), is
+    /// [`Error::Setting`] for `queries_per_second`.
+    pub fn new(queries_per_second: f64) -> Result<Self> {
+        let refuse = |reason: &str| Error::Setting {
+            setting: "queries_per_second".into(),
+            value: queries_per_second.to_string(),
+            reason: format!(
+                "{reason}; give 0 for no limit, or a rate of at least one query a day (1/86400)"
+            ),
+        };
+        if queries_per_second == 0.0 {
+            return Ok(RateLimiter::unlimited());
         }
+        if !queries_per_second.is_finite() {
+            return Err(refuse("not a finite number"));
+        }
+        if queries_per_second < 0.0 {
+            return Err(refuse("a rate cannot be negative"));
+        }
+        let interval = Duration::try_from_secs_f64(1.0 / queries_per_second)
+            .ok()
+            .filter(|i| *i <= MAX_QUERY_INTERVAL)
+            .ok_or_else(|| refuse("so small a rate waits more than a day between queries"))?;
+        Ok(RateLimiter {
+            interval: Some(interval),
+            next: Mutex::new(None),
+        })
     }
 
     /// No limit.
@@ -59,7 +84,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn n_queries_take_n_minus_one_intervals_across_tasks() {
-        let limiter = Arc::new(RateLimiter::new(5.0));
+        let limiter = Arc::new(RateLimiter::new(5.0).expect("a rate"));
         let start = Instant::now();
         // Four "databases" in flight, 5 queries each: 20 queries at 5/s.
         let tasks: Vec<_> = (0..4)
@@ -91,7 +116,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_idle_limiter_does_not_bank_a_burst() {
-        let limiter = RateLimiter::new(10.0);
+        let limiter = RateLimiter::new(10.0).expect("a rate");
         limiter.acquire().await;
         tokio::time::sleep(Duration::from_secs(5)).await;
         let start = Instant::now();
@@ -102,14 +127,36 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn zero_or_nonsense_means_unlimited() {
-        for qps in [0.0, -1.0, f64::NAN, f64::INFINITY] {
-            let limiter = RateLimiter::new(qps);
+    async fn zero_means_unlimited() {
+        for qps in [0.0, -0.0] {
+            let limiter = RateLimiter::new(qps).expect("no limit");
             let start = Instant::now();
             for _ in 0..100 {
                 limiter.acquire().await;
             }
             assert_eq!(start.elapsed(), Duration::ZERO, "{qps}");
         }
+    }
+
+    #[test]
+    fn nonsense_and_vanishing_rates_are_refused_saying_why() {
+        for (qps, why) in [
+            (-1.0, "negative"),
+            (f64::NAN, "finite"),
+            (f64::INFINITY, "finite"),
+            (f64::NEG_INFINITY, "finite"),
+            (1e-300, "more than a day"),
+            (f64::MIN_POSITIVE, "more than a day"),
+            (1.0 / 86_401.0, "more than a day"),
+        ] {
+            let e = RateLimiter::new(qps).expect_err("refused");
+            let text = e.to_string();
+            assert!(
+                text.contains("queries_per_second") && text.contains(why),
+                "{qps}: {text}"
+            );
+        }
+        assert!(RateLimiter::new(1.0 / 86_400.0).is_ok(), "one a day");
+        assert!(RateLimiter::new(1e300).is_ok(), "huge is just fast");
     }
 }

@@ -29,7 +29,7 @@ mod sample;
 
 pub use collect::rfc3339;
 pub use glob::Glob;
-pub use limit::RateLimiter;
+pub use limit::{RateLimiter, MAX_QUERY_INTERVAL};
 pub use model::*;
 pub use sample::{detect_ordering, iso8601, order_by, sample_sql, to_json, TIMESTAMP_NAMES};
 
@@ -120,7 +120,8 @@ impl Client {
         Ok(self.table(schema, table).await?.row_estimate)
     }
 
-    /// How the table's most recent rows are found ([`detect_ordering`]).
+    /// How the table's most recent rows are found ([`detect_ordering`];
+    /// a random order has [`DEFAULT_SEED`]).
     pub async fn detect_ordering_strategy(
         &self,
         schema: &str,
@@ -128,7 +129,7 @@ impl Client {
     ) -> Result<OrderingStrategy> {
         let columns = self.columns(schema, table).await?;
         let indexes = self.indexes(schema, table).await?;
-        Ok(detect_ordering(&columns, &indexes))
+        Ok(detect_ordering(&columns, &indexes, DEFAULT_SEED))
     }
 
     /// The table's most recent rows as JSON, with its row estimate and

@@ -182,20 +182,36 @@ pub enum OrderingStrategy {
         /// The column.
         column: String,
     },
-    /// Nothing to order by: rows in random order.
-    Random,
+    /// Nothing to order by: rows in an order that looks random but is a
+    /// hash of each row's text and the seed, so the same seed samples the
+    /// same rows of the same data, live or replayed.
+    Random {
+        /// [`SamplingConfig::seed`].
+        seed: u64,
+    },
 }
 
-/// How many rows to sample.
+/// How many rows to sample, and how to pick them where nothing orders them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SamplingConfig {
     /// Rows per table (0: none).
     pub rows: usize,
+    /// The seed of the random order of tables with no primary key,
+    /// timestamp or serial column ([`OrderingStrategy::Random`]): the same
+    /// seed picks the same rows of the same data. Default
+    /// [`DEFAULT_SEED`].
+    pub seed: u64,
 }
+
+/// The seed a survey's random order uses unless told otherwise.
+pub const DEFAULT_SEED: u64 = 0;
 
 impl Default for SamplingConfig {
     fn default() -> Self {
-        SamplingConfig { rows: 10 }
+        SamplingConfig {
+            rows: 10,
+            seed: DEFAULT_SEED,
+        }
     }
 }
 
@@ -248,7 +264,9 @@ pub struct MultiDatabaseConfig {
     pub include_system_schemas: bool,
     /// Rows sampled per table.
     pub sampling: SamplingConfig,
-    /// One limit for every query of the survey, across databases (0: none).
+    /// One limit for every query of the survey, across databases (0: none;
+    /// negative, not finite or under one a day: refused, see
+    /// [`RateLimiter::new`](crate::survey::RateLimiter::new)).
     pub queries_per_second: f64,
     /// Databases collected at once (at least 1).
     pub max_concurrency: usize,

@@ -22,8 +22,12 @@ pub const TIMESTAMP_NAMES: [&str; 7] = [
 /// Picks how to find a table's most recent rows: its primary key (all
 /// columns, key order); else a `timestamp`/`timestamptz` column by
 /// [`TIMESTAMP_NAMES`] priority; else a serial (`nextval(...)` default) or
-/// identity column; else random.
-pub fn detect_ordering(columns: &[ColumnInfo], indexes: &[IndexInfo]) -> OrderingStrategy {
+/// identity column; else random, by `seed`.
+pub fn detect_ordering(
+    columns: &[ColumnInfo],
+    indexes: &[IndexInfo],
+    seed: u64,
+) -> OrderingStrategy {
     if let Some(pk) = indexes.iter().find(|i| i.primary) {
         if !pk.columns.is_empty() {
             return OrderingStrategy::PrimaryKey {
@@ -50,12 +54,15 @@ pub fn detect_ordering(columns: &[ColumnInfo], indexes: &[IndexInfo]) -> Orderin
         Some(c) => OrderingStrategy::Serial {
             column: c.name.clone(),
         },
-        None => OrderingStrategy::Random,
+        None => OrderingStrategy::Random { seed },
     }
 }
 
 /// The ORDER BY clause for a strategy, most recent first, identifiers
-/// quoted (so `Order "Lines"` works).
+/// quoted (so `Order "Lines"` works). The random order is an MD5 of the
+/// row's text (`t` is the sampled table) and the seed, compared bytewise:
+/// the same on every server with the same data, and the same SQL text every
+/// time, so a replay finds the recorded sample.
 pub fn order_by(strategy: &OrderingStrategy) -> String {
     order_by_in(strategy, "")
 }
@@ -75,7 +82,9 @@ fn order_by_in(strategy: &OrderingStrategy, prefix: &str) -> String {
         OrderingStrategy::Serial { column } => {
             format!("{prefix}{} DESC", quote_identifier(column))
         }
-        OrderingStrategy::Random => "random()".to_owned(),
+        OrderingStrategy::Random { seed } => {
+            format!("md5((t.*)::text || '{seed}') COLLATE \"C\"")
+        }
     }
 }
 
@@ -112,12 +121,12 @@ pub(super) async fn sample(
     indexes: &[IndexInfo],
     config: &SamplingConfig,
 ) -> Result<Sample> {
-    let ordering = detect_ordering(columns, indexes);
+    let ordering = detect_ordering(columns, indexes, config.seed);
     let mut warnings = Vec::new();
-    if ordering == OrderingStrategy::Random {
-        warnings.push(
-            "no primary key, timestamp or serial column: rows sampled in random order".to_owned(),
-        );
+    if let OrderingStrategy::Random { seed } = ordering {
+        warnings.push(format!(
+            "no primary key, timestamp or serial column: rows sampled in random order (seed {seed})"
+        ));
     }
     if table.row_estimate.is_none()
         && matches!(
@@ -235,20 +244,20 @@ mod tests {
             column("created", "timestamp"),
         ];
         assert_eq!(
-            detect_ordering(&cols, &[pk]),
+            detect_ordering(&cols, &[pk], 0),
             OrderingStrategy::PrimaryKey {
                 columns: vec!["b".into(), "a".into()]
             }
         );
         assert_eq!(
-            detect_ordering(&cols, &[]),
+            detect_ordering(&cols, &[], 0),
             OrderingStrategy::Timestamp {
                 column: "created".into()
             }
         );
         cols[3].type_name = "text".into();
         assert_eq!(
-            detect_ordering(&cols, &[]),
+            detect_ordering(&cols, &[], 0),
             OrderingStrategy::Timestamp {
                 column: "updated_at".into()
             }
@@ -256,7 +265,7 @@ mod tests {
         let mut serial = vec![column("note", "text"), column("seq", "int4")];
         serial[1].default = Some("nextval('t_seq_seq'::regclass)".into());
         assert_eq!(
-            detect_ordering(&serial, &[]),
+            detect_ordering(&serial, &[], 0),
             OrderingStrategy::Serial {
                 column: "seq".into()
             }
@@ -264,13 +273,36 @@ mod tests {
         serial[1].default = None;
         serial[0].identity = Some("always".into());
         assert_eq!(
-            detect_ordering(&serial, &[]),
+            detect_ordering(&serial, &[], 0),
             OrderingStrategy::Serial {
                 column: "note".into()
             }
         );
         serial[0].identity = None;
-        assert_eq!(detect_ordering(&serial, &[]), OrderingStrategy::Random);
+        assert_eq!(
+            detect_ordering(&serial, &[], 7),
+            OrderingStrategy::Random { seed: 7 }
+        );
+    }
+
+    #[test]
+    fn the_random_order_is_a_seeded_hash_with_the_same_text_every_time() {
+        let cols = [column("data", "bytea")];
+        let sql = |seed| {
+            sample_sql(
+                "public",
+                "blobs",
+                &cols,
+                &OrderingStrategy::Random { seed },
+                3,
+            )
+        };
+        assert_eq!(
+            sql(42),
+            "select t.\"data\"::text from public.blobs t order by md5((t.*)::text || '42') COLLATE \"C\" limit 3"
+        );
+        assert_eq!(sql(42), sql(42));
+        assert_ne!(sql(42), sql(43));
     }
 
     #[test]

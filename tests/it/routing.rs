@@ -245,23 +245,34 @@ async fn a_unique_violation_is_never_retried() {
     assert_eq!(nodes.primary.faults()[0].matched, 1);
 }
 
-#[tokio::test(start_paused = true)]
-async fn breaker_opens_rejects_half_opens_and_closes() {
-    let nodes = Nodes::start(&["match=rt_items,error=53300,times=3"], &[], &[]).await;
-    let cooldown = Duration::from_secs(10);
+/// The primary's breaker cools down this long.
+const COOLDOWN: Duration = Duration::from_secs(10);
+
+/// A primary-only client whose breaker opens after two failures for
+/// [`COOLDOWN`], opened by two reads the primary's first faults fail with
+/// 53300.
+async fn tripped_breaker(nodes: &Nodes) -> Client {
     let c = nodes
         .primary_only()
         .circuit_breaker(BreakerConfig {
             failure_threshold: 2,
-            cooldown,
+            cooldown: COOLDOWN,
         })
         .build()
         .await
         .expect("client");
-    let read = || c.query_one(READ, &[&3i32]);
     for _ in 0..2 {
-        assert_eq!(read().await.expect_err("injected").code(), Some("53300"));
+        let e = c.query_one(READ, &[&3i32]).await.expect_err("injected");
+        assert_eq!(e.code(), Some("53300"));
     }
+    c
+}
+
+#[tokio::test(start_paused = true)]
+async fn breaker_opens_rejects_half_opens_and_closes() {
+    let nodes = Nodes::start(&["match=rt_items,error=53300,times=3"], &[], &[]).await;
+    let c = tripped_breaker(&nodes).await;
+    let read = || c.query_one(READ, &[&3i32]);
     let state = |c: &Client| c.routing_stats().breakers["primary"];
     assert_eq!(state(&c).state, BreakerState::Open);
     assert!(
@@ -273,7 +284,7 @@ async fn breaker_opens_rejects_half_opens_and_closes() {
         2,
         "nothing sent while open"
     );
-    tokio::time::advance(cooldown).await;
+    tokio::time::advance(COOLDOWN).await;
     assert_eq!(
         read().await.expect_err("the probe fails").code(),
         Some("53300")
@@ -283,7 +294,7 @@ async fn breaker_opens_rejects_half_opens_and_closes() {
         BreakerState::Open,
         "a failed probe reopens"
     );
-    tokio::time::advance(cooldown).await;
+    tokio::time::advance(COOLDOWN).await;
     read().await.expect("the probe succeeds");
     let s = state(&c);
     assert_eq!(
@@ -353,4 +364,112 @@ async fn injected_latency_exhausts_the_pool_into_a_typed_timeout() {
         .expect_err("pool exhausted");
     assert!(matches!(e, Error::AcquireTimeout { .. }), "{e}");
     slow.await.expect("task").expect("the slow read completes");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_probe_dropped_by_a_timeout_reopens_the_breaker_instead_of_wedging_it() {
+    // Two errors open the breaker; the probe after the cooldown is slow and
+    // its caller gives up on it.
+    let nodes = Nodes::start(
+        &[
+            "match=rt_items,error=53300,times=2",
+            "match=rt_items,latency=60000,times=1",
+        ],
+        &[],
+        &[],
+    )
+    .await;
+    let c = tripped_breaker(&nodes).await;
+    let read = || c.query_one(READ, &[&3i32]);
+    tokio::time::advance(COOLDOWN).await;
+    let gave_up = tokio::time::timeout(Duration::from_secs(1), read()).await;
+    assert!(gave_up.is_err(), "the probe is still waiting: {gave_up:?}");
+    let s = c.routing_stats().breakers["primary"];
+    assert_eq!(
+        (s.state, s.half_opened, s.opened),
+        (BreakerState::Open, 1, 2),
+        "an abandoned probe counts as a failed one"
+    );
+    tokio::time::advance(COOLDOWN).await;
+    read()
+        .await
+        .expect("the next probe goes through and succeeds");
+    assert_eq!(
+        c.routing_stats().breakers["primary"].state,
+        BreakerState::Closed
+    );
+}
+
+#[tokio::test]
+async fn a_connection_dropped_at_commit_is_outcome_unknown_and_never_rerun() {
+    let nodes = Nodes::start(&["match=^commit,drop,times=1"], &[], &[]).await;
+    let c = nodes.primary_only().build().await.expect("client");
+    let mut attempts = Vec::new();
+    let e = c
+        .transaction(async |tx| {
+            attempts.push(tx.attempt());
+            tx.execute(UPDATE, &[&"in a transaction", &2i32]).await
+        })
+        .await
+        .expect_err("COMMIT got no answer");
+    assert_eq!(attempts, [1], "the closure ran once");
+    assert!(
+        matches!(e, Error::CommitOutcomeUnknown { .. }),
+        "a typed error, got {e}"
+    );
+    assert!(!e.is_transient(), "not worth retrying blindly: {e}");
+    assert!(e.to_string().contains("may have been applied"), "{e}");
+    assert_eq!(nodes.primary.faults()[0].matched, 1, "COMMIT was sent once");
+}
+
+#[tokio::test]
+async fn close_closes_every_node_even_after_one_fails() {
+    let c = scenario::client(
+        REPLAY_URL,
+        REPLAY_URL,
+        Mode::Replay {
+            fixtures: fixtures_dir(),
+        },
+    )
+    .await
+    .expect("client");
+    // Closing replica-1 on its own makes the client's close fail there.
+    let replica_1 = c.node("replica-1").expect("replica-1");
+    replica_1.close().await.expect("replica-1 closes once");
+    let e = c.close().await.expect_err("replica-1 was already closed");
+    let text = e.to_string();
+    assert!(text.contains("replica-1"), "names the node: {text}");
+    assert!(
+        c.replay_report().is_none(),
+        "the primary's mock server was shut down as well"
+    );
+    let replica_2 = c.node("replica-2").expect("replica-2");
+    assert!(replica_2.replay_report().is_none(), "and replica-2's");
+    match e {
+        Error::Close { failed, closed } => {
+            assert_eq!(failed.keys().collect::<Vec<_>>(), ["replica-1"]);
+            assert!(
+                matches!(failed["replica-1"], Error::PoolClosed),
+                "{failed:?}"
+            );
+            assert_eq!(closed.keys().collect::<Vec<_>>(), ["primary", "replica-2"]);
+        }
+        other => panic!("expected Error::Close, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_manual_commit_that_gets_no_answer_is_outcome_unknown_too() {
+    let nodes = Nodes::start(&["match=^commit,drop,times=1"], &[], &[]).await;
+    let c = nodes.primary_only().build().await.expect("client");
+    let mut conn = c.acquire().await.expect("connection");
+    let tx = conn.begin().await.expect("begin");
+    tx.execute(UPDATE, &[&"in a transaction", &2i32])
+        .await
+        .expect("update");
+    let e = tx.commit().await.expect_err("COMMIT got no answer");
+    assert!(
+        matches!(e, Error::CommitOutcomeUnknown { .. }) && !e.is_connection_error(),
+        "{e}"
+    );
 }

@@ -1,0 +1,166 @@
+//! A connection taken from the pool, the rows it streams, and one attempt
+//! of a closure transaction on it.
+
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_util::{FutureExt, Stream};
+use tokio_postgres::Row;
+
+use super::pool::Tracker;
+use super::query::{query_error, query_methods, Method, Statement, Streamed};
+use super::txn::{Transaction, TransactionOptions};
+use crate::{Error, Result};
+
+/// A connection taken from the pool; it goes back when dropped.
+///
+/// Statements it prepares stay cached on it for the next caller.
+pub struct Connection {
+    obj: Option<deadpool_postgres::Object>,
+    tracker: Arc<Tracker>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    pub(crate) fn new(obj: deadpool_postgres::Object, tracker: Arc<Tracker>) -> Self {
+        Connection {
+            obj: Some(obj),
+            tracker,
+        }
+    }
+
+    fn object(&self) -> &deadpool_postgres::Object {
+        // Only `Drop` takes it out.
+        self.obj
+            .as_ref()
+            .expect("a connection holds its object until dropped")
+    }
+
+    pub(crate) async fn run<M: Method>(&self, statement: Statement<'_, M>) -> Result<M::Output> {
+        statement.check()?;
+        statement.run(self.object()).await
+    }
+
+    async fn stream(&self, statement: Statement<'_, Streamed>) -> Result<RowStream> {
+        Ok(RowStream::new(self.run(statement).await?, None))
+    }
+
+    query_methods!();
+
+    /// Starts a transaction with default options (`BEGIN`).
+    pub async fn begin(&mut self) -> Result<Transaction<'_>> {
+        self.begin_with(&TransactionOptions::default()).await
+    }
+
+    /// Starts a transaction with an isolation level, read-only or deferrable.
+    pub async fn begin_with(&mut self, options: &TransactionOptions) -> Result<Transaction<'_>> {
+        let obj = self
+            .obj
+            .as_mut()
+            .expect("a connection holds its object until dropped");
+        let mut builder = obj.build_transaction();
+        if let Some(level) = options.isolation {
+            builder = builder.isolation_level(level);
+        }
+        if let Some(read_only) = options.read_only {
+            builder = builder.read_only(read_only);
+        }
+        if let Some(deferrable) = options.deferrable {
+            builder = builder.deferrable(deferrable);
+        }
+        let tx = builder.start().await.map_err(query_error("BEGIN"))?;
+        Ok(Transaction::new(tx))
+    }
+
+    /// Streams rows, keeping this connection until the stream is dropped.
+    pub(crate) async fn into_stream(self, statement: Statement<'_, Streamed>) -> Result<RowStream> {
+        let rows = self.run(statement).await?;
+        Ok(RowStream::new(rows, Some(self)))
+    }
+
+    /// One attempt of a closure transaction: commit on `Ok`, roll back on
+    /// `Err` or panic (the panic then carries on).
+    pub(crate) async fn attempt_transaction<T, F>(
+        &mut self,
+        options: &TransactionOptions,
+        attempt: u32,
+        f: &mut F,
+    ) -> Result<T>
+    where
+        F: AsyncFnMut(&mut Transaction<'_>) -> Result<T>,
+    {
+        let mut tx = self.begin_with(options).await?.with_attempt(attempt);
+        match AssertUnwindSafe(f(&mut tx)).catch_unwind().await {
+            Ok(Ok(value)) => tx.commit().await.map(|()| value),
+            Ok(Err(e)) => {
+                // The closure's error is the one that matters; a failed
+                // rollback means a broken connection, which the pool will
+                // not reuse.
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+            Err(panic) => {
+                let _ = tx.rollback().await;
+                std::panic::resume_unwind(panic)
+            }
+        }
+    }
+
+    /// The driver's client, for anything pgsim does not wrap.
+    pub fn driver(&self) -> &tokio_postgres::Client {
+        self.object()
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if let Some(obj) = self.obj.take() {
+            self.tracker.returned(&obj);
+        }
+    }
+}
+
+/// Rows of a query, streamed. When it came from [`Client`](crate::Client),
+/// it holds its pooled connection until dropped.
+pub struct RowStream {
+    rows: Pin<Box<tokio_postgres::RowStream>>,
+    _conn: Option<Connection>,
+}
+
+impl std::fmt::Debug for RowStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RowStream").finish_non_exhaustive()
+    }
+}
+
+impl RowStream {
+    pub(crate) fn new(rows: tokio_postgres::RowStream, conn: Option<Connection>) -> Self {
+        RowStream {
+            rows: Box::pin(rows),
+            _conn: conn,
+        }
+    }
+
+    /// Rows affected, once the stream is exhausted (`None` before).
+    pub fn rows_affected(&self) -> Option<u64> {
+        self.rows.rows_affected()
+    }
+}
+
+impl Stream for RowStream {
+    type Item = Result<Row>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.rows
+            .as_mut()
+            .poll_next(cx)
+            .map(|row| row.map(|r| r.map_err(Error::Postgres)))
+    }
+}
