@@ -25,7 +25,7 @@ pub use record::{Plan, RecordMode, RecordSummary, Recorder, RecorderBuilder};
 pub use replay::{Replay, Report, SQLSTATE_NO_RECORDING};
 pub use server::fault::{Fault, FaultError, FaultStats};
 pub use server::{AuthMethod, MockServer, MockServerBuilder};
-pub use tls::TlsSource;
+pub use tls::{tls_connector, SslMode, TlsSource};
 
 /// The pool crate [`Client`] is built on, re-exported so versions never mix.
 pub use deadpool_postgres;

@@ -30,6 +30,7 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once; boxing the serve flags buys nothing
 enum Command {
     /// Replay a fixture set as a PostgreSQL server (or, with a record mode
     /// and an upstream, record it: see --record-mode).
@@ -63,18 +64,9 @@ enum Command {
         /// from (JSON; see docs/LIMITS.md, "Authentication").
         #[arg(long, env = "PGSIM_AUTH_FILE")]
         auth_file: Option<PathBuf>,
-        /// TLS: answer SSLRequest with S using this PEM certificate chain
-        /// (with --tls-key).
-        #[arg(long, env = "PGSIM_TLS_CERT", requires = "tls_key", conflicts_with = "tls_generate")]
-        tls_cert: Option<PathBuf>,
-        /// The PEM private key of --tls-cert.
-        #[arg(long, env = "PGSIM_TLS_KEY", requires = "tls_cert")]
-        tls_key: Option<PathBuf>,
-        /// TLS with a certificate generated at start for localhost and
-        /// 127.0.0.1, signed by a throwaway CA whose certificate is written
-        /// to this file (for sslrootcert=FILE sslmode=verify-full).
-        #[arg(long, env = "PGSIM_TLS_GENERATE")]
-        tls_generate: Option<PathBuf>,
+        /// TLS towards clients.
+        #[command(flatten)]
+        tls: TlsArgs,
         /// Inject a fault (repeatable; grammar in docs/FAULTS.md), e.g.
         /// 'match=^select abalance,error=40001,times=2'. PGSIM_FAULTS holds
         /// several separated by ';'; empty entries are ignored.
@@ -113,6 +105,10 @@ enum Command {
         /// Directory the fixtures are written to.
         #[arg(long, env = "PGSIM_FIXTURES")]
         fixtures: PathBuf,
+        /// TLS towards clients (the upstream link follows the upstream
+        /// URL's sslmode).
+        #[command(flatten)]
+        tls: TlsArgs,
     },
     /// List what a fixture set holds (and check that it loads), or show
     /// selected exchanges in full.
@@ -294,6 +290,7 @@ async fn record(
     listen: SocketAddr,
     fixtures: &std::path::Path,
     mode: pgsim::RecordMode,
+    tls: Option<pgsim::TlsSource>,
     who: &str,
 ) -> Result<ExitCode, String> {
     let upstream = upstream
@@ -301,14 +298,15 @@ async fn record(
         .ok_or(format!(
             "{who}: record mode {mode} needs the real server: pass --upstream, or set PGSIM_UPSTREAM or DATABASE_URL"
         ))?;
-    let recorder = pgsim::Recorder::builder()
+    let mut builder = pgsim::Recorder::builder()
         .upstream(upstream)
         .fixtures(fixtures)
         .listen(listen)
-        .record_mode(mode)
-        .start()
-        .await
-        .map_err(|e| e.to_string())?;
+        .record_mode(mode);
+    if let Some(source) = tls {
+        builder = builder.tls(source);
+    }
+    let recorder = builder.start().await.map_err(|e| e.to_string())?;
     println!(
         "{who}: recording (mode {mode}) through {} into {}",
         recorder.addr(),
@@ -343,9 +341,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             any_role,
             auth_method,
             auth_file,
-            tls_cert,
-            tls_key,
-            tls_generate,
+            tls,
             limits,
         } => {
             let ci = std::env::var("CI").is_ok_and(|v| v == "true");
@@ -357,7 +353,15 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                         "record mode {mode}: --fault and --password apply to replay; the recorder passes clients through to the upstream"
                     ));
                 }
-                return record(upstream, listen, &fixtures, mode, "pgsim serve").await;
+                return record(
+                    upstream,
+                    listen,
+                    &fixtures,
+                    mode,
+                    tls.source(),
+                    "pgsim serve",
+                )
+                .await;
             }
             let mut builder = limits.apply(
                 pgsim::MockServer::builder()
@@ -371,16 +375,8 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             if let Some(file) = auth_file {
                 builder = builder.auth_file(file);
             }
-            match (tls_cert, tls_key, tls_generate) {
-                (Some(cert), Some(key), _) => {
-                    builder = builder.tls(pgsim::TlsSource::Files { cert, key });
-                }
-                (_, _, Some(root)) => {
-                    builder = builder.tls(pgsim::TlsSource::Generated {
-                        root_cert: Some(root),
-                    });
-                }
-                _ => {}
+            if let Some(source) = tls.source() {
+                builder = builder.tls(source);
             }
             if strict_order {
                 builder = builder.strict_order();
@@ -437,12 +433,14 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             upstream,
             listen,
             fixtures,
+            tls,
         } => {
             record(
                 upstream,
                 listen,
                 &fixtures,
                 pgsim::RecordMode::All,
+                tls.source(),
                 "pgsim record",
             )
             .await
@@ -474,6 +472,43 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 list,
             })
             .await
+        }
+    }
+}
+
+/// TLS towards clients, for `pgsim serve` and `pgsim record`.
+#[derive(Debug, clap::Args)]
+struct TlsArgs {
+    /// Answer SSLRequest with S and speak TLS with this PEM certificate
+    /// chain (with --tls-key).
+    #[arg(
+        long,
+        env = "PGSIM_TLS_CERT",
+        requires = "tls_key",
+        conflicts_with = "tls_generate"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "PGSIM_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// TLS with a certificate generated at start for localhost and
+    /// 127.0.0.1, signed by a throwaway CA whose certificate is written to
+    /// this file (for sslrootcert=FILE sslmode=verify-full).
+    #[arg(long, env = "PGSIM_TLS_GENERATE")]
+    tls_generate: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    fn source(&self) -> Option<pgsim::TlsSource> {
+        match (&self.tls_cert, &self.tls_key, &self.tls_generate) {
+            (Some(cert), Some(key), _) => Some(pgsim::TlsSource::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            (_, _, Some(root)) => Some(pgsim::TlsSource::Generated {
+                root_cert: Some(root.clone()),
+            }),
+            _ => None,
         }
     }
 }

@@ -15,7 +15,7 @@ pub(crate) mod query;
 mod retry;
 mod route;
 mod txn;
-mod url;
+pub(crate) mod url;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -217,7 +217,7 @@ impl ClientBuilder {
                 // error (and leaves no empty session in the fixtures).
                 let (check, conn) = url
                     .driver_config(&self.driver_settings())
-                    .connect(tokio_postgres::NoTls)
+                    .connect(url.tls()?)
                     .await
                     .map_err(|source| Error::Upstream {
                         address: url.address(),
@@ -225,8 +225,10 @@ impl ClientBuilder {
                     })?;
                 drop(check);
                 drop(conn);
+                let (ssl, root) = url.tls_settings();
                 let recorder = Recorder::builder()
                     .upstream(url.address())
+                    .upstream_tls(ssl, root)
                     .fixtures(fixtures)
                     .record_mode(mode)
                     .start()
@@ -259,12 +261,12 @@ impl Client {
     ) -> Result<Client> {
         let settings = builder.pool_settings()?;
         let driver = builder.driver_settings();
-        let config = match backend.addr() {
-            None => url.driver_config(&driver),
-            Some(addr) => url.driver_config_at(addr, &driver),
+        let (config, tls) = match backend.addr() {
+            None => (url.driver_config(&driver), Some(url.tls()?)),
+            Some(addr) => (url.driver_config_at(addr, &driver), None),
         };
         let tracker = Arc::new(Tracker::default());
-        let pool = pool::build(config, &settings, &tracker)?;
+        let pool = pool::build(config, tls, &settings, &tracker)?;
         let client = Client {
             inner: Arc::new(Inner {
                 pool,

@@ -130,20 +130,24 @@ impl Tracker {
 }
 
 /// Builds the deadpool pool with pgsim's hooks.
+/// `tls`: the connector for a server reached directly (Live mode), which
+/// does what `sslmode` says; the recorder and the mock server are reached
+/// in plaintext.
 pub(crate) fn build(
     config: tokio_postgres::Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     settings: &PoolSettings,
     tracker: &Arc<Tracker>,
 ) -> Result<Pool, Error> {
-    let manager = Manager::from_config(
-        config,
-        NoTls,
-        ManagerConfig {
-            // Only checks the socket is open: no extra round trip per
-            // acquire, so recordings hold only what the caller sent.
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
+    let manager_config = ManagerConfig {
+        // Only checks the socket is open: no extra round trip per
+        // acquire, so recordings hold only what the caller sent.
+        recycling_method: RecyclingMethod::Fast,
+    };
+    let manager = match tls {
+        Some(tls) => Manager::from_config(config, tls, manager_config),
+        None => Manager::from_config(config, NoTls, manager_config),
+    };
     let on_create = Arc::clone(tracker);
     let on_recycle = Arc::clone(tracker);
     let recycle_settings = settings.clone();

@@ -36,6 +36,61 @@ pub struct ConnectionString {
     port: u16,
     user: String,
     database: String,
+    /// libpq's `sslmode` (default `prefer`).
+    ssl: crate::SslMode,
+    /// `sslrootcert`: the CA certificates trusted by `verify-ca` and
+    /// `verify-full` (default: the webpki roots).
+    root_cert: Option<std::path::PathBuf>,
+}
+
+/// Takes `sslmode` and `sslrootcert` out of a connection string (URL query
+/// or `key=value` form): tokio-postgres knows neither `verify-ca`,
+/// `verify-full` nor `sslrootcert`; the toolkit's TLS connector does.
+pub(crate) fn take_tls_settings(s: &str) -> (String, Option<String>, Option<String>) {
+    let (mut mode, mut root) = (None, None);
+    if let Some((base, query)) = s.split_once('?').filter(|_| s.contains("://")) {
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                match k {
+                    "sslmode" => mode = Some(percent_decode(v)),
+                    "sslrootcert" => root = Some(percent_decode(v)),
+                    _ => return true,
+                }
+                false
+            })
+            .collect();
+        let rest = if kept.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        return (rest, mode, root);
+    }
+    if s.contains("://") {
+        return (s.to_owned(), None, None);
+    }
+    static KV: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let kv = KV.get_or_init(|| {
+        regex::Regex::new(r"(?:^|\s)(sslmode|sslrootcert)\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
+            .unwrap_or_else(|_| unreachable!())
+    });
+    for c in kv.captures_iter(s) {
+        let value = c[2].trim_matches('\'').to_owned();
+        match &c[1] {
+            "sslmode" => mode = Some(value),
+            _ => root = Some(value),
+        }
+    }
+    (kv.replace_all(s, "").into_owned(), mode, root)
+}
+
+/// `%XX` escapes of a URL query value decoded.
+fn percent_decode(v: &str) -> String {
+    percent_encoding::percent_decode_str(v)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 impl ConnectionString {
@@ -53,7 +108,12 @@ impl ConnectionString {
                 )));
             }
         }
-        let config = tokio_postgres::Config::from_str(s).map_err(|e| {
+        let (rest, ssl, root_cert) = take_tls_settings(s);
+        let ssl: crate::SslMode = match ssl {
+            Some(m) => m.parse().map_err(fail)?,
+            None => crate::SslMode::default(),
+        };
+        let config = tokio_postgres::Config::from_str(&rest).map_err(|e| {
             // The driver puts what is wrong in the source ("invalid value
             // for option `port`"); values are not echoed.
             match std::error::Error::source(&e) {
@@ -99,12 +159,16 @@ impl ConnectionString {
         let database = config.get_dbname().unwrap_or(&user).to_owned();
         check_name("database", &database).map_err(fail)?;
         check_name("user", &user).map_err(fail)?;
+        let mut config = config;
+        config.ssl_mode(ssl.negotiation());
         Ok(ConnectionString {
             config,
             host,
             port,
             user,
             database,
+            ssl,
+            root_cert: root_cert.map(std::path::PathBuf::from),
         })
     }
 
@@ -136,6 +200,30 @@ impl ConnectionString {
     /// Database name.
     pub fn database(&self) -> &str {
         &self.database
+    }
+
+    /// libpq's `sslmode` of this connection string (default `prefer`).
+    pub fn ssl_mode(&self) -> crate::SslMode {
+        self.ssl
+    }
+
+    /// The TLS connector for connecting to the server itself: `sslmode`'s
+    /// verification, trusting `sslrootcert` (else the webpki roots).
+    pub(crate) fn tls(&self) -> Result<tokio_postgres_rustls::MakeRustlsConnect, Error> {
+        let pem = match &self.root_cert {
+            Some(path) => Some(std::fs::read(path).map_err(|e| Error::Url {
+                url: self.to_string(),
+                reason: format!("sslrootcert {}: {e}", path.display()),
+            })?),
+            None => None,
+        };
+        crate::tls_connector(self.ssl, pem.as_deref())
+    }
+
+    /// `sslmode` and `sslrootcert`, for a recorder that connects upstream
+    /// as this connection string says.
+    pub(crate) fn tls_settings(&self) -> (crate::SslMode, Option<std::path::PathBuf>) {
+        (self.ssl, self.root_cert.clone())
     }
 
     /// Whether a password is set (the password itself is never exposed).

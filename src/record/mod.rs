@@ -15,7 +15,6 @@ use std::sync::{Arc, Mutex};
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -79,6 +78,8 @@ pub struct RecorderBuilder {
     listen: Option<SocketAddr>,
     /// `None`: [`RecordMode::All`].
     mode: Option<RecordMode>,
+    upstream_tls: Option<(crate::SslMode, Option<PathBuf>)>,
+    tls: Option<crate::TlsSource>,
 }
 
 impl RecorderBuilder {
@@ -89,6 +90,26 @@ impl RecorderBuilder {
     /// `postgres`, no password).
     pub fn upstream(mut self, upstream: impl Into<String>) -> Self {
         self.upstream = Some(upstream.into());
+        self
+    }
+
+    /// How the proxy connects to the upstream, as libpq's `sslmode` and
+    /// `sslrootcert` (also read from the upstream URL's own `sslmode` and
+    /// `sslrootcert`); without either, in plaintext. Over TLS the upstream
+    /// offers SCRAM with channel binding, which a client of the proxy cannot
+    /// bind to (its TLS channel ends at the proxy): such clients need
+    /// `channel_binding=disable` (libpq's default, `prefer`, then works
+    /// only when the client's own link is plaintext).
+    pub fn upstream_tls(mut self, mode: crate::SslMode, root_cert: Option<PathBuf>) -> Self {
+        self.upstream_tls = Some((mode, root_cert));
+        self
+    }
+
+    /// Answers clients' SSLRequest with `S` and speaks TLS to them with this
+    /// certificate (the recording is of the decrypted protocol); without
+    /// it the proxy answers `N`.
+    pub fn tls(mut self, source: crate::TlsSource) -> Self {
+        self.tls = Some(source);
         self
     }
 
@@ -167,7 +188,25 @@ impl RecorderBuilder {
             mode,
             known,
         };
+        let (upstream_ssl, root) = match self.upstream_tls {
+            Some((mode, root)) => (Some(mode), root),
+            None => (upstream.ssl, upstream.root_cert.clone()),
+        };
+        let root_pem = match &root {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                Error::Config(format!("upstream sslrootcert {}: {e}", path.display()))
+            })?),
+            None => None,
+        };
+        let upstream_tls = Arc::new(crate::tls::client_config(
+            upstream_ssl.unwrap_or(crate::SslMode::Prefer),
+            root_pem.as_deref(),
+        )?);
+        let client_tls = self.tls.as_ref().map(crate::tls::Tls::new).transpose()?;
         let shared = Arc::new(Shared {
+            upstream_ssl,
+            upstream_tls,
+            client_tls,
             upstream: upstream.addr,
             writer,
             seq: AtomicU64::new(next_seq),
@@ -280,6 +319,9 @@ struct Upstream {
     addr: String,
     user: String,
     password: Option<String>,
+    /// The URL's `sslmode` and `sslrootcert`, when it gives them.
+    ssl: Option<crate::SslMode>,
+    root_cert: Option<PathBuf>,
 }
 
 impl Upstream {
@@ -289,8 +331,15 @@ impl Upstream {
                 addr: s.to_owned(),
                 user: "postgres".to_owned(),
                 password: None,
+                ssl: None,
+                root_cert: None,
             });
         }
+        let (s, ssl, root_cert) = crate::client::url::take_tls_settings(s);
+        let ssl = ssl
+            .map(|m| m.parse::<crate::SslMode>())
+            .transpose()
+            .map_err(|e| Error::Config(format!("invalid upstream URL: {e}")))?;
         let config: tokio_postgres::Config = s
             .parse()
             .map_err(|e| Error::Config(format!("invalid upstream URL: {e}")))?;
@@ -305,12 +354,20 @@ impl Upstream {
             password: config
                 .get_password()
                 .map(|p| String::from_utf8_lossy(p).into_owned()),
+            ssl,
+            root_cert: root_cert.map(PathBuf::from),
         })
     }
 }
 
 struct Shared {
     upstream: String,
+    /// How to connect upstream: the `sslmode` given (`None`: as the
+    /// client asked), and the TLS configuration it means.
+    upstream_ssl: Option<crate::SslMode>,
+    upstream_tls: Arc<tokio_rustls::rustls::ClientConfig>,
+    /// TLS towards clients, when on.
+    client_tls: Option<crate::tls::Tls>,
     writer: Writer,
     seq: AtomicU64,
     sessions: AtomicU64,
@@ -467,16 +524,27 @@ impl Drop for Recorder {
     }
 }
 
-async fn proxy(mut client: TcpStream, shared: Arc<Shared>) {
+async fn proxy(client: TcpStream, shared: Arc<Shared>) {
     let _ = client.set_nodelay(true);
+    let mut client = crate::tls::Stream::Plain(client);
     let mut inbuf = BytesMut::with_capacity(8192);
-    // Startup phase: refuse TLS, pass cancel requests through, read Startup.
+    // Startup phase: TLS if on, cancel requests passed through, Startup read.
     let (startup_frame, startup) = loop {
         let frame = match read_frame(&mut client, &mut inbuf, true).await {
             Ok(Some(f)) => f,
             _ => return,
         };
         match wire::decode_startup(frame.clone().freeze()) {
+            Ok(Frontend::SslRequest) if shared.client_tls.is_some() && !client.is_tls() => {
+                if !inbuf.is_empty() || client.write_all(b"S").await.is_err() {
+                    return;
+                }
+                if let Some(tls) = &shared.client_tls {
+                    if client.upgrade(tls).await.is_err() {
+                        return;
+                    }
+                }
+            }
             Ok(Frontend::SslRequest | Frontend::GssEncRequest) => {
                 if client.write_all(b"N").await.is_err() {
                     return;
@@ -492,20 +560,32 @@ async fn proxy(mut client: TcpStream, shared: Arc<Shared>) {
             _ => return,
         }
     };
-    let Ok(mut upstream) = TcpStream::connect(&shared.upstream).await else {
-        let f = crate::fixture::ErrorFields::fatal(
-            "08006",
-            format!(
-                "pgsim record: cannot reach upstream server {}",
-                shared.upstream
-            ),
-        );
-        let mut out = BytesMut::new();
-        let _ = wire::put_error(&mut out, f.to_wire());
-        let _ = client.write_all(&out).await;
-        return;
+    // Plaintext unless the upstream URL or the builder says otherwise:
+    // over TLS the server offers SCRAM channel binding, which a client of
+    // the proxy cannot bind to (its channel ends at the proxy).
+    let mode = shared.upstream_ssl.unwrap_or(crate::SslMode::Disable);
+    let mut upstream = match crate::tls::connect_upstream(
+        &shared.upstream,
+        mode,
+        Some(&shared.upstream_tls),
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            let f = crate::fixture::ErrorFields::fatal(
+                "08006",
+                format!(
+                    "pgsim record: cannot reach upstream server {}: {e}",
+                    shared.upstream
+                ),
+            );
+            let mut out = BytesMut::new();
+            let _ = wire::put_error(&mut out, f.to_wire());
+            let _ = client.write_all(&out).await;
+            return;
+        }
     };
-    let _ = upstream.set_nodelay(true);
     if upstream.write_all(&startup_frame).await.is_err() {
         return;
     }
@@ -524,8 +604,8 @@ async fn proxy(mut client: TcpStream, shared: Arc<Shared>) {
     let scope = crate::protocol::scope::at_startup(&startup);
     let tap = Arc::new(Mutex::new((Tap::new(scope), session)));
 
-    let (client_rd, client_wr) = client.into_split();
-    let (up_rd, up_wr) = upstream.into_split();
+    let (client_rd, client_wr) = tokio::io::split(client);
+    let (up_rd, up_wr) = tokio::io::split(upstream);
     let t1 = Arc::clone(&tap);
     let to_server = pump(client_rd, inbuf, up_wr, move |frame| {
         if let Ok(mut guard) = t1.lock() {
@@ -576,9 +656,9 @@ async fn proxy(mut client: TcpStream, shared: Arc<Shared>) {
 /// Copies frames from `rd` to `wr`, showing each complete frame to `tap`
 /// before it is forwarded.
 async fn pump(
-    mut rd: OwnedReadHalf,
+    mut rd: impl tokio::io::AsyncRead + Unpin,
     mut buf: BytesMut,
-    mut wr: OwnedWriteHalf,
+    mut wr: impl tokio::io::AsyncWrite + Unpin,
     mut tap: impl FnMut(BytesMut),
 ) {
     let mut out = BytesMut::with_capacity(8192);
@@ -615,7 +695,7 @@ async fn pump(
 }
 
 async fn read_frame(
-    s: &mut TcpStream,
+    s: &mut (impl tokio::io::AsyncRead + Unpin),
     buf: &mut BytesMut,
     startup: bool,
 ) -> std::io::Result<Option<BytesMut>> {

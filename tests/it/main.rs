@@ -21,6 +21,7 @@ mod scoped;
 mod secrets;
 mod support;
 mod survey;
+mod tls;
 mod toolkit_cases;
 mod types;
 mod verify;

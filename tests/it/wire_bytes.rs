@@ -32,6 +32,9 @@ const SQL: &[&str] = &[
     "select no_such_column from wire_items",
 ];
 
+/// Index of `rollback` in [`SIMPLE`].
+const ROLLBACK: usize = 3;
+
 const SIMPLE: &[&str] = &[
     "select id, name from wire_items order by id",
     "begin",
@@ -257,6 +260,14 @@ async fn converse(addr: &str, user: &str, password: &str, steps: &[Step]) -> Vec
             left -= 1;
         }
     }
+    // End the session as a client does (Terminate, then the server closes),
+    // so every server sees the same end and the recorder writes the
+    // session whole before the comparison.
+    let mut out = BytesMut::new();
+    frontend::terminate(&mut out);
+    if s.write_all(&out).await.is_ok() {
+        while read_message(&mut s, &mut buf).await.is_some() {}
+    }
     got
 }
 
@@ -405,6 +416,13 @@ fn the_mock_sends_the_bytes_the_real_server_sent() {
         ..ProptestConfig::default()
     };
     proptest!(config, |(steps in proptest::collection::vec(step(), 1..8))| {
+        // Each conversation ends outside a transaction block: a session
+        // that ends inside one that SET a reported setting (TimeZone) gets
+        // a ParameterStatus from PostgreSQL after its last ReadyForQuery,
+        // which the mock does not send at Terminate (docs/FIXTURES.md,
+        // "Asynchronous messages").
+        let mut steps = steps;
+        steps.push(Step::Simple(ROLLBACK));
         rt.block_on(check(&url, steps))?;
     });
 }
