@@ -204,6 +204,7 @@ impl RecorderBuilder {
         )?);
         let client_tls = self.tls.as_ref().map(crate::tls::Tls::new).transpose()?;
         let shared = Arc::new(Shared {
+            closing: watch::channel(None).0,
             upstream_ssl,
             upstream_tls,
             client_tls,
@@ -368,6 +369,8 @@ struct Shared {
     upstream_tls: Arc<tokio_rustls::rustls::ClientConfig>,
     /// TLS towards clients, when on.
     client_tls: Option<crate::tls::Tls>,
+    /// Set by shutdown: when sessions still open are ended with 57P01.
+    closing: watch::Sender<Option<tokio::time::Instant>>,
     writer: Writer,
     seq: AtomicU64,
     sessions: AtomicU64,
@@ -480,6 +483,12 @@ impl Recorder {
     /// every fixture file, reloads what it wrote the way `pgsim serve` will
     /// (any problem goes to `errors`) and reports what was written.
     pub async fn shutdown(mut self) -> RecordSummary {
+        // Sessions get most of the drain to end by themselves; those still
+        // open are then told, as PostgreSQL's shutdown tells its clients.
+        let _ = self
+            .shared
+            .closing
+            .send(Some(tokio::time::Instant::now() + SHUTDOWN_GRACE));
         let _ = self.stop.send(true);
         if let Some(task) = self.task.take() {
             let _ = task.await;
@@ -620,10 +629,17 @@ async fn proxy(client: TcpStream, shared: Arc<Shared>) {
         }
     });
     let t2 = Arc::clone(&tap);
-    let to_client = pump(
+    let mut goodbye = BytesMut::new();
+    let fields = crate::fixture::ErrorFields::fatal(
+        "57P01",
+        "terminating connection due to administrator command".into(),
+    );
+    let _ = wire::put_error(&mut goodbye, fields.to_wire());
+    let to_client = pump_until(
         up_rd,
         BytesMut::with_capacity(8192),
         client_wr,
+        Some((shared.closing.subscribe(), goodbye)),
         move |frame| {
             if let Ok(mut guard) = t2.lock() {
                 let (tap, session) = &mut *guard;
@@ -653,12 +669,42 @@ async fn proxy(client: TcpStream, shared: Arc<Shared>) {
     };
 }
 
+/// How long open sessions may go on after shutdown began before they are
+/// ended with 57P01 (the accept loop drains for 2 s at most).
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_millis(1500);
+
 /// Copies frames from `rd` to `wr`, showing each complete frame to `tap`
 /// before it is forwarded.
 async fn pump(
+    rd: impl tokio::io::AsyncRead + Unpin,
+    buf: BytesMut,
+    wr: impl tokio::io::AsyncWrite + Unpin,
+    tap: impl FnMut(BytesMut),
+) {
+    pump_until(rd, buf, wr, None, tap).await;
+}
+
+/// Waits until the shutdown deadline `closing` announces has passed.
+async fn past(closing: &mut watch::Receiver<Option<tokio::time::Instant>>) {
+    let at = match closing.wait_for(Option::is_some).await {
+        Ok(at) => *at,
+        Err(_) => None,
+    };
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        // The recorder is gone without a shutdown: nothing to announce.
+        None => std::future::pending().await,
+    }
+}
+
+/// [`pump`], and with `last_words`: once the shutdown deadline passed and
+/// no message is half forwarded, writes those words (a FATAL error) and
+/// ends the session.
+async fn pump_until(
     mut rd: impl tokio::io::AsyncRead + Unpin,
     mut buf: BytesMut,
     mut wr: impl tokio::io::AsyncWrite + Unpin,
+    mut last_words: Option<(watch::Receiver<Option<tokio::time::Instant>>, BytesMut)>,
     mut tap: impl FnMut(BytesMut),
 ) {
     let mut out = BytesMut::with_capacity(8192);
@@ -684,7 +730,19 @@ async fn pump(
             }
             out.clear();
         }
-        match rd.read_buf(&mut buf).await {
+        let read = match &mut last_words {
+            // Between messages: the words can go out whole.
+            Some((closing, words)) if buf.is_empty() => tokio::select! {
+                r = rd.read_buf(&mut buf) => r,
+                () = past(closing) => {
+                    let _ = wr.write_all(words).await;
+                    let _ = wr.shutdown().await;
+                    return;
+                }
+            },
+            _ => rd.read_buf(&mut buf).await,
+        };
+        match read {
             Ok(0) | Err(_) => {
                 let _ = wr.shutdown().await;
                 return;

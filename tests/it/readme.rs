@@ -89,6 +89,8 @@ fn free_port() -> u16 {
 fn script(block: &Block, port: u16) -> String {
     let mut out = String::from(
         r#"set -euo pipefail
+# A block that fails midway leaves no server behind.
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
 pgsim() { "$PGSIM_BIN" "$@"; }
 cargo() {
     if [ "${1:-}" = run ] && [ "${2:-}" = -- ]; then shift 2; "$PGSIM_BIN" "$@";

@@ -226,3 +226,46 @@ fn record_ends_on_sighup_with_its_journals_compacted() {
     );
     assert!(names.iter().any(|n| n.ends_with(".json")), "{names:?}");
 }
+
+/// A client still connected when the recorder shuts down is told, as
+/// PostgreSQL's shutdown tells its clients: FATAL 57P01.
+#[tokio::test]
+async fn shutdown_ends_open_sessions_with_57p01() {
+    let upstream = pgsim::MockServer::builder()
+        .fixtures(crate::support::demo_dir())
+        .start()
+        .await
+        .expect("an upstream");
+    let dir = tempfile::tempdir().expect("a directory");
+    let recorder = pgsim::Recorder::builder()
+        .upstream(upstream.addr().to_string())
+        .fixtures(dir.path())
+        .start()
+        .await
+        .expect("the recorder starts");
+    let (client, connection) = pgsim::tokio_postgres::connect(
+        &recorder.url_for("pgsim_demo"),
+        pgsim::tokio_postgres::NoTls,
+    )
+    .await
+    .expect("connects through the recorder");
+    let connection = tokio::spawn(connection);
+    client
+        .simple_query(crate::support::DEMO_PIN)
+        .await
+        .expect("answered");
+    let summary = recorder.shutdown().await;
+    let ended = connection.await.expect("the connection task");
+    let e = ended.expect_err("the session was ended by the recorder");
+    let db = e
+        .as_db_error()
+        .unwrap_or_else(|| panic!("not a server error: {e}"));
+    assert_eq!(db.code().code(), "57P01");
+    assert_eq!(
+        db.message(),
+        "terminating connection due to administrator command"
+    );
+    assert_eq!(summary.exchanges, 1, "{summary}");
+    assert!(summary.lost.is_empty(), "{summary}");
+    drop(client);
+}
