@@ -6,6 +6,7 @@ mod bad_input;
 mod cli;
 mod drivers;
 mod faults;
+mod fuzz;
 mod hostile;
 mod key_nearest;
 mod key_props;
