@@ -10,6 +10,7 @@ mod fuzz;
 mod hostile;
 mod key_nearest;
 mod key_props;
+mod kill9;
 mod live;
 mod protocol;
 mod readme;
