@@ -9,7 +9,7 @@
 //! cargo run --release --example fuzz -- --seed 1 --connection 4711   # replay one connection
 //! ```
 //!
-//! The engine is `engine.rs`, shared with `tests/it/fuzz.rs`.
+//! The engine is `engine/`, shared with `tests/it/fuzz.rs`.
 
 mod engine;
 
@@ -76,6 +76,11 @@ async fn main() -> ExitCode {
         println!("{}", hex(&bytes));
         let (outcome, malformed) = engine::send(server.addr(), &bytes).await;
         println!("outcome: {outcome:?}; malformed answer: {malformed:?}");
+        let report = server.shutdown().await;
+        println!(
+            "server: {} sessions, {} queries, {} misses",
+            report.sessions, report.queries, report.missed
+        );
         return ExitCode::SUCCESS;
     }
     let cfg = engine::Config {

@@ -9,7 +9,7 @@
 //! process-wide figure, and the other tests of this binary, running in
 //! parallel, would move it.
 
-#[path = "../../examples/fuzz/engine.rs"]
+#[path = "../../examples/fuzz/engine/mod.rs"]
 mod engine;
 
 use crate::support::demo_dir;
