@@ -114,6 +114,15 @@ async fn main() -> ExitCode {
         report.misses.len(),
         report.misses_left_out
     );
+    let copy_unused = report.unused.iter().any(|u| u.file.contains("fuzz-copy"));
+    println!(
+        "the recorded COPY FROM STDIN was {}",
+        if copy_unused {
+            "never replayed"
+        } else {
+            "replayed"
+        }
+    );
     match result {
         Ok(stats) => {
             println!("{stats}");

@@ -90,5 +90,10 @@ fn fuzz_pass() {
             report.sessions
         );
         assert!(report.misses.len() <= 100, "the miss record stays bounded");
+        // Inputs reached copy-in: the recorded COPY was answered.
+        assert!(
+            !report.unused.iter().any(|u| u.file.contains("fuzz-copy")),
+            "the recorded COPY FROM STDIN was never replayed"
+        );
     });
 }

@@ -213,6 +213,11 @@ fn special(code: i32, extra: &[u8]) -> Vec<u8> {
     p
 }
 
+/// The COPY the inputs send and the fuzzing server records.
+pub(super) const COPY_SQL: &str = "copy items (id, name) from stdin";
+/// Its one row.
+pub(super) const COPY_DATA: &str = "1\tapple\n";
+
 /// Declared lengths worth trying: the edges of every limit, and nonsense.
 const LENGTHS: [i64; 20] = [
     0,
@@ -284,11 +289,11 @@ fn valid(rng: &mut Rng, corpus: &Corpus) -> Vec<Vec<u8>> {
             ]
         }
         8 => {
-            // COPY FROM STDIN: the demo records none, so this is the
-            // path of COPY data arriving outside COPY, as a client whose
-            // COPY failed sends it.
-            let mut seq = vec![query("copy items (id, name) from stdin")];
-            seq.push(msg(b'd', b"1\tapple\n"));
+            // COPY FROM STDIN, recorded by the fuzzing server (see
+            // `super::start_server`): copy-in, and, mutated, COPY data
+            // outside COPY.
+            let mut seq = vec![query(COPY_SQL)];
+            seq.push(msg(b'd', COPY_DATA.as_bytes()));
             seq.push(if rng.chance(70) {
                 msg(b'c', b"")
             } else {

@@ -433,15 +433,55 @@ pub fn panics() -> u64 {
     COUNT.load(Ordering::SeqCst)
 }
 
-/// A server for a run: the demo fixtures, a connection cap of
-/// [`MAX_CONNECTIONS`], the other limits at their defaults.
+/// A server for a run: the demo fixtures plus one recorded COPY FROM
+/// STDIN (the demo records none, and copy-in is where a client's data is
+/// held), a connection cap of [`MAX_CONNECTIONS`], the other limits at
+/// their defaults.
 pub async fn start_server(dir: &std::path::Path) -> Result<MockServer, String> {
+    let mut set = pgsim::fixture::load_dir(dir).map_err(|e| e.to_string())?;
+    let copy = copy_session(&set)?;
+    set.sessions.push(copy);
     MockServer::builder()
-        .fixtures(dir)
+        .fixture_set(set)
         .max_connections(MAX_CONNECTIONS)
         .start()
         .await
         .map_err(|e| e.to_string())
+}
+
+/// A session of the demo database whose one exchange is the COPY the
+/// inputs send (`copy items (id, name) from stdin`, one row), written as
+/// the recorder writes it (its key computed, its seq after the others').
+fn copy_session(set: &pgsim::fixture::FixtureSet) -> Result<pgsim::fixture::LoadedSession, String> {
+    let first = set
+        .sessions
+        .iter()
+        .find(|s| s.session.database == DEMO_DB)
+        .ok_or("no demo session")?;
+    let seq = set
+        .sessions
+        .iter()
+        .flat_map(|s| s.session.exchanges.iter().map(|e| e.seq + 1))
+        .max()
+        .unwrap_or(0);
+    let mut ex: pgsim::fixture::Exchange = serde_json::from_value(serde_json::json!({
+        "seq": seq,
+        "key": "",
+        "sql": inputs::COPY_SQL,
+        "copy_in": { "data": inputs::COPY_DATA },
+        "results": [{
+            "tag": "COPY 1",
+            "copy_in": { "format": "text", "columns": ["text", "text"] }
+        }]
+    }))
+    .map_err(|e| e.to_string())?;
+    ex.key = pgsim::replay::exchange_key(&ex, &set.rules).to_string();
+    let mut session = first.session.clone();
+    session.exchanges = vec![ex];
+    Ok(pgsim::fixture::LoadedSession {
+        path: first.path.with_file_name("fuzz-copy-session.json"),
+        session,
+    })
 }
 
 /// Runs batches until `cfg.inputs` or `cfg.time_limit` is reached.
