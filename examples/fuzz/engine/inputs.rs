@@ -391,7 +391,7 @@ fn mutate(rng: &mut Rng, mut seq: Vec<Vec<u8>>) -> Vec<u8> {
 
 /// A startup-phase input: what a client sends before (or instead of) a
 /// session.
-fn startup_input(rng: &mut Rng, corpus: &Corpus) -> (usize, Vec<u8>) {
+fn startup_input(rng: &mut Rng) -> (usize, Vec<u8>) {
     match rng.below(12) {
         0 => {
             let n = 1 + rng.below(64);
@@ -456,7 +456,6 @@ fn startup_input(rng: &mut Rng, corpus: &Corpus) -> (usize, Vec<u8>) {
         }
         _ => {
             let m = mutate(rng, vec![demo_startup()]);
-            let _ = corpus;
             (STARTUP, m)
         }
     }
@@ -502,7 +501,7 @@ pub fn connection_bytes(
     let mut kinds = [0u64; 8];
     let mut out = Vec::new();
     if rng.chance(12) {
-        let (kind, bytes) = startup_input(&mut rng, corpus);
+        let (kind, bytes) = startup_input(&mut rng);
         kinds[kind] += 1;
         out.extend(bytes);
     } else {

@@ -499,8 +499,8 @@ pub async fn run(
     };
     let reproduce = |what: &str| {
         format!(
-            "cargo run --release --example fuzz -- --seed {} {what}",
-            cfg.seed
+            "cargo run --release --example fuzz -- --seed {} --max-inputs {} --batch {} {what}",
+            cfg.seed, cfg.max_inputs_per_connection, cfg.batch_connections
         )
     };
     let fail = |what: String, reproduce: String, stats: &Stats| {
