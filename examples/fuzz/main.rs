@@ -67,14 +67,16 @@ async fn main() -> ExitCode {
         }
     };
     if let Some(i) = args.connection {
-        let (bytes, kinds) = engine::connection_bytes(args.seed, i, args.max_inputs, &corpus);
+        let planned = engine::connection_bytes(args.seed, i, args.max_inputs, &corpus);
         println!(
-            "connection {i} of seed {}: {} bytes, inputs by kind {kinds:?}",
+            "connection {i} of seed {}: {} bytes, inputs by kind {:?}, {} surely read",
             args.seed,
-            bytes.len()
+            planned.bytes.len(),
+            planned.kinds,
+            planned.surely_read
         );
-        println!("{}", hex(&bytes));
-        let (outcome, malformed) = engine::send(server.addr(), &bytes).await;
+        println!("{}", hex(&planned.bytes));
+        let (outcome, malformed) = engine::send(server.addr(), &planned.bytes).await;
         println!("outcome: {outcome:?}; malformed answer: {malformed:?}");
         let report = server.shutdown().await;
         println!(

@@ -69,6 +69,8 @@ fn fuzz_pass() {
         };
         println!("seed {SEED}:\n{stats}");
         assert!(stats.inputs >= INPUTS, "{stats}");
+        // A lower bound of what the server read (19,035 for this seed).
+        assert!(stats.surely_read > INPUTS / 8, "{stats}");
         assert!(
             stats.by_kind.iter().all(|&n| n > 0),
             "every kind of input ran: {stats}"

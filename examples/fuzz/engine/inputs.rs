@@ -489,28 +489,46 @@ fn session_input(rng: &mut Rng, corpus: &Corpus) -> (usize, Vec<u8>) {
     }
 }
 
-/// What connection `index` of a run seeded `seed` sends, and its inputs
-/// by kind.
-pub fn connection_bytes(
-    seed: u64,
-    index: u64,
-    max_inputs: u64,
-    corpus: &Corpus,
-) -> (Vec<u8>, [u64; 8]) {
+/// What one connection sends.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// The bytes, startup included.
+    pub bytes: Vec<u8>,
+    /// Its inputs by kind (indices of `super::KINDS`).
+    pub kinds: [u64; 8],
+    /// Its inputs up to and including the first that may end the
+    /// connection (any but a valid sequence, and the password message
+    /// PostgreSQL refuses after startup): the server surely reads these.
+    /// What follows may never be read, when that one ended the session.
+    pub surely_read: u64,
+}
+
+/// What connection `index` of a run seeded `seed` sends.
+pub fn connection_bytes(seed: u64, index: u64, max_inputs: u64, corpus: &Corpus) -> Planned {
     let mut rng = Rng::new(seed, index);
-    let mut kinds = [0u64; 8];
-    let mut out = Vec::new();
+    let mut planned = Planned {
+        bytes: Vec::new(),
+        kinds: [0; 8],
+        surely_read: 0,
+    };
+    let mut ended = false;
     if rng.chance(12) {
         let (kind, bytes) = startup_input(&mut rng);
-        kinds[kind] += 1;
-        out.extend(bytes);
+        planned.kinds[kind] += 1;
+        planned.bytes.extend(bytes);
+        planned.surely_read = 1;
+        ended = true;
     } else {
-        out.extend(demo_startup());
+        planned.bytes.extend(demo_startup());
     }
     for _ in 0..1 + rng.below(max_inputs.max(1) as usize) {
         let (kind, bytes) = session_input(&mut rng, corpus);
-        kinds[kind] += 1;
-        out.extend(bytes);
+        planned.kinds[kind] += 1;
+        if !ended {
+            planned.surely_read += 1;
+            ended = kind != VALID || bytes.first() == Some(&b'p');
+        }
+        planned.bytes.extend(bytes);
     }
-    (out, kinds)
+    planned
 }

@@ -93,6 +93,8 @@ pub const KINDS: [&str; 8] = [
 pub struct Stats {
     /// Inputs sent.
     pub inputs: u64,
+    /// Inputs the server surely read (see [`inputs::Planned::surely_read`]).
+    pub surely_read: u64,
     /// Inputs sent, by kind ([`KINDS`]).
     pub by_kind: [u64; 8],
     /// Bytes sent.
@@ -141,6 +143,11 @@ impl std::fmt::Display for Stats {
             secs,
             self.inputs as f64 / secs.max(1e-9)
         )?;
+        writeln!(
+            f,
+            "  surely read by the server: {} (each connection's inputs up to the first that may end it; the rest may not be read)",
+            self.surely_read
+        )?;
         let kinds: Vec<String> = KINDS
             .iter()
             .zip(self.by_kind)
@@ -173,6 +180,7 @@ impl Stats {
     /// The per-connection counters of `counts` (what the workers add up).
     fn take_counts(&mut self, counts: &Stats) {
         self.inputs = counts.inputs;
+        self.surely_read = counts.surely_read;
         self.by_kind = counts.by_kind;
         self.bytes = counts.bytes;
         self.connections = counts.connections;
@@ -540,12 +548,13 @@ pub async fn run(
                     if i >= end {
                         break;
                     }
-                    let (bytes, kinds) = connection_bytes(seed, i, max, &corpus);
-                    let (outcome, malformed) = send(addr, &bytes).await;
+                    let planned = connection_bytes(seed, i, max, &corpus);
+                    let (outcome, malformed) = send(addr, &planned.bytes).await;
                     let Ok(mut s) = shared.lock() else { break };
                     s.connections += 1;
-                    s.bytes += bytes.len() as u64;
-                    for (k, n) in kinds.iter().enumerate() {
+                    s.bytes += planned.bytes.len() as u64;
+                    s.surely_read += planned.surely_read;
+                    for (k, n) in planned.kinds.iter().enumerate() {
                         s.by_kind[k] += n;
                         s.inputs += n;
                     }
