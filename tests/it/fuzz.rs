@@ -1,5 +1,5 @@
 //! A short fuzzing pass (the engine of `examples/fuzz`, which runs the
-//! long one): 100,000 hostile inputs at an in-process mock server over
+//! long one): over 100,000 hostile inputs read at an in-process mock server over
 //! the demo fixtures, which must keep serving, never panic, frame every
 //! answer, admit exactly `max_connections` sessions, and stay within its
 //! memory bound.
@@ -16,7 +16,12 @@ use crate::support::demo_dir;
 
 const CHILD: &str = "PGSIM_FUZZ_CHILD";
 const SEED: u64 = 20_261_202;
-const INPUTS: u64 = 100_000;
+/// Inputs sent. Most connections end at their first hostile input, so the
+/// server surely reads only about a fifth of them (see
+/// `Planned::surely_read`): this many make that at least 100,000.
+const INPUTS: u64 = 550_000;
+/// Inputs the server must surely have read.
+const READ: u64 = 100_000;
 
 #[test]
 fn a_hundred_thousand_hostile_inputs_leave_the_server_serving_in_bounded_memory() {
@@ -58,8 +63,8 @@ fn fuzz_pass() {
         let cfg = engine::Config {
             seed: SEED,
             inputs: INPUTS,
-            // Far above what 100,000 inputs take (about 15 s in a debug
-            // build on 2 cores): only a run gone wrong reaches it.
+            // Far above what the pass takes (BENCHMARKS.md, "Fuzzing"):
+            // only a run gone wrong reaches it.
             time_limit: std::time::Duration::from_secs(600),
             ..engine::Config::default()
         };
@@ -69,8 +74,7 @@ fn fuzz_pass() {
         };
         println!("seed {SEED}:\n{stats}");
         assert!(stats.inputs >= INPUTS, "{stats}");
-        // A lower bound of what the server read (19,035 for this seed).
-        assert!(stats.surely_read > INPUTS / 8, "{stats}");
+        assert!(stats.surely_read >= READ, "{stats}");
         assert!(
             stats.by_kind.iter().all(|&n| n > 0),
             "every kind of input ran: {stats}"
@@ -82,7 +86,7 @@ fn fuzz_pass() {
         );
         assert_eq!(stats.timeouts, 0, "{stats}");
         assert_eq!(stats.malformed, 0, "{stats}");
-        assert!(stats.batches >= 50 && stats.bursts >= 3, "{stats}");
+        assert!(stats.batches >= 100 && stats.bursts >= 10, "{stats}");
         assert!(stats.rss_max <= stats.rss_bound, "{stats}");
         let report = server.shutdown().await;
         // Every fuzzing connection that got past startup was a session.
