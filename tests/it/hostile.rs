@@ -500,3 +500,98 @@ async fn a_huge_miss_is_diagnosed_off_the_only_thread_of_a_current_thread_runtim
         "the other client was answered only after the huge miss"
     );
 }
+
+/// The demo's small session (pgbench's scale query) with one recorded
+/// COPY FROM STDIN instead of its exchanges, written by code (the demo
+/// recorded no COPY). The stored key is the recorder's.
+fn copy_fixture(data: &str) -> tempfile::TempDir {
+    let (mut session, _) =
+        pgsim::fixture::load_file(&demo_dir().join("session-0003.json")).unwrap();
+    let mut ex: pgsim::fixture::Exchange = serde_json::from_value(serde_json::json!({
+        "seq": 0,
+        "key": "",
+        "sql": "copy items (id, name) from stdin",
+        "copy_in": { "data": data },
+        "results": [{
+            "tag": "COPY 1",
+            "copy_in": { "format": "text", "columns": ["text", "text"] }
+        }]
+    }))
+    .unwrap();
+    ex.key = pgsim::replay::exchange_key(&ex, &pgsim::fixture::Rules::default()).to_string();
+    session.exchanges = vec![ex];
+    let dir = tempfile::tempdir().unwrap();
+    let text = serde_json::to_string_pretty(&session).unwrap();
+    std::fs::write(dir.path().join("session-0001.json"), text).unwrap();
+    dir
+}
+
+/// Reads until a message of type `kind` has arrived whole (or EOF).
+async fn read_until_kind(s: &mut TcpStream, kind: u8) -> Vec<u8> {
+    let mut all = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let mut i = 0;
+        while i + 5 <= all.len() {
+            let len = u32::from_be_bytes([all[i + 1], all[i + 2], all[i + 3], all[i + 4]]) as usize;
+            if all[i] == kind && i + 1 + len <= all.len() {
+                return all;
+            }
+            i += 1 + len;
+        }
+        let n = s.read(&mut buf).await.unwrap_or(0);
+        if n == 0 {
+            return all;
+        }
+        all.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[tokio::test]
+async fn copy_data_past_the_maximum_message_size_ends_the_copy_with_54000() {
+    let dir = copy_fixture("4\tplum\n");
+    let server = MockServer::builder()
+        .fixtures(dir.path())
+        .max_message_size(1 << 20)
+        .start()
+        .await
+        .unwrap();
+    let mut s = raw_session(&server).await;
+    let copy = query("copy items (id, name) from stdin");
+    s.write_all(&copy).await.unwrap();
+    let bytes = read_until_kind(&mut s, b'G').await;
+    assert_eq!(bytes.first(), Some(&b'G'), "CopyInResponse");
+    // 1.5 MiB of CopyData, 64 KiB at a time, each message well under the
+    // limit: the server held all of it until CopyDone (512 MiB sent made
+    // `pgsim serve` 519 MiB), now the COPY ends once its data passes it.
+    let mut data = BytesMut::new();
+    data.put_u8(b'd');
+    data.put_i32(4 + 65536);
+    data.put_slice(&[b'x'; 65536]);
+    let mut flood = BytesMut::new();
+    for _ in 0..24 {
+        flood.extend_from_slice(&data);
+    }
+    flood.extend_from_slice(b"c\0\0\0\x04");
+    s.write_all(&flood).await.unwrap();
+    let (kinds, bytes) = read_until_ready(&mut s).await;
+    let text = String::from_utf8_lossy(&bytes);
+    assert_eq!(kinds, vec![b'E', b'Z'], "{text}");
+    assert!(text.contains("C54000"), "{text}");
+    assert!(text.contains("COPY data over 1048576 bytes"), "{text}");
+    // The rest of that COPY was ignored; the recorded COPY still replays.
+    s.write_all(&copy).await.unwrap();
+    read_until_kind(&mut s, b'G').await;
+    let mut recorded = BytesMut::new();
+    recorded.put_u8(b'd');
+    recorded.put_i32(4 + 7);
+    recorded.put_slice(b"4\tplum\n");
+    recorded.put_slice(b"c\0\0\0\x04");
+    s.write_all(&recorded).await.unwrap();
+    let (kinds, bytes) = read_until_ready(&mut s).await;
+    let text = String::from_utf8_lossy(&bytes);
+    assert_eq!(kinds, vec![b'C', b'Z'], "{text}");
+    assert!(text.contains("COPY 1"), "{text}");
+    let report = server.shutdown().await;
+    assert_eq!(report.missed, 0, "{report}");
+}

@@ -19,7 +19,24 @@ impl Session<'_> {
         out: &mut BytesMut,
     ) -> Result<(), WireError> {
         match msg {
-            Frontend::CopyData(d) => self.proto.copy_data(&d),
+            Frontend::CopyData(d) => {
+                // The data is held whole until CopyDone (it is part of the
+                // key), so one COPY is bounded as one message is.
+                let limit = self.shared.limits.max_message_size;
+                let received = self.copy.as_ref().map_or(0, |c| c.received) + d.len();
+                if received > limit {
+                    let e = ErrorFields::error(
+                        "54000",
+                        format!("pgsim: COPY data over {limit} bytes (the maximum message size): the mock holds a COPY's data whole to match it"),
+                        None,
+                    );
+                    return self.copy_refused(&e, out);
+                }
+                if let Some(c) = &mut self.copy {
+                    c.received = received;
+                }
+                self.proto.copy_data(&d)
+            }
             Frontend::CopyDone => self.copy_finished(None, out)?,
             Frontend::CopyFail(m) => self.copy_finished(Some(m), out)?,
             // PostgreSQL ignores Flush and Sync during copy-in.
@@ -31,14 +48,22 @@ impl Session<'_> {
                     format!("unexpected message during COPY from stdin: {other:?}"),
                     None,
                 );
-                let simple = self.copy.take().is_some_and(|c| c.simple);
-                self.proto.copy_finished(None);
-                wire::put_error(out, e.to_wire())?;
-                self.proto.failed(!simple);
-                if simple {
-                    wire::put_ready(out, self.status())?;
-                }
+                self.copy_refused(&e, out)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Ends COPY FROM STDIN with an error, as PostgreSQL does: what the
+    /// client still sends of the COPY (CopyData, CopyDone, CopyFail) is
+    /// then ignored.
+    fn copy_refused(&mut self, e: &ErrorFields, out: &mut BytesMut) -> Result<(), WireError> {
+        let simple = self.copy.take().is_some_and(|c| c.simple);
+        self.proto.copy_finished(None);
+        wire::put_error(out, e.to_wire())?;
+        self.proto.failed(!simple);
+        if simple {
+            wire::put_ready(out, self.status())?;
         }
         Ok(())
     }

@@ -353,6 +353,8 @@ struct CopyWait {
     normalized: String,
     /// Whether it came from a simple Query (ReadyForQuery follows).
     simple: bool,
+    /// Bytes of CopyData so far (bounded by the maximum message size).
+    received: usize,
 }
 
 struct Session<'a> {

@@ -166,6 +166,7 @@ impl Session<'_> {
             sql: sql.to_owned(),
             normalized: normalized.to_owned(),
             simple,
+            received: 0,
         });
         Ok(())
     }
