@@ -29,7 +29,7 @@ mod set;
 mod show;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use answer::{compare_exchanges, compare_results};
 pub use set::{compare_sets, query_line, Entry, EntryKind, Located, SetDiff, Side};

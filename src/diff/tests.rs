@@ -6,7 +6,7 @@ use crate::fixture::{
     Column, ErrorFields, Exchange, FixtureSet, LoadedSession, QueryResult, ServerInfo, Session,
 };
 
-fn col(name: &str, type_oid: u32) -> Column {
+pub(crate) fn col(name: &str, type_oid: u32) -> Column {
     Column {
         name: name.into(),
         type_oid,

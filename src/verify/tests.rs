@@ -195,7 +195,7 @@ fn a_bound_query_is_described_the_way_its_client_described_it() {
         value: Value::Text("2".into()),
     }]);
     ex.results = vec![QueryResult {
-        columns: Some(vec![column("name", 25)]),
+        columns: Some(vec![crate::diff::tests::col("name", 25)]),
         rows: vec![vec![Value::Text("pear".into())]],
         ..tagged("SELECT 1")
     }];
@@ -230,17 +230,6 @@ fn a_bound_query_is_described_the_way_its_client_described_it() {
         (Describe::Nothing, vec![Format::Binary]),
         "nothing described: results in the format they were recorded in"
     );
-}
-
-fn column(name: &str, type_oid: u32) -> crate::fixture::Column {
-    crate::fixture::Column {
-        name: name.into(),
-        type_oid,
-        typmod: -1,
-        type_size: -1,
-        table_oid: 0,
-        column_id: 0,
-    }
 }
 
 #[test]
