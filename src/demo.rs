@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use pgsim::fixture::{FixtureSet, LoadedSession};
-use pgsim::verify::{Verification, Verify};
+use pgsim::verify::{Describe, Verification, Verify};
 
 use crate::survey_cmd::SurveyCheck;
 
@@ -83,7 +83,7 @@ pub(crate) async fn run(opts: &Options) -> Result<ExitCode, String> {
         replay.total as f64 / replay.took.as_secs_f64().max(1e-9),
     );
     if opts.list {
-        list(&opts.fixtures, &replay);
+        list(&replay);
     }
     let problems = problems(&survey, &replay);
     println!();
@@ -141,11 +141,11 @@ async fn replay(dir: &Path, set: FixtureSet) -> Result<Replayed, String> {
     for LoadedSession { path, session } in &set.sessions {
         let file = path.strip_prefix(dir).unwrap_or(path).to_owned();
         for ex in &session.exchanges {
-            match &ex.params {
+            match pgsim::verify::describe_of(ex) {
                 None => protocols.simple += 1,
-                Some(_) if ex.param_types.is_some() => protocols.statement += 1,
-                Some(_) if ex.results.iter().any(|r| r.columns_unknown) => protocols.nothing += 1,
-                Some(_) => protocols.portal += 1,
+                Some(Describe::Statement) => protocols.statement += 1,
+                Some(Describe::Nothing) => protocols.nothing += 1,
+                Some(Describe::Portal) => protocols.portal += 1,
             }
             let key = pgsim::replay::exchange_key(ex, &set.rules).to_string();
             if key != ex.key {
@@ -156,7 +156,7 @@ async fn replay(dir: &Path, set: FixtureSet) -> Result<Replayed, String> {
                     ex.key
                 ));
             }
-            exchanges.push((file.clone(), ex.seq, one_line(&ex.sql)));
+            exchanges.push((file.clone(), ex.seq, pgsim::diff::query_line(ex)));
         }
     }
     let rejected = set.rejected.iter().map(|r| r.error.clone()).collect();
@@ -242,7 +242,7 @@ fn problems(survey: &SurveyCheck, r: &Replayed) -> Vec<String> {
 }
 
 /// `--list`: every recorded exchange and how it replayed.
-fn list(dir: &Path, r: &Replayed) {
+fn list(r: &Replayed) {
     let v = &r.verification;
     let mut differs = BTreeSet::new();
     for e in &v.diff.entries {
@@ -254,7 +254,6 @@ fn list(dir: &Path, r: &Replayed) {
     }
     let skipped: BTreeSet<(PathBuf, u64)> =
         v.skipped.iter().map(|s| (s.file.clone(), s.seq)).collect();
-    let _ = dir;
     for (file, seq, sql) in &r.exchanges {
         let key = (file.clone(), *seq);
         let status = if differs.contains(&key) {
@@ -268,14 +267,5 @@ fn list(dir: &Path, r: &Replayed) {
             "          {status:<7} {} seq {seq:<4} {sql}",
             file.display()
         );
-    }
-}
-
-fn one_line(sql: &str) -> String {
-    let line: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
-    if line.chars().count() > 90 {
-        line.chars().take(87).collect::<String>() + "..."
-    } else {
-        line
     }
 }

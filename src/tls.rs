@@ -390,7 +390,8 @@ pub(crate) fn client_config(
     Ok(config)
 }
 
-/// Connects to a PostgreSQL server at `addr` (`host:port`) as `mode` says:
+/// Connects to a PostgreSQL server at `addr` (`host:port`) as `mode` says
+/// (`config`, the TLS it means, is `None` exactly for `disable`):
 /// SSLRequest first unless `disable`; on `S` the TLS handshake (verified as
 /// `mode` says), on `N` plaintext for `prefer`, an error otherwise, worded
 /// as libpq words it.

@@ -215,16 +215,15 @@ impl ClientBuilder {
                 // The upstream is checked now, so a wrong password or a
                 // server that is down fails the build with the server's own
                 // error (and leaves no empty session in the fixtures).
-                let (check, conn) = url
-                    .driver_config(&self.driver_settings())
-                    .connect(url.tls()?)
-                    .await
-                    .map_err(|source| Error::Upstream {
-                        address: url.address(),
-                        source,
-                    })?;
-                drop(check);
-                drop(conn);
+                let config = url.driver_config(&self.driver_settings());
+                let checked = match url.tls()? {
+                    Some(tls) => config.connect(tls).await.map(drop),
+                    None => config.connect(tokio_postgres::NoTls).await.map(drop),
+                };
+                checked.map_err(|source| Error::Upstream {
+                    address: url.address(),
+                    source,
+                })?;
                 let (ssl, root) = url.tls_settings();
                 let recorder = Recorder::builder()
                     .upstream(url.address())
@@ -262,7 +261,7 @@ impl Client {
         let settings = builder.pool_settings()?;
         let driver = builder.driver_settings();
         let (config, tls) = match backend.addr() {
-            None => (url.driver_config(&driver), Some(url.tls()?)),
+            None => (url.driver_config(&driver), url.tls()?),
             Some(addr) => (url.driver_config_at(addr, &driver), None),
         };
         let tracker = Arc::new(Tracker::default());

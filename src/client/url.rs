@@ -208,8 +208,12 @@ impl ConnectionString {
     }
 
     /// The TLS connector for connecting to the server itself: `sslmode`'s
-    /// verification, trusting `sslrootcert` (else the webpki roots).
-    pub(crate) fn tls(&self) -> Result<tokio_postgres_rustls::MakeRustlsConnect, Error> {
+    /// verification, trusting `sslrootcert` (else the webpki roots);
+    /// `None` for `disable`, which never negotiates.
+    pub(crate) fn tls(&self) -> Result<Option<tokio_postgres_rustls::MakeRustlsConnect>, Error> {
+        if self.ssl == crate::SslMode::Disable {
+            return Ok(None);
+        }
         let pem = match &self.root_cert {
             Some(path) => Some(std::fs::read(path).map_err(|e| Error::Url {
                 url: self.to_string(),
@@ -217,7 +221,7 @@ impl ConnectionString {
             })?),
             None => None,
         };
-        crate::tls_connector(self.ssl, pem.as_deref())
+        crate::tls_connector(self.ssl, pem.as_deref()).map(Some)
     }
 
     /// `sslmode` and `sslrootcert`, for a recorder that connects upstream

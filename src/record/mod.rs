@@ -192,16 +192,21 @@ impl RecorderBuilder {
             Some((mode, root)) => (Some(mode), root),
             None => (upstream.ssl, upstream.root_cert.clone()),
         };
-        let root_pem = match &root {
-            Some(path) => Some(std::fs::read(path).map_err(|e| {
-                Error::Config(format!("upstream sslrootcert {}: {e}", path.display()))
-            })?),
-            None => None,
+        let upstream_tls = match upstream_ssl {
+            None | Some(crate::SslMode::Disable) => None,
+            Some(mode) => {
+                let root_pem = match &root {
+                    Some(path) => Some(std::fs::read(path).map_err(|e| {
+                        Error::Config(format!("upstream sslrootcert {}: {e}", path.display()))
+                    })?),
+                    None => None,
+                };
+                Some(Arc::new(crate::tls::client_config(
+                    mode,
+                    root_pem.as_deref(),
+                )?))
+            }
         };
-        let upstream_tls = Arc::new(crate::tls::client_config(
-            upstream_ssl.unwrap_or(crate::SslMode::Prefer),
-            root_pem.as_deref(),
-        )?);
         let client_tls = self.tls.as_ref().map(crate::tls::Tls::new).transpose()?;
         let shared = Arc::new(Shared {
             closing: watch::channel(None).0,
@@ -366,7 +371,8 @@ struct Shared {
     /// How to connect upstream: the `sslmode` given (`None`: as the
     /// client asked), and the TLS configuration it means.
     upstream_ssl: Option<crate::SslMode>,
-    upstream_tls: Arc<tokio_rustls::rustls::ClientConfig>,
+    /// Built only when the upstream link may be TLS.
+    upstream_tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
     /// TLS towards clients, when on.
     client_tls: Option<crate::tls::Tls>,
     /// Set by shutdown: when sessions still open are ended with 57P01.
@@ -573,28 +579,25 @@ async fn proxy(client: TcpStream, shared: Arc<Shared>) {
     // over TLS the server offers SCRAM channel binding, which a client of
     // the proxy cannot bind to (its channel ends at the proxy).
     let mode = shared.upstream_ssl.unwrap_or(crate::SslMode::Disable);
-    let mut upstream = match crate::tls::connect_upstream(
-        &shared.upstream,
-        mode,
-        Some(&shared.upstream_tls),
-    )
-    .await
-    {
-        Ok(s) => s,
-        Err(e) => {
-            let f = crate::fixture::ErrorFields::fatal(
-                "08006",
-                format!(
-                    "pgsim record: cannot reach upstream server {}: {e}",
-                    shared.upstream
-                ),
-            );
-            let mut out = BytesMut::new();
-            let _ = wire::put_error(&mut out, f.to_wire());
-            let _ = client.write_all(&out).await;
-            return;
-        }
-    };
+    let mut upstream =
+        match crate::tls::connect_upstream(&shared.upstream, mode, shared.upstream_tls.as_ref())
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                let f = crate::fixture::ErrorFields::fatal(
+                    "08006",
+                    format!(
+                        "pgsim record: cannot reach upstream server {}: {e}",
+                        shared.upstream
+                    ),
+                );
+                let mut out = BytesMut::new();
+                let _ = wire::put_error(&mut out, f.to_wire());
+                let _ = client.write_all(&out).await;
+                return;
+            }
+        };
     if upstream.write_all(&startup_frame).await.is_err() {
         return;
     }

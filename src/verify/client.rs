@@ -63,9 +63,9 @@ pub(super) struct Conn {
     pub(super) closed: bool,
 }
 
-/// How a bound query is sent, as its client sent it.
+/// How a bound query is sent, as its client sent it (see [`describe_of`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Describe {
+pub enum Describe {
     /// Parse and Describe of the statement, Sync; then Bind, Execute, Sync
     /// (tokio-postgres, JDBC, psycopg's prepared statements).
     Statement,
@@ -74,6 +74,21 @@ pub(super) enum Describe {
     Portal,
     /// Parse, Bind, Execute, Sync: the client never asked for the columns.
     Nothing,
+}
+
+/// Which Describe the client of a recorded exchange sent, as the recording
+/// shows it; `None` for the simple query protocol. The recorder keeps the
+/// parameter types the server described only when the client described
+/// the statement, and marks the columns unknown when it described nothing.
+pub fn describe_of(ex: &crate::fixture::Exchange) -> Option<Describe> {
+    ex.params.as_ref()?;
+    Some(if ex.param_types.is_some() {
+        Describe::Statement
+    } else if ex.results.iter().any(|r| r.columns_unknown) {
+        Describe::Nothing
+    } else {
+        Describe::Portal
+    })
 }
 
 /// What the server answered to one request, beyond what the recorder keeps.
@@ -255,10 +270,8 @@ impl Conn {
                     self.send(&messages).await?;
                 }
                 Ok(_) => {}
-                Err(e) if self.closed && answer.error.is_some() => {
-                    let _ = e;
-                    return Ok(answer);
-                }
+                // The FATAL error was the answer; the close follows it.
+                Err(_) if self.closed && answer.error.is_some() => return Ok(answer),
                 Err(e) => return Err(e),
             }
         }

@@ -32,6 +32,8 @@
 
 mod client;
 mod pair;
+
+pub use client::{describe_of, Describe};
 mod run;
 mod send;
 mod session;

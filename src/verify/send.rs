@@ -1,6 +1,6 @@
 //! Sending one recorded exchange again, the way its client sent it.
 
-use super::client::{Answer, Broken, Conn, Describe};
+use super::client::{describe_of, Answer, Broken, Conn, Describe};
 use super::SkipReason;
 use crate::fixture::{Exchange, Format, Param, Phase, QueryResult, Value, PROTOCOL_SQL_PREFIX};
 
@@ -77,16 +77,7 @@ pub(super) fn classify(ex: &Exchange) -> Result<Request<'_>, SkipReason> {
     }
     Ok(match (&ex.params, ex.phase) {
         (Some(params), _) => {
-            // The recorder keeps the parameter types the server described
-            // only when the client described the statement; it marks the
-            // columns unknown when the client described nothing.
-            let describe = if ex.param_types.is_some() {
-                Describe::Statement
-            } else if ex.results.iter().any(|r| r.columns_unknown) {
-                Describe::Nothing
-            } else {
-                Describe::Portal
-            };
+            let describe = describe_of(ex).unwrap_or(Describe::Portal);
             Request::Extended {
                 sql: &ex.sql,
                 params,

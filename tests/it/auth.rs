@@ -6,10 +6,10 @@
 
 use std::process::Command;
 
-use pgsim::tokio_postgres::{self, NoTls};
+use pgsim::tokio_postgres;
 use pgsim::{AuthMethod, MockServer};
 
-use crate::support::{demo_dir, live_url, DEMO_PIN};
+use crate::support::{demo_dir, live_url, refusal, DEMO_PIN};
 
 async fn server(method: AuthMethod) -> MockServer {
     MockServer::builder()
@@ -28,18 +28,6 @@ fn url(server: &MockServer, user: &str, password: &str) -> String {
         addr.ip(),
         addr.port()
     )
-}
-
-async fn refusal(url: &str) -> (String, String) {
-    match tokio_postgres::connect(url, NoTls).await {
-        Ok(_) => panic!("{url} was let in"),
-        Err(e) => {
-            let db = e
-                .as_db_error()
-                .unwrap_or_else(|| panic!("not a server's refusal: {e}"));
-            (db.code().code().to_owned(), db.message().to_owned())
-        }
-    }
 }
 
 #[tokio::test]

@@ -466,20 +466,14 @@ fn inspect_without_show_still_summarises_and_lists() {
 /// A copy of a bundled fixture directory (its fixture files, not what
 /// `expected/` holds) to alter.
 pub(crate) fn copy_fixtures(from: &std::path::Path) -> tempfile::TempDir {
-    fn copy(from: &std::path::Path, to: &std::path::Path) {
-        for entry in std::fs::read_dir(from).expect("bundled fixtures") {
-            let path = entry.expect("a directory entry").path();
-            let target = to.join(path.file_name().expect("a file name"));
-            if path.is_dir() && !path.ends_with("expected") {
-                std::fs::create_dir(&target).expect("a subdirectory");
-                copy(&path, &target);
-            } else if path.extension().is_some_and(|e| e == "json") {
-                std::fs::copy(&path, &target).expect("copy a fixture");
-            }
-        }
-    }
     let dir = tempfile::tempdir().expect("a temporary directory");
-    copy(from, dir.path());
+    crate::support::copy_tree(from, dir.path(), &|p| {
+        if p.is_dir() {
+            !p.ends_with("expected")
+        } else {
+            p.extension().is_some_and(|e| e == "json")
+        }
+    });
     dir
 }
 

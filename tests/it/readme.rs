@@ -5,7 +5,7 @@
 //! server, and every `pgsim` subcommand and flag they use must exist;
 //! `sh ci` is what `.ci/run` runs, word for word.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 fn root() -> PathBuf {
@@ -137,20 +137,12 @@ cargo() {
 /// The fixture directories, in a scratch directory the block may write
 /// into (`replayed.json`): a copy, so nothing bundled can change.
 fn scratch() -> tempfile::TempDir {
-    fn copy(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).expect("a directory");
-        for entry in std::fs::read_dir(from).expect("a fixture directory") {
-            let path = entry.expect("an entry").path();
-            let target = to.join(path.file_name().expect("a name"));
-            if path.is_dir() {
-                copy(&path, &target);
-            } else {
-                std::fs::copy(&path, &target).expect("a fixture file");
-            }
-        }
-    }
     let dir = tempfile::tempdir().expect("a scratch directory");
-    copy(&root().join("fixtures"), &dir.path().join("fixtures"));
+    crate::support::copy_tree(
+        &root().join("fixtures"),
+        &dir.path().join("fixtures"),
+        &|_| true,
+    );
     dir
 }
 

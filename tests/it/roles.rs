@@ -5,7 +5,7 @@
 
 use pgsim::MockServer;
 
-use crate::support::{connect, demo_dir, live_url};
+use crate::support::{connect, demo_dir, live_url, refusal};
 
 /// The demo set (recorded as `postgres`) and the survey set (recorded as
 /// `pgsim_surveyor`) side by side: two recordings, two roles.
@@ -15,28 +15,11 @@ fn two_roles() -> tempfile::TempDir {
         ("demo", demo_dir()),
         ("survey", demo_dir().with_file_name("survey")),
     ] {
-        let to = dir.path().join(name);
-        std::fs::create_dir(&to).expect("a subdirectory");
-        for entry in std::fs::read_dir(&from).expect("bundled fixtures") {
-            let path = entry.expect("an entry").path();
-            if path.extension().is_some_and(|e| e == "json") {
-                std::fs::copy(&path, to.join(path.file_name().expect("a name"))).expect("copy");
-            }
-        }
+        crate::support::copy_tree(&from, &dir.path().join(name), &|p| {
+            p.extension().is_some_and(|e| e == "json")
+        });
     }
     dir
-}
-
-async fn refusal(url: &str) -> (String, String) {
-    match pgsim::tokio_postgres::connect(url, pgsim::tokio_postgres::NoTls).await {
-        Ok(_) => panic!("{url} was let in"),
-        Err(e) => {
-            let db = e
-                .as_db_error()
-                .unwrap_or_else(|| panic!("not a server error: {e}"));
-            (db.code().code().to_owned(), db.message().to_owned())
-        }
-    }
 }
 
 #[tokio::test]

@@ -121,6 +121,7 @@ pub async fn recording(url: &str) -> (tempfile::TempDir, pgsim::Recorder, String
         .start()
         .await
         .expect("the recorder starts");
+    // Callers append a path or a query: no query of its own here.
     let rec_url = format!(
         "postgres://postgres:{}@{}/postgres",
         url_password(url),
@@ -137,4 +138,40 @@ pub async fn connect(url: &str) -> pgsim::tokio_postgres::Client {
         .unwrap_or_else(|e| panic!("connect {url}: {e}"));
     tokio::spawn(conn);
     client
+}
+
+/// Connects to `url` expecting the server to refuse: its SQLSTATE and
+/// message.
+pub async fn refusal(url: &str) -> (String, String) {
+    match pgsim::tokio_postgres::connect(url, pgsim::tokio_postgres::NoTls).await {
+        Ok(_) => panic!("{url} was let in"),
+        Err(e) => {
+            let db = e
+                .as_db_error()
+                .unwrap_or_else(|| panic!("not a server's refusal: {e}"));
+            (db.code().code().to_owned(), db.message().to_owned())
+        }
+    }
+}
+
+/// Copies the tree at `from` into `to` (created), the files `keep` keeps
+/// (directories are walked whenever `keep` keeps them).
+pub fn copy_tree(
+    from: &std::path::Path,
+    to: &std::path::Path,
+    keep: &dyn Fn(&std::path::Path) -> bool,
+) {
+    std::fs::create_dir_all(to).expect("a directory");
+    for entry in std::fs::read_dir(from).expect("a directory to copy") {
+        let path = entry.expect("a directory entry").path();
+        if !keep(&path) {
+            continue;
+        }
+        let target = to.join(path.file_name().expect("a file name"));
+        if path.is_dir() {
+            copy_tree(&path, &target, keep);
+        } else {
+            std::fs::copy(&path, &target).expect("copy a file");
+        }
+    }
 }

@@ -85,14 +85,14 @@ pub(super) async fn authenticate(
         }
         AuthMethod::ScramSha256 => {
             // An unknown role gets a key nobody knows, as PostgreSQL's
-            // mock authentication does.
-            let unknown;
+            // mock authentication does: derived once per process, so a
+            // stream of unknown roles costs no key derivation each.
+            static UNKNOWN: std::sync::OnceLock<ScramKey> = std::sync::OnceLock::new();
             let key = match (&how.scram, known) {
                 (Some(key), true) => key,
-                _ => {
-                    unknown = ScramKey::new(&String::from_utf8_lossy(&scram::random_salt::<24>()));
-                    &unknown
-                }
+                _ => UNKNOWN.get_or_init(|| {
+                    ScramKey::new(&String::from_utf8_lossy(&scram::random_salt::<24>()))
+                }),
             };
             scram_exchange(io, user, key, tls_cert).await
         }
