@@ -90,6 +90,10 @@ enum Command {
         /// own sessions).
         #[arg(long, env = "PGSIM_ANY_ROLE")]
         any_role: bool,
+        /// Neither read nor write the index cache (DIR/.pgsim-cache): parse
+        /// every JSON file. Also PGSIM_INDEX_CACHE=off.
+        #[arg(long)]
+        no_index_cache: bool,
         /// Limits and timeouts (docs/LIMITS.md).
         #[command(flatten)]
         limits: ServeLimits,
@@ -339,6 +343,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             seed,
             strict_order,
             any_role,
+            no_index_cache,
             auth_method,
             auth_file,
             tls,
@@ -366,6 +371,11 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             let mut builder = limits.apply(
                 pgsim::MockServer::builder()
                     .fixtures(&fixtures)
+                    .load_options(pgsim::replay::LoadOptions {
+                        index_cache: !no_index_cache
+                            && pgsim::replay::LoadOptions::default().index_cache,
+                        ..Default::default()
+                    })
                     .listen(listen)
                     .seed(seed),
             );
@@ -398,6 +408,20 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             for w in server.warnings() {
                 eprintln!("warning: {w}");
+            }
+            if let Some(s) = server.load_stats() {
+                eprintln!(
+                    "pgsim serve: loaded {} fixture file(s) in {:.1} ms ({} from the index cache, {} parsed{})",
+                    s.files,
+                    s.elapsed.as_secs_f64() * 1e3,
+                    s.from_cache,
+                    s.parsed,
+                    match (&s.cache_error, s.cache_written) {
+                        (Some(e), _) => format!("; index cache not written: {e}"),
+                        (None, true) => "; index cache written".to_owned(),
+                        (None, false) => String::new(),
+                    }
+                );
             }
             for r in server.rejected() {
                 eprintln!("error: {r}");

@@ -69,6 +69,11 @@ impl QueryKey {
         &self.0
     }
 
+    /// The key of a digest computed earlier (a cached index).
+    pub(crate) fn from_digest(digest: [u8; 32]) -> Self {
+        QueryKey(digest)
+    }
+
     fn from_hasher(hasher: Sha256) -> Self {
         QueryKey(hasher.finalize().into())
     }

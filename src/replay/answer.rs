@@ -26,7 +26,7 @@ pub(crate) enum Completion {
 
 /// The rarely present parts of a result, boxed so that the common answer
 /// stays small.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Extra {
     /// Sent after the completion (ParameterStatus, notifications).
     pub(crate) after: Vec<AsyncMessage>,

@@ -6,18 +6,16 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
-use super::answer::{Answer, Completion, Extra, Origin, PreparedResult, Rows};
-use super::{
-    with_param_values, Answers, DatabaseIndex, Queue, Segment, SessionMeta,
-    SQLSTATE_IN_FAILED_TRANSACTION,
-};
-use crate::fixture::{Column, Exchange, Phase, QueryResult, Session, Value};
-use crate::key::{self, QueryKey};
-use crate::wire;
+use super::answer::{Answer, Completion, Origin, PreparedResult, Rows};
+use super::digest::{Digest, DigestedCompletion, DigestedExchange, DigestedResult, DigestedRows};
+use super::{Answers, DatabaseIndex, Queue, Segment, SessionMeta, SQLSTATE_IN_FAILED_TRANSACTION};
+use crate::fixture::{Column, Phase, Session};
+use crate::key::QueryKey;
 
 /// What one distinct SQL text normalizes and hashes to.
+#[derive(Clone)]
 struct SqlInfo {
     original: Arc<str>,
     normalized: Arc<str>,
@@ -39,25 +37,6 @@ pub(super) struct Builder {
     pub(super) warnings: Vec<String>,
 }
 
-/// A result whose rows still point into the file's row buffer.
-struct Draft {
-    notices: Vec<crate::fixture::ErrorFields>,
-    columns: Option<Arc<[Column]>>,
-    rows: DraftRows,
-    completion: Completion,
-    columns_unknown: bool,
-    extra: Option<Box<Extra>>,
-}
-
-enum DraftRows {
-    Wire {
-        start: usize,
-        end: usize,
-        count: usize,
-    },
-    Values(Box<[Vec<Value>]>),
-}
-
 impl Builder {
     pub(super) fn with_rules(rules: crate::fixture::Rules) -> Self {
         Builder {
@@ -75,24 +54,19 @@ impl Builder {
         new
     }
 
-    fn sql(&mut self, sql: &str) -> (Arc<str>, Arc<str>, QueryKey) {
+    /// The shared form of one distinct SQL text of a digest.
+    fn sql(&mut self, sql: &str, normalized: &str, statement: [u8; 32]) -> SqlInfo {
         if let Some(info) = self.sqls.get(sql) {
-            return (
-                Arc::clone(&info.original),
-                Arc::clone(&info.normalized),
-                info.statement_key,
-            );
+            return info.clone();
         }
         let original: Arc<str> = Arc::from(sql);
-        let normalized: Arc<str> = Arc::from(key::normalize(sql).as_ref());
-        let statement_key = key::statement_key_normalized(&normalized);
         let info = SqlInfo {
             original: Arc::clone(&original),
-            normalized: Arc::clone(&normalized),
-            statement_key,
+            normalized: self.intern(normalized),
+            statement_key: QueryKey::from_digest(statement),
         };
-        self.sqls.insert(Arc::clone(&original), info);
-        (original, normalized, statement_key)
+        self.sqls.insert(original, info.clone());
+        info
     }
 
     fn columns(&mut self, columns: Vec<Column>) -> Arc<[Column]> {
@@ -106,45 +80,47 @@ impl Builder {
 
     /// Adds one session read from `file`.
     pub(super) fn add_session(&mut self, file: &str, s: Session) {
-        let name = s.database.clone();
+        let digest = super::digest::digest(s, &self.rules, None);
+        self.add_digest(file, digest);
+    }
+
+    /// Adds one file's digest: links its sessions, answers and statements
+    /// into the index, sharing strings and column sets with the files
+    /// added before.
+    pub(super) fn add_digest(&mut self, file: &str, d: Digest) {
+        let name = d.database.clone();
         let db = self
             .databases
             .entry(name.clone())
             .or_insert_with(|| DatabaseIndex::new(&name));
-        db.roles.insert(Arc::from(s.user.as_str()));
-        if let Some(err) = s.startup_error {
+        db.roles.insert(Arc::from(d.user.as_str()));
+        if let Some(err) = d.startup_error {
             if db.parameters.is_empty() && db.startup_error.is_none() {
                 db.startup_error = Some(err);
             }
             return;
         }
         if db.parameters.is_empty() {
-            db.parameters = s.server.parameters.into_iter().collect();
-            db.backend_pid = s.server.backend_pid;
+            db.parameters = d.parameters;
+            db.backend_pid = d.backend_pid;
             db.startup_error = None;
         }
         let file = self.intern(file);
         let database = self.intern(&name);
-        let role = self.intern(&s.user);
-        let mut arena = BytesMut::new();
-        let mut drafts = Vec::with_capacity(s.exchanges.len());
-        for mut ex in s.exchanges {
-            let results: Vec<Draft> = std::mem::take(&mut ex.results)
-                .into_iter()
-                .map(|r| self.draft(r, &mut arena))
-                .collect();
-            let normalized = self.sql(&ex.sql).1;
-            let (values, relaxed) = ex.relaxed_key_values(&self.rules, &normalized);
-            let values: Vec<Value> = values;
-            let start = arena.len();
-            super::encode_params(&values, &mut arena);
-            drafts.push((ex, values, start..arena.len(), results, relaxed));
-        }
-        let arena = arena.freeze();
+        let role = self.intern(&d.user);
+        let sqls: Vec<SqlInfo> = d
+            .sqls
+            .iter()
+            .map(|(sql, normalized, statement)| self.sql(sql, normalized, *statement))
+            .collect();
+        let columns: Vec<Arc<[Column]>> =
+            d.columns.iter().map(|c| self.columns(c.clone())).collect();
+        let strings: Vec<Arc<str>> = d.strings.iter().map(|s| self.intern(s)).collect();
+        let arena = d.arena.clone();
         let mut current: Option<(u32, Option<Arc<str>>)> = None;
-        for (ex, values, params, results, relaxed) in drafts {
+        for mut ex in d.exchanges {
             // A new recorded session starts where the scope changes.
-            let scope = ex.scope.as_deref().map(|s| self.intern(s));
+            let scope = ex.scope.and_then(|s| strings.get(s as usize)).cloned();
             let session = match &current {
                 Some((id, now)) if *now == scope => *id,
                 _ => {
@@ -172,92 +148,31 @@ impl Builder {
                 meta.first_seq = meta.first_seq.min(ex.seq);
                 meta.last_seq = meta.last_seq.max(ex.seq);
             }
-            let results = results
+            let Some(sql) = sqls.get(ex.sql as usize) else {
+                continue;
+            };
+            let params = slice(&arena, ex.params);
+            let results = std::mem::take(&mut ex.results)
                 .into_iter()
-                .map(|d| finish_draft(d, &arena))
+                .map(|r| prepare(r, &arena, &columns, &strings))
                 .collect();
-            self.add_exchange(
-                &name,
-                &file,
-                &database,
-                ex,
-                &values,
-                arena.slice(params),
-                results,
+            let linked = Linked {
+                file: &file,
+                database: &database,
+                sql,
                 session,
-                &relaxed,
-            );
+            };
+            self.add_exchange(&name, linked, ex.into_parts(), params, results);
         }
     }
 
-    fn draft(&mut self, r: QueryResult, arena: &mut BytesMut) -> Draft {
-        let completion = match (r.error, r.tag) {
-            (Some(e), _) => Completion::Error(Box::new(e)),
-            (None, Some(tag)) => Completion::Tag(self.intern(&tag)),
-            (None, None) if r.suspended => Completion::Suspended,
-            (None, None) => Completion::Empty,
-        };
-        let extra =
-            (!r.after.is_empty() || r.copy_out.is_some() || r.copy_in.is_some()).then(|| {
-                Box::new(Extra {
-                    after: r.after,
-                    copy_out: r.copy_out,
-                    copy_in: r.copy_in,
-                })
-            });
-        let columns = r.columns.map(|c| self.columns(c));
-        let all_text = r
-            .rows
-            .iter()
-            .flatten()
-            .all(|v| matches!(v, Value::Null | Value::Text(_)));
-        let rows = if all_text {
-            let start = arena.len();
-            let ok = r.rows.iter().all(|row| {
-                let values: Vec<Option<&[u8]>> = row
-                    .iter()
-                    .map(|v| match v {
-                        Value::Text(t) => Some(t.as_bytes()),
-                        _ => None,
-                    })
-                    .collect();
-                wire::put_data_row(arena, &values).is_ok()
-            });
-            if ok {
-                DraftRows::Wire {
-                    start,
-                    end: arena.len(),
-                    count: r.rows.len(),
-                }
-            } else {
-                arena.truncate(start);
-                DraftRows::Values(r.rows.into_boxed_slice())
-            }
-        } else {
-            DraftRows::Values(r.rows.into_boxed_slice())
-        };
-        Draft {
-            notices: r.notices,
-            columns,
-            rows,
-            completion,
-            columns_unknown: r.columns_unknown,
-            extra,
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)] // one call site; the parts come from one exchange
     fn add_exchange(
         &mut self,
         db_name: &str,
-        file: &Arc<str>,
-        database: &Arc<str>,
-        ex: Exchange,
-        values: &[Value],
+        at: Linked<'_>,
+        ex: ExchangeParts,
         params: Bytes,
         results: Vec<PreparedResult>,
-        session: u32,
-        relaxed: &[crate::fixture::Relaxed],
     ) {
         // What a failed transaction answers (25P02) depends on nothing but
         // its state, which the server tracks and answers itself; queuing it
@@ -271,31 +186,27 @@ impl Builder {
                 return;
             }
         }
-        let (sql, normalized, skey) = self.sql(&ex.sql);
-        let k = with_param_values(values, |p| key::query_key_normalized(&normalized, p));
-        let bound: Option<Vec<u32>> = ex
-            .params
-            .as_ref()
-            .map(|p| p.iter().map(|p| p.type_oid).collect());
+        let SqlInfo {
+            original: sql,
+            normalized,
+            statement_key: skey,
+        } = at.sql.clone();
+        let k = ex.key;
         let origin = Origin {
-            file: Arc::clone(file),
+            file: Arc::clone(at.file),
             seq: ex.seq,
-            database: Arc::clone(database),
+            database: Arc::clone(at.database),
             sql,
         };
         let phase = ex.phase;
-        let exact = (!relaxed.is_empty()).then(|| {
-            with_param_values(&ex.key_values(), |p| {
-                key::query_key_normalized(&normalized, p)
-            })
-        });
-        let answer = Arc::new(Answer::new(origin, phase, results, ex.before, session));
-        if let Some(exact) = exact {
+        let answer = Arc::new(Answer::new(origin, phase, results, ex.before, at.session));
+        if let Some(exact) = ex.exact {
             // Queries a rule made one must answer alike, or replay cannot
             // tell them apart: said at load, never silent.
             match self.relaxed.get(&k) {
                 Some((first_exact, first)) if *first_exact != exact && !first.same_as(&answer) => {
-                    let rules: Vec<String> = relaxed
+                    let rules: Vec<String> = ex
+                        .relaxed
                         .iter()
                         .map(|r| format!("{} (${})", r.rule, r.param))
                         .collect();
@@ -318,7 +229,7 @@ impl Builder {
         let Some(db) = self.databases.get_mut(db_name) else {
             return;
         };
-        note_statement(db, skey, &answer, (ex.param_types, bound));
+        note_statement(db, skey, &answer, (ex.param_types, ex.bound));
         if phase == Phase::Describe {
             // It answers Describe only: never queued as a query's answer.
             return;
@@ -450,21 +361,79 @@ fn shorten_sql(sql: &str) -> String {
     sql.chars().take(120).collect()
 }
 
-fn finish_draft(d: Draft, arena: &Bytes) -> PreparedResult {
-    let rows = match d.rows {
-        DraftRows::Wire { start, end, count } => Rows::Wire {
-            bytes: arena.slice(start..end),
-            count,
+/// Where an exchange of a digest sits in the index.
+struct Linked<'a> {
+    file: &'a Arc<str>,
+    database: &'a Arc<str>,
+    sql: &'a SqlInfo,
+    session: u32,
+}
+
+/// A digested exchange's parts the index keeps.
+pub(super) struct ExchangeParts {
+    seq: u64,
+    phase: Phase,
+    key: QueryKey,
+    exact: Option<QueryKey>,
+    relaxed: Vec<crate::fixture::Relaxed>,
+    param_types: Option<Vec<u32>>,
+    bound: Option<Vec<u32>>,
+    before: Vec<crate::fixture::AsyncMessage>,
+}
+
+impl DigestedExchange {
+    fn into_parts(self) -> ExchangeParts {
+        ExchangeParts {
+            seq: self.seq,
+            phase: self.phase,
+            key: self.key(),
+            exact: self.exact.map(QueryKey::from_digest),
+            relaxed: self.relaxed,
+            param_types: self.param_types,
+            bound: self.bound,
+            before: self.before,
+        }
+    }
+}
+
+fn slice(arena: &Bytes, (start, end): (u32, u32)) -> Bytes {
+    let (start, end) = (start as usize, end as usize);
+    if start <= end && end <= arena.len() {
+        arena.slice(start..end)
+    } else {
+        Bytes::new()
+    }
+}
+
+fn prepare(
+    r: DigestedResult,
+    arena: &Bytes,
+    columns: &[Arc<[Column]>],
+    strings: &[Arc<str>],
+) -> PreparedResult {
+    let rows = match r.rows {
+        DigestedRows::Wire { start, end, count } => Rows::Wire {
+            bytes: slice(arena, (start, end)),
+            count: count as usize,
         },
-        DraftRows::Values(v) => Rows::Values(v),
+        DigestedRows::Values(v) => Rows::Values(v.into_boxed_slice()),
+    };
+    let completion = match r.completion {
+        DigestedCompletion::Tag(t) => match strings.get(t as usize) {
+            Some(tag) => Completion::Tag(Arc::clone(tag)),
+            None => Completion::Empty,
+        },
+        DigestedCompletion::Empty => Completion::Empty,
+        DigestedCompletion::Error(e) => Completion::Error(e),
+        DigestedCompletion::Suspended => Completion::Suspended,
     };
     PreparedResult::new(
-        d.notices,
-        d.columns,
+        r.notices,
+        r.columns.and_then(|c| columns.get(c as usize)).cloned(),
         rows,
-        d.completion,
-        d.columns_unknown,
-        d.extra,
+        completion,
+        r.columns_unknown,
+        r.extra,
     )
 }
 

@@ -4,8 +4,11 @@
 //! unused answers for the report. No I/O here.
 
 mod answer;
+mod cache;
 mod choose;
+mod digest;
 mod index;
+mod load;
 mod report;
 mod strict;
 
@@ -17,6 +20,7 @@ pub(crate) use answer::{
     copy_format, put_async, put_columns, put_copy_out, Answer, Completion, Formats, PreparedResult,
 };
 pub use answer::{Origin, SQLSTATE_CANNOT_ENCODE};
+pub use cache::{LoadOptions, LoadStats, CACHE_DIR, CACHE_FILE};
 pub(crate) use choose::{Follow, Lookup, Who};
 use choose::{Segment, SessionMeta};
 pub use report::{Miss, RelaxedMatch, Report, DEFAULT_MISS_DETAILS, MISS_SQL_CHARS};
@@ -270,6 +274,7 @@ pub struct Replay {
     /// The directory the fixtures were loaded from, for the hint of a miss.
     source: Option<std::path::PathBuf>,
     rules: crate::fixture::Rules,
+    load_stats: Option<LoadStats>,
     /// Every answer a matching rule let match, by rule: for the report.
     relaxed: Mutex<BTreeMap<(crate::fixture::Relaxed, Origin), u64>>,
 }
@@ -338,53 +343,111 @@ impl Replay {
         replay
     }
 
-    /// Loads and indexes a fixture directory, one file at a time: a reader
-    /// thread parses the next file while this one indexes the last. A file
+    /// Loads and indexes a fixture directory with the default
+    /// [`LoadOptions`] (the index cache on, one worker per core). A file
     /// that does not load is refused alone (see [`Replay::rejected`]); the
     /// others serve.
     pub fn load(dir: impl AsRef<std::path::Path>) -> Result<Self, crate::fixture::FixtureError> {
+        Self::load_with(dir, &LoadOptions::default())
+    }
+
+    /// Loads and indexes a fixture directory: worker threads read, hash
+    /// and digest the files (from the index cache when a file's content is
+    /// the one cached, else from its JSON), and this thread links the
+    /// digests into the index in file-name order. The cache is rewritten
+    /// when anything in it was missing or stale.
+    pub fn load_with(
+        dir: impl AsRef<std::path::Path>,
+        options: &LoadOptions,
+    ) -> Result<Self, crate::fixture::FixtureError> {
+        let dir = dir.as_ref();
+        let started = std::time::Instant::now();
         // A replacement a crashed run left half done is finished first, so
         // the set served is whole.
-        let leftover = crate::fixture::finish_replacement(dir.as_ref())?;
-        let files = crate::fixture::fixture_files(dir.as_ref())?;
-        let rules = crate::fixture::Rules::load(dir.as_ref())?;
-        let (tx, rx) = std::sync::mpsc::sync_channel(2);
-        let reader = std::thread::spawn(move || {
-            for path in files {
-                let parsed = crate::fixture::load_file(&path);
-                if tx.send((path, parsed)).is_err() {
-                    return;
+        let leftover = crate::fixture::finish_replacement(dir)?;
+        let files = crate::fixture::fixture_files(dir)?;
+        let rules = crate::fixture::Rules::load(dir)?;
+        let rules_hash = cache::rules_hash(dir);
+        let mut warnings = Vec::new();
+        let cached = if options.index_cache {
+            match cache::Cache::read(dir, rules_hash) {
+                Ok(c) => Some(c),
+                Err(cache::Unusable::Stale) => None,
+                Err(cache::Unusable::Corrupt(why)) => {
+                    warnings.push(format!("index cache ignored and rebuilt: {why}"));
+                    None
                 }
             }
-        });
+        } else {
+            None
+        };
         let mut builder = index::Builder::with_rules(rules.clone());
-        let mut warnings = Vec::new();
         let mut rejected = Vec::new();
         let mut seen = crate::fixture::SeenSessions::default();
-        for (path, parsed) in rx {
-            match parsed {
-                Ok((session, warning)) => match seen.check(&path, &session) {
+        let mut entries = Vec::new();
+        let mut rebuild = options.index_cache;
+        let work = load::Work {
+            dir,
+            files: &files,
+            rules: &rules,
+            cache: cached.as_ref(),
+            keep_entries: options.index_cache,
+        };
+        let mut hits = 0usize;
+        let mut parsed = 0usize;
+        load::run(&work, options.workers, |path, loaded| match loaded {
+            Ok(file) => {
+                hits += usize::from(file.from_cache);
+                parsed += usize::from(!file.from_cache);
+                warnings.extend(file.notes);
+                let id = file.digest.identity();
+                match id.map_or(Ok(()), |id| seen.check_identity(path, id)) {
                     Ok(()) => {
-                        warnings.extend(warning);
-                        builder.add_session(&path.display().to_string(), session);
+                        warnings.extend(file.digest.warning.clone());
+                        builder.add_digest(&path.display().to_string(), file.digest);
+                        entries.extend(file.entry);
                     }
                     Err(dup) => rejected.push(dup),
-                },
-                Err(e) => rejected.push(crate::fixture::Rejected::new(&path, &e)),
+                }
+            }
+            Err(e) => {
+                parsed += 1;
+                rejected.push(crate::fixture::Rejected::new(path, &e))
+            }
+        });
+        if let Some(c) = &cached {
+            // Nothing to write when every file came from the cache and the
+            // cache holds nothing else.
+            rebuild = hits != entries.len() || c.len() != entries.len();
+        }
+        let mut stats = LoadStats {
+            files: files.len(),
+            from_cache: hits,
+            parsed,
+            ..LoadStats::default()
+        };
+        if rebuild {
+            // A read-only fixture directory simply has no cache.
+            match cache::write(dir, rules_hash, &entries) {
+                Ok(()) => stats.cache_written = true,
+                Err(e) => stats.cache_error = Some(e.to_string()),
             }
         }
-        let _ = reader.join();
+        drop(entries);
+        drop(cached);
         let (databases, found) = builder.finish();
         warnings.extend(found);
         if leftover != crate::fixture::Leftover::None {
             warnings.push(format!(
                 "{}: a replacement of this fixture set that a crashed run left unfinished was finished first ({leftover:?})",
-                dir.as_ref().display()
+                dir.display()
             ));
         }
         let mut replay = Self::from_parts(databases, warnings, rejected);
-        replay.source = Some(dir.as_ref().to_owned());
+        replay.source = Some(dir.to_owned());
         replay.rules = rules;
+        stats.elapsed = started.elapsed();
+        replay.load_stats = Some(stats);
         Ok(replay)
     }
 
@@ -404,7 +467,15 @@ impl Replay {
             source: None,
             rules: crate::fixture::Rules::default(),
             relaxed: Mutex::new(BTreeMap::new()),
+            load_stats: None,
         }
+    }
+
+    /// What loading the fixture directory did: files from the index cache,
+    /// files parsed, whether the cache was written. `None` for a set not
+    /// loaded from a directory.
+    pub fn load_stats(&self) -> Option<&LoadStats> {
+        self.load_stats.as_ref()
     }
 
     /// The fixture directory's matching rules.

@@ -19,7 +19,7 @@ use self::fault::{Fault, FaultStats, Faults};
 use self::limits::{Limits, Slots};
 use crate::fixture::FixtureSet;
 use crate::listen::listen;
-use crate::replay::{Replay, Report};
+use crate::replay::{LoadOptions, LoadStats, Replay, Report};
 use crate::Error;
 
 /// Sessions per database and in all: how many are open now and the most at
@@ -136,6 +136,7 @@ pub struct MockServerBuilder {
     any_role: bool,
     limits: Limits,
     miss_details: Option<usize>,
+    load: Option<LoadOptions>,
 }
 
 /// What makes a [`MockServer`] fail the test that dropped or shut it down.
@@ -184,6 +185,13 @@ impl MockServerBuilder {
     /// Replays the fixture directory `dir`.
     pub fn fixtures(mut self, dir: impl Into<PathBuf>) -> Self {
         self.fixtures = Some(dir.into());
+        self
+    }
+
+    /// How the fixture directory is loaded (the index cache, worker
+    /// threads); default [`LoadOptions::default`].
+    pub fn load_options(mut self, options: LoadOptions) -> Self {
+        self.load = Some(options);
         self
     }
 
@@ -333,7 +341,7 @@ impl MockServerBuilder {
             .collect::<Result<Vec<_>, _>>()?;
         let mut replay = match (self.set, self.fixtures) {
             (Some(set), _) => Replay::new(set),
-            (None, Some(dir)) => Replay::load(&dir)?,
+            (None, Some(dir)) => Replay::load_with(&dir, &self.load.unwrap_or_default())?,
             (None, None) => Replay::new(FixtureSet::default()),
         };
         if let Some(queries) = self.miss_details {
@@ -455,6 +463,13 @@ impl MockServer {
     /// Warnings from loading the fixtures (torn journal lines).
     pub fn warnings(&self) -> &[String] {
         self.shared.replay.warnings()
+    }
+
+    /// What loading the fixture directory did (files from the index cache,
+    /// files parsed); `None` for a set given with
+    /// [`MockServerBuilder::fixture_set`].
+    pub fn load_stats(&self) -> Option<&LoadStats> {
+        self.shared.replay.load_stats()
     }
 
     /// Number of databases with recorded sessions.

@@ -247,8 +247,13 @@ fn serve_reads_faults_from_the_environment_and_prints_them_with_the_seed() {
             .expect("runs pgsim"),
     );
     let stderr = child.0.stderr.take().expect("piped");
+    // After the line saying how the fixtures loaded.
     let lines: Vec<String> = BufReader::new(stderr)
         .lines()
+        .filter(|l| {
+            l.as_ref()
+                .map_or(true, |l| !l.starts_with("pgsim serve: loaded"))
+        })
         .take(3)
         .collect::<Result<_, _>>()
         .expect("reads stderr");

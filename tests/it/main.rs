@@ -8,6 +8,7 @@ mod drivers;
 mod faults;
 mod fuzz;
 mod hostile;
+mod index_cache;
 mod key_nearest;
 mod key_props;
 mod kill9;

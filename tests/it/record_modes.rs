@@ -74,7 +74,8 @@ fn leftovers(dir: &Path) -> Vec<String> {
         .expect("the directory reads")
         .filter_map(Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with('.'))
+        // The index cache is meant to be there (and ignored by git).
+        .filter(|n| n.starts_with('.') && n != pgsim::replay::CACHE_DIR)
         .collect()
 }
 
