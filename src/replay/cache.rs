@@ -5,13 +5,13 @@
 //! The JSON files stay the reviewed source of truth. The cache is never
 //! trusted without checking:
 //!
-//! - it is keyed by the **content hash** (SHA-256) of every fixture file and
+//! - it is keyed by the **content hash** (BLAKE3: as collision-resistant as SHA-256 for this, and several times faster, which is most of a warm start) of every fixture file and
 //!   of the rules file: a file whose bytes changed is parsed again, whatever
 //!   its name, size or timestamps say;
 //! - it holds a fingerprint of the code that made it (the source of the
 //!   digest, key and fixture-model modules, compiled in): a build that keys
 //!   or encodes differently never reads an older build's cache;
-//! - the whole file carries a SHA-256 checksum, so a torn, truncated or
+//! - the whole file carries a BLAKE3 checksum, so a torn, truncated or
 //!   corrupted cache is detected and ignored (and rebuilt), never served;
 //! - every index inside a digest is bounds-checked before use.
 //!
@@ -32,7 +32,6 @@ use std::sync::OnceLock;
 
 use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 use super::digest::Digest;
 
@@ -101,7 +100,7 @@ struct CachedFile {
     /// Relative to the fixture directory, `/`-separated.
     path: String,
     len: u64,
-    sha256: [u8; 32],
+    hash: [u8; 32],
     /// Ranges of the file's serialized digest in the metas section and of
     /// its arena in the arenas section.
     meta: (u64, u64),
@@ -128,7 +127,7 @@ pub(crate) struct Cache {
 pub(crate) struct Entry {
     pub(crate) path: String,
     pub(crate) len: u64,
-    pub(crate) sha256: [u8; 32],
+    pub(crate) hash: [u8; 32],
     pub(crate) meta: Bytes,
     pub(crate) arena: Bytes,
 }
@@ -138,8 +137,8 @@ pub(crate) struct Entry {
 fn fingerprint() -> [u8; 32] {
     static PRINT: OnceLock<[u8; 32]> = OnceLock::new();
     *PRINT.get_or_init(|| {
-        let mut h = Sha256::new();
-        h.update(env!("CARGO_PKG_VERSION"));
+        let mut h = blake3::Hasher::new();
+        h.update(env!("CARGO_PKG_VERSION").as_bytes());
         for source in [
             include_str!("cache.rs"),
             include_str!("digest.rs"),
@@ -151,16 +150,16 @@ fn fingerprint() -> [u8; 32] {
             include_str!("../fixture/rules.rs"),
             include_str!("../wire/encode.rs"),
         ] {
-            h.update((source.len() as u64).to_le_bytes());
-            h.update(source);
+            h.update(&(source.len() as u64).to_le_bytes());
+            h.update(source.as_bytes());
         }
-        h.finalize().into()
+        *h.finalize().as_bytes()
     })
 }
 
 /// The content hash of a file's bytes.
 pub(crate) fn content_hash(bytes: &[u8]) -> [u8; 32] {
-    Sha256::digest(bytes).into()
+    *blake3::hash(bytes).as_bytes()
 }
 
 /// The hash the cache records for the rules file (zeros when there is none).
@@ -233,11 +232,11 @@ impl Cache {
         let mut sum = [0u8; 32];
         file.read_exact(&mut sum)
             .map_err(|_| corrupt("truncated"))?;
-        let mut h = Sha256::new();
-        h.update(head);
+        let mut h = blake3::Hasher::new();
+        h.update(&head);
         h.update(&front);
         h.update(&arenas);
-        if <[u8; 32]>::from(h.finalize()) != sum {
+        if *h.finalize().as_bytes() != sum {
             return Err(corrupt("checksum does not match its content"));
         }
         let header: Header = postcard::from_bytes(&front[..header_len as usize])
@@ -263,15 +262,15 @@ impl Cache {
     }
 
     /// The cached digest of the file at `rel` if its content is still
-    /// `sha256`, with its entry for the next cache.
+    /// `hash`, with its entry for the next cache.
     pub(crate) fn get(
         &self,
         rel: &str,
         len: u64,
-        sha256: &[u8; 32],
+        hash: &[u8; 32],
     ) -> Option<Result<(Digest, Entry), String>> {
         let f = self.files.get(rel)?;
-        if f.len != len || &f.sha256 != sha256 {
+        if f.len != len || &f.hash != hash {
             return None;
         }
         Some(self.decode(f))
@@ -296,7 +295,7 @@ impl Cache {
             Entry {
                 path: f.path.clone(),
                 len: f.len,
-                sha256: f.sha256,
+                hash: f.hash,
                 meta,
                 arena,
             },
@@ -311,11 +310,11 @@ fn range((start, end): (u64, u64), len: usize) -> Option<std::ops::Range<usize>>
 
 impl Entry {
     /// The entry for a file just digested from its JSON.
-    pub(crate) fn new(rel: String, bytes: &[u8], sha256: [u8; 32], d: &Digest) -> Option<Self> {
+    pub(crate) fn new(rel: String, bytes: &[u8], hash: [u8; 32], d: &Digest) -> Option<Self> {
         Some(Entry {
             path: rel,
             len: bytes.len() as u64,
-            sha256,
+            hash,
             meta: Bytes::from(postcard::to_allocvec(d).ok()?),
             arena: d.arena.clone(),
         })
@@ -344,7 +343,7 @@ pub(crate) fn write(dir: &Path, rules: [u8; 32], entries: &[Entry]) -> std::io::
         files.push(CachedFile {
             path: e.path.clone(),
             len: e.len,
-            sha256: e.sha256,
+            hash: e.hash,
             meta,
             arena,
         });
@@ -363,7 +362,7 @@ pub(crate) fn write(dir: &Path, rules: [u8; 32], entries: &[Entry]) -> std::io::
     let (file, tmp) = tempfile(&cache_dir)?;
     let written = (|| {
         let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-        let mut h = Sha256::new();
+        let mut h = blake3::Hasher::new();
         let mut put = |bytes: &[u8]| {
             h.update(bytes);
             out.write_all(bytes)
@@ -376,7 +375,7 @@ pub(crate) fn write(dir: &Path, rules: [u8; 32], entries: &[Entry]) -> std::io::
         for e in entries {
             put(&e.arena)?;
         }
-        let sum: [u8; 32] = h.finalize().into();
+        let sum: [u8; 32] = *h.finalize().as_bytes();
         out.write_all(&sum)?;
         out.flush()
     })();
@@ -437,7 +436,7 @@ mod tests {
             .map(|(_, e)| Entry {
                 path: e.path.clone(),
                 len: e.len,
-                sha256: e.sha256,
+                hash: e.hash,
                 meta: e.meta.clone(),
                 arena: e.arena.clone(),
             })
@@ -447,7 +446,7 @@ mod tests {
         assert_eq!(cache.len(), all.len());
         for (d, e) in &all {
             let (back, _) = cache
-                .get(&e.path, e.len, &e.sha256)
+                .get(&e.path, e.len, &e.hash)
                 .expect("every file is cached")
                 .expect("every cached digest decodes");
             // Debug shows every field, the arena's bytes included.
@@ -461,15 +460,15 @@ mod tests {
         let (_, e) = &all[0];
         let dir = written(std::slice::from_ref(e));
         let cache = Cache::read(dir.path(), [7; 32]).expect("reads");
-        assert!(cache.get(&e.path, e.len, &e.sha256).is_some());
-        let mut other = e.sha256;
+        assert!(cache.get(&e.path, e.len, &e.hash).is_some());
+        let mut other = e.hash;
         other[31] ^= 1;
         assert!(
             cache.get(&e.path, e.len, &other).is_none(),
             "same length, other bytes"
         );
-        assert!(cache.get(&e.path, e.len + 1, &e.sha256).is_none());
-        assert!(cache.get("elsewhere.json", e.len, &e.sha256).is_none());
+        assert!(cache.get(&e.path, e.len + 1, &e.hash).is_none());
+        assert!(cache.get("elsewhere.json", e.len, &e.hash).is_none());
     }
 
     #[test]
@@ -532,10 +531,10 @@ mod tests {
             .find(|(d, _)| !d.exchanges.is_empty())
             .expect("a file with exchanges");
         d.exchanges[0].sql = u32::MAX;
-        let bad = Entry::new(e.path.clone(), &[0; 3], e.sha256, &d).expect("serializes");
+        let bad = Entry::new(e.path.clone(), &[0; 3], e.hash, &d).expect("serializes");
         let dir = written(&[bad]);
         let cache = Cache::read(dir.path(), [7; 32]).expect("the checksum is right");
-        let got = cache.get(&e.path, 3, &e.sha256).expect("cached");
+        let got = cache.get(&e.path, 3, &e.hash).expect("cached");
         assert!(got.is_err_and(|why| why.contains("outside")));
     }
 }

@@ -44,13 +44,18 @@ pub(super) fn run(
         for _ in 0..workers {
             let tx = tx.clone();
             let next = &next;
-            scope.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(path) = work.files.get(i) else {
-                    return;
-                };
-                if tx.send((i, one(work, path))).is_err() {
-                    return;
+            scope.spawn(move || {
+                // One buffer per worker, reused: a fresh allocation per file
+                // costs a page fault per page, which is most of reading it.
+                let mut buf = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = work.files.get(i) else {
+                        return;
+                    };
+                    if tx.send((i, one(work, path, &mut buf))).is_err() {
+                        return;
+                    }
                 }
             });
         }
@@ -69,14 +74,18 @@ pub(super) fn run(
     });
 }
 
-fn one(work: &Work<'_>, path: &Path) -> Result<Loaded, FixtureError> {
-    let bytes = std::fs::read(path).map_err(|e| FixtureError::io(path, e))?;
+fn one(work: &Work<'_>, path: &Path, buf: &mut Vec<u8>) -> Result<Loaded, FixtureError> {
+    buf.clear();
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_to_end(&mut f, buf))
+        .map_err(|e| FixtureError::io(path, e))?;
+    let bytes = &buf[..];
     let mut notes = Vec::new();
     let keyed = work.cache.is_some() || work.keep_entries;
-    let sha = keyed.then(|| cache::content_hash(&bytes));
+    let hash = keyed.then(|| cache::content_hash(bytes));
     let rel = cache::relative(work.dir, path);
-    if let (Some(c), Some(sha)) = (work.cache, &sha) {
-        match c.get(&rel, bytes.len() as u64, sha) {
+    if let (Some(c), Some(hash)) = (work.cache, &hash) {
+        match c.get(&rel, bytes.len() as u64, hash) {
             Some(Ok((digest, entry))) => {
                 return Ok(Loaded {
                     digest,
@@ -89,10 +98,10 @@ fn one(work: &Work<'_>, path: &Path) -> Result<Loaded, FixtureError> {
             None => {}
         }
     }
-    let (session, warning) = crate::fixture::parse_file(path, &bytes)?;
+    let (session, warning) = crate::fixture::parse_file(path, bytes)?;
     let digest = digest::digest(session, work.rules, warning);
-    let entry = match (work.keep_entries, sha) {
-        (true, Some(sha)) => Entry::new(rel, &bytes, sha, &digest),
+    let entry = match (work.keep_entries, hash) {
+        (true, Some(hash)) => Entry::new(rel, bytes, hash, &digest),
         _ => None,
     };
     Ok(Loaded {
