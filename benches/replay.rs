@@ -73,15 +73,89 @@ fn codecs(c: &mut Criterion) {
 }
 
 fn load(c: &mut Criterion) {
+    use pgsim::replay::{LoadOptions, CACHE_DIR};
     let mut group = c.benchmark_group("load");
     group.sample_size(10);
+    let with = |index_cache| LoadOptions {
+        index_cache,
+        ..LoadOptions::default()
+    };
     for n in [10_000u64, 100_000] {
         let dir = tempfile::tempdir().expect("tempdir");
         synth::write_set(dir.path(), n, 10_000).expect("write synthetic set");
-        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
-            b.iter(|| Replay::load(dir.path()).expect("load"))
+        // Every start after the first: the index cache is there.
+        Replay::load_with(dir.path(), &with(true)).expect("load");
+        group.bench_with_input(BenchmarkId::new("index cache", n), &n, |b, _| {
+            b.iter(|| Replay::load_with(dir.path(), &with(true)).expect("load"))
+        });
+        // The first start: JSON parsed and the cache written.
+        group.bench_with_input(BenchmarkId::new("first start", n), &n, |b, _| {
+            b.iter_batched(
+                || std::fs::remove_dir_all(dir.path().join(CACHE_DIR)),
+                |_| Replay::load_with(dir.path(), &with(true)).expect("load"),
+                BatchSize::PerIteration,
+            )
+        });
+        group.bench_with_input(BenchmarkId::new("no cache", n), &n, |b, _| {
+            b.iter(|| Replay::load_with(dir.path(), &with(false)).expect("load"))
         });
     }
+    group.finish();
+}
+
+/// What a test pays to start a mock server on a small set of its own and
+/// get its first answer, in-process.
+fn start(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
+    let small = tempfile::tempdir().expect("tempdir");
+    synth::write_set(small.path(), 100, 100).expect("write synthetic set");
+    let mut group = c.benchmark_group("start");
+    for (name, dir) in [
+        ("100 exchanges", small.path()),
+        ("bundled demo", demo.as_path()),
+    ] {
+        group.bench_function(BenchmarkId::new("start and shut down", name), |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let server = pgsim::MockServer::builder()
+                        .fixtures(dir)
+                        .start()
+                        .await
+                        .expect("server");
+                    server.shutdown().await
+                })
+            })
+        });
+    }
+    group.bench_function(
+        "start, connect, first answer, shut down/100 exchanges",
+        |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let server = pgsim::MockServer::builder()
+                        .fixtures(small.path())
+                        .start()
+                        .await
+                        .expect("server");
+                    let (client, conn) =
+                        tokio_postgres::connect(&server.url_for("bench"), tokio_postgres::NoTls)
+                            .await
+                            .expect("connect");
+                    let conn = tokio::spawn(conn);
+                    let rows = client.query(synth::SQL, &[&1i32]).await.expect("replayed");
+                    black_box(rows);
+                    drop(client);
+                    let _ = conn.await;
+                    server.shutdown().await
+                })
+            })
+        },
+    );
     group.finish();
 }
 
@@ -148,5 +222,5 @@ fn round_trip(c: &mut Criterion) {
     drop(server);
 }
 
-criterion_group!(benches, lookup, codecs, load, round_trip);
+criterion_group!(benches, lookup, codecs, load, start, round_trip);
 criterion_main!(benches);

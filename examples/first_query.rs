@@ -4,8 +4,12 @@
 //! cluster so only the server side differs.
 //!
 //! ```text
-//! first_query 'host=127.0.0.1 port=6543 user=postgres dbname=pgsim_demo' 'select count(*) from events'
+//! first_query 'host=127.0.0.1 port=6543 user=postgres dbname=pgsim_demo' 'select count(*) from events' [T0_NS]
 //! ```
+//!
+//! With `T0_NS` (nanoseconds since the epoch, taken by the caller just
+//! before it started the server) it prints the microseconds from then to
+//! the answer, and to the first accepted connection. It polls every 100 µs.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -17,22 +21,54 @@ async fn main() -> ExitCode {
         eprintln!("usage: first_query CONNINFO SQL");
         return ExitCode::FAILURE;
     };
+    let t0: Option<u128> = args.next().and_then(|t| t.parse().ok());
+    let since = || {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        t0.map(|t0| now.saturating_sub(t0) / 1000)
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
+        // A listening socket first, so the time to listen shows apart.
+        if tokio::net::TcpStream::connect(addr(&url)).await.is_err() {
+            tokio::time::sleep(Duration::from_micros(100)).await;
+            continue;
+        }
+        let listening = since();
         match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
             Ok((client, conn)) => {
                 tokio::spawn(conn);
                 return match client.simple_query(&sql).await {
-                    Ok(_) => ExitCode::SUCCESS,
+                    Ok(_) => {
+                        if let (Some(l), Some(a)) = (listening, since()) {
+                            println!("listening_us={l} answered_us={a}");
+                        }
+                        ExitCode::SUCCESS
+                    }
                     Err(e) => {
                         eprintln!("first_query: {e}");
                         ExitCode::FAILURE
                     }
                 };
             }
-            Err(_) => tokio::time::sleep(Duration::from_millis(1)).await,
+            Err(_) => tokio::time::sleep(Duration::from_micros(100)).await,
         }
     }
     eprintln!("first_query: nothing answered within 60 s");
     ExitCode::FAILURE
+}
+
+/// `host:port` of a key=value connection string (defaults as libpq's).
+fn addr(conninfo: &str) -> String {
+    let get = |key: &str| {
+        conninfo
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+    };
+    format!(
+        "{}:{}",
+        get("host").unwrap_or("127.0.0.1"),
+        get("port").unwrap_or("5432")
+    )
 }
