@@ -116,20 +116,33 @@ pub(crate) fn gauge(
         .encode_gauge(&value)
 }
 
+/// What a labelled family of values is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Kind {
+    /// Only goes up (its name gets `_total`).
+    Counter,
+    /// A value now.
+    Gauge,
+}
+
 /// Writes a counter or gauge family: one value per label set.
 pub(crate) fn family<L: EncodeLabelSet>(
     encoder: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
-    metric_type: MetricType,
+    kind: Kind,
     values: impl IntoIterator<Item = (L, u64)>,
 ) -> Result<(), std::fmt::Error> {
+    let metric_type = match kind {
+        Kind::Counter => MetricType::Counter,
+        Kind::Gauge => MetricType::Gauge,
+    };
     let mut metric = encoder.encode_descriptor(name, help, None, metric_type)?;
     for (labels, value) in values {
         let mut one = metric.encode_family(&labels)?;
-        match metric_type {
-            MetricType::Counter => one.encode_counter::<NoLabelSet, _, f64>(&value, None)?,
-            _ => one.encode_gauge(&value)?,
+        match kind {
+            Kind::Counter => one.encode_counter::<NoLabelSet, _, f64>(&value, None)?,
+            Kind::Gauge => one.encode_gauge(&value)?,
         }
     }
     Ok(())

@@ -11,10 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use prometheus_client::encoding::DescriptorEncoder;
-use prometheus_client::metrics::MetricType;
 
 use super::Shared;
-use crate::metrics::{self, Histogram};
+use crate::metrics::{self, Histogram, Kind};
 
 /// Where an answer to a query came from. The label values are fixed, so
 /// the series stay bounded: one per database and source.
@@ -117,7 +116,7 @@ impl prometheus_client::collector::Collector for Collector {
             e,
             "sessions_active",
             "Client sessions open now, per database.",
-            MetricType::Gauge,
+            Kind::Gauge,
             served.databases.keys().map(|db| {
                 let n = open.get(db).copied().unwrap_or(0) as u64;
                 ([("database", db.as_str())], n)
@@ -145,7 +144,7 @@ impl prometheus_client::collector::Collector for Collector {
             e,
             "answers",
             "Answers per database and source: recording (the fixture set), miss, fault (injected).",
-            MetricType::Counter,
+            Kind::Counter,
             served.databases.iter().flat_map(|(db, counts)| {
                 Source::ALL.into_iter().map(move |s| {
                     (
@@ -161,14 +160,14 @@ impl prometheus_client::collector::Collector for Collector {
             e,
             "faults_matched",
             "Events each fault matched (queries its regex matched; new connections for refuse), by its 1-based position as given.",
-            MetricType::Counter,
+            Kind::Counter,
             faults.iter().enumerate().map(|(i, f)| numbered(i, f.matched)),
         )?;
         metrics::family(
             e,
             "faults_fired",
             "Times each fault fired, by its 1-based position as given.",
-            MetricType::Counter,
+            Kind::Counter,
             faults.iter().enumerate().map(|(i, f)| numbered(i, f.fired)),
         )?;
         served.latency.encode(

@@ -97,6 +97,18 @@ impl Metrics {
         }
     }
 
+    /// A histogram's cumulative count at bucket `le`.
+    fn bucket(&self, name: &str, le: f64) -> f64 {
+        let Value::Histogram(buckets) = &self.sample(name, &[]).value else {
+            panic!("{name} is no histogram in\n{}", self.text);
+        };
+        buckets
+            .iter()
+            .find(|b| b.less_than == le)
+            .unwrap_or_else(|| panic!("{name} has no bucket le={le}"))
+            .count
+    }
+
     /// A histogram's observations (its `+Inf` bucket), checked to be
     /// cumulative.
     fn observations(&self, name: &str) -> f64 {
@@ -202,7 +214,10 @@ async fn serve_metrics_show_the_queries_just_replayed_and_missed() {
 async fn metrics_text_counts_faults_by_position_and_answers_by_source() {
     let server = pgsim::MockServer::builder()
         .fixtures(demo_dir())
-        .fault("match=^select 1 \\+ 1,latency=1")
+        .fault(format!(
+            "match=^{},latency=30,times=1",
+            regex_escape(RECORDED)
+        ))
         .fault(format!(
             "match=^{},error=40001,times=1",
             regex_escape(RECORDED)
@@ -220,16 +235,11 @@ async fn metrics_text_counts_faults_by_position_and_answers_by_source() {
     client.simple_query(RECORDED).await.expect("then recorded");
 
     let m = Metrics::parse(&server.metrics_text());
-    assert_eq!(
-        m.value("pgsim_faults_matched_total", &[("fault", "1")]),
-        0.0
-    );
-    assert_eq!(m.value("pgsim_faults_fired_total", &[("fault", "1")]), 0.0);
-    assert_eq!(
-        m.value("pgsim_faults_matched_total", &[("fault", "2")]),
-        2.0
-    );
-    assert_eq!(m.value("pgsim_faults_fired_total", &[("fault", "2")]), 1.0);
+    for fault in ["1", "2"] {
+        let at = [("fault", fault)];
+        assert_eq!(m.value("pgsim_faults_matched_total", &at), 2.0, "#{fault}");
+        assert_eq!(m.value("pgsim_faults_fired_total", &at), 1.0, "#{fault}");
+    }
     let source = |s| {
         m.value(
             "pgsim_answers_total",
@@ -240,7 +250,32 @@ async fn metrics_text_counts_faults_by_position_and_answers_by_source() {
     assert_eq!(m.value("pgsim_queries_total", &[]), 2.0);
     assert_eq!(m.value("pgsim_misses_total", &[]), 0.0);
     assert_eq!(m.observations("pgsim_query_duration_seconds"), 2.0);
+    // The injected 30 ms is server-side time: that answer is above 25 ms.
+    assert!(
+        m.bucket("pgsim_query_duration_seconds", 0.025) <= 1.0,
+        "{}",
+        m.text
+    );
     assert_eq!(server.report().queries, 2, "the report agrees");
+    drop(client);
+    let _ = task.await;
+}
+
+#[tokio::test]
+async fn two_servers_in_one_process_count_apart() {
+    let start = || pgsim::MockServer::builder().fixtures(demo_dir()).start();
+    let (asked, idle) = (
+        start().await.expect("starts"),
+        start().await.expect("starts"),
+    );
+    let (client, connection) = tokio_postgres::connect(&asked.url_for("pgsim_demo"), NoTls)
+        .await
+        .expect("connects");
+    let task = tokio::spawn(connection);
+    client.simple_query(RECORDED).await.expect("recorded");
+    let queries =
+        |s: &pgsim::MockServer| Metrics::parse(&s.metrics_text()).value("pgsim_queries_total", &[]);
+    assert_eq!((queries(&asked), queries(&idle)), (1.0, 0.0));
     drop(client);
     let _ = task.await;
 }
