@@ -217,6 +217,11 @@ fn round_trip(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    // What one scrape of /metrics costs the server (the encoding; the
+    // per-query counting is inside the round trips above).
+    c.bench_function("metrics/text", |b| {
+        b.iter(|| black_box(server.metrics_text()))
+    });
     drop(toolkit);
     drop(client);
     drop(server);

@@ -8,6 +8,7 @@ mod error;
 pub mod fixture;
 pub mod key;
 mod listen;
+mod metrics;
 mod protocol;
 mod record;
 pub mod replay;

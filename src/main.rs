@@ -97,6 +97,10 @@ enum Command {
         /// Limits and timeouts (docs/LIMITS.md).
         #[command(flatten)]
         limits: ServeLimits,
+        /// Answer GET /metrics on this address (Prometheus text format;
+        /// port 0: any free one, printed on a line of its own).
+        #[arg(long, value_name = "ADDR", env = "PGSIM_METRICS_LISTEN")]
+        metrics_listen: Option<SocketAddr>,
     },
     /// Proxy clients to a real server and write every exchange to fixtures.
     Record {
@@ -113,6 +117,10 @@ enum Command {
         /// URL's sslmode).
         #[command(flatten)]
         tls: TlsArgs,
+        /// Answer GET /metrics on this address (Prometheus text format;
+        /// port 0: any free one, printed on a line of its own).
+        #[arg(long, value_name = "ADDR", env = "PGSIM_METRICS_LISTEN")]
+        metrics_listen: Option<SocketAddr>,
     },
     /// List what a fixture set holds (and check that it loads), or show
     /// selected exchanges in full.
@@ -288,10 +296,24 @@ async fn wait_for_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// Where `pgsim serve` and `pgsim record` listen: clients, and metrics.
+struct Addrs {
+    listen: SocketAddr,
+    metrics: Option<SocketAddr>,
+}
+
+/// Prints where the metrics are, on a line of its own (after the line
+/// saying where clients connect, which scripts read first).
+fn print_metrics_addr(who: &str, addr: Option<SocketAddr>) {
+    if let Some(addr) = addr {
+        println!("{who}: metrics on http://{addr}/metrics");
+    }
+}
+
 /// Proxies to the upstream and records in `mode` until SIGINT/SIGTERM/SIGHUP.
 async fn record(
     upstream: Option<String>,
-    listen: SocketAddr,
+    addrs: Addrs,
     fixtures: &std::path::Path,
     mode: pgsim::RecordMode,
     tls: Option<pgsim::TlsSource>,
@@ -305,10 +327,13 @@ async fn record(
     let mut builder = pgsim::Recorder::builder()
         .upstream(upstream)
         .fixtures(fixtures)
-        .listen(listen)
+        .listen(addrs.listen)
         .record_mode(mode);
     if let Some(source) = tls {
         builder = builder.tls(source);
+    }
+    if let Some(addr) = addrs.metrics {
+        builder = builder.metrics_listen(addr);
     }
     let recorder = builder.start().await.map_err(|e| e.to_string())?;
     println!(
@@ -316,6 +341,7 @@ async fn record(
         recorder.addr(),
         fixtures.display()
     );
+    print_metrics_addr(who, recorder.metrics_addr());
     wait_for_signal().await;
     let summary = recorder.shutdown().await;
     print!("{summary}");
@@ -348,7 +374,12 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             auth_file,
             tls,
             limits,
+            metrics_listen,
         } => {
+            let addrs = Addrs {
+                listen,
+                metrics: metrics_listen,
+            };
             let ci = std::env::var("CI").is_ok_and(|v| v == "true");
             if let pgsim::Plan::Record(mode) =
                 record_mode.plan(&fixtures, ci).map_err(|e| e.to_string())?
@@ -360,7 +391,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 }
                 return record(
                     upstream,
-                    listen,
+                    addrs,
                     &fixtures,
                     mode,
                     tls.source(),
@@ -376,9 +407,12 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                             && pgsim::replay::LoadOptions::default().index_cache,
                         ..Default::default()
                     })
-                    .listen(listen)
+                    .listen(addrs.listen)
                     .seed(seed),
             );
+            if let Some(addr) = addrs.metrics {
+                builder = builder.metrics_listen(addr);
+            }
             if let Some(p) = password {
                 builder = builder.password(p).auth_method(auth_method);
             }
@@ -444,6 +478,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 fixtures.display(),
                 server.addr()
             );
+            print_metrics_addr("pgsim serve", server.metrics_addr());
             wait_for_signal().await;
             let faults = server.faults();
             let report = server.shutdown().await;
@@ -458,10 +493,14 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             listen,
             fixtures,
             tls,
+            metrics_listen,
         } => {
             record(
                 upstream,
-                listen,
+                Addrs {
+                    listen,
+                    metrics: metrics_listen,
+                },
                 &fixtures,
                 pgsim::RecordMode::All,
                 tls.source(),

@@ -2,6 +2,7 @@
 //! every byte to the upstream server unchanged (authentication included, so
 //! it never needs or keeps a password) and writes each exchange to fixtures.
 
+mod metrics;
 mod mode;
 mod tap;
 mod writer;
@@ -80,6 +81,7 @@ pub struct RecorderBuilder {
     mode: Option<RecordMode>,
     upstream_tls: Option<(crate::SslMode, Option<PathBuf>)>,
     tls: Option<crate::TlsSource>,
+    metrics_listen: Option<SocketAddr>,
 }
 
 impl RecorderBuilder {
@@ -132,6 +134,16 @@ impl RecorderBuilder {
     /// recorder records).
     pub fn record_mode(mut self, mode: RecordMode) -> Self {
         self.mode = Some(mode);
+        self
+    }
+
+    /// Answers `GET /metrics` on `addr` (port 0: any free one; see
+    /// [`Recorder::metrics_addr`]) in the Prometheus text format: sessions,
+    /// exchanges recorded and lost, write errors, upstream latency
+    /// (docs/LIMITS.md, "Metrics"). Without it the same text is still had
+    /// from [`Recorder::metrics_text`].
+    pub fn metrics_listen(mut self, addr: SocketAddr) -> Self {
+        self.metrics_listen = Some(addr);
         self
     }
 
@@ -218,10 +230,16 @@ impl RecorderBuilder {
             seq: AtomicU64::new(next_seq),
             rules: crate::fixture::Rules::load(&dir)?,
             sessions: AtomicU64::new(0),
+            active: AtomicU64::new(0),
+            upstream_latency: crate::metrics::Histogram::default(),
             exchanges: AtomicU64::new(0),
             redacted: AtomicU64::new(0),
             lost: Mutex::new(Vec::new()),
         });
+        let collector = metrics::Collector {
+            shared: Arc::clone(&shared),
+        };
+        let metrics = crate::metrics::Endpoint::start(collector, self.metrics_listen).await?;
         let for_sessions = Arc::clone(&shared);
         let listening = listen(self.listen, move |stream| {
             proxy(stream, Arc::clone(&for_sessions))
@@ -235,6 +253,7 @@ impl RecorderBuilder {
             shared,
             stop: listening.stop,
             task: Some(listening.task),
+            metrics,
         })
     }
 }
@@ -380,6 +399,10 @@ struct Shared {
     writer: Writer,
     seq: AtomicU64,
     sessions: AtomicU64,
+    /// Sessions recorded and not yet closed.
+    active: AtomicU64,
+    /// From a Query or Sync forwarded to the upstream's ReadyForQuery.
+    upstream_latency: crate::metrics::Histogram,
     exchanges: AtomicU64,
     /// Secret values replaced before they were written.
     redacted: AtomicU64,
@@ -430,6 +453,7 @@ pub struct Recorder {
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
+    metrics: crate::metrics::Endpoint,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -485,6 +509,18 @@ impl Recorder {
         )
     }
 
+    /// Where `GET /metrics` is answered, when
+    /// [`RecorderBuilder::metrics_listen`] asked for it.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.addr()
+    }
+
+    /// The metrics `GET /metrics` answers, now, in the Prometheus text
+    /// format (version 0.0.4); with or without the endpoint.
+    pub fn metrics_text(&self) -> String {
+        self.metrics.text()
+    }
+
     /// Stops accepting, lets open sessions finish (2 s at most), closes
     /// every fixture file, reloads what it wrote the way `pgsim serve` will
     /// (any problem goes to `errors`) and reports what was written.
@@ -499,6 +535,7 @@ impl Recorder {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+        self.metrics.stop().await;
         let (files, mut errors) = self.shared.writer.finish();
         for path in &files {
             if let Err(e) = crate::fixture::load_file(path) {
@@ -612,6 +649,7 @@ async fn proxy(client: TcpStream, shared: Arc<Shared>) {
         database,
         user,
         id: None,
+        round_trips: metrics::RoundTrips::default(),
     };
     let scope = crate::protocol::scope::at_startup(&startup);
     let tap = Arc::new(Mutex::new((Tap::new(scope), session)));
@@ -622,6 +660,9 @@ async fn proxy(client: TcpStream, shared: Arc<Shared>) {
     let to_server = pump(client_rd, inbuf, up_wr, move |frame| {
         if let Ok(mut guard) = t1.lock() {
             let (tap, session) = &mut *guard;
+            if let Some(&kind) = frame.first() {
+                session.round_trips.client_frame(kind);
+            }
             match wire::decode_frontend(frame.freeze()) {
                 Ok(msg) => tap.frontend(&msg),
                 Err(e) => tap.undecodable(e.to_string()),
@@ -646,6 +687,9 @@ async fn proxy(client: TcpStream, shared: Arc<Shared>) {
         move |frame| {
             if let Ok(mut guard) = t2.lock() {
                 let (tap, session) = &mut *guard;
+                if let Some(&kind) = frame.first() {
+                    session.round_trips.server_frame(kind, &session.shared);
+                }
                 match wire::decode_backend(frame.freeze()) {
                     Ok(msg) => tap.backend(&msg),
                     Err(e) => session
@@ -783,6 +827,8 @@ struct SessionRec {
     database: String,
     user: String,
     id: Option<u64>,
+    /// Upstream latency (metrics).
+    round_trips: metrics::RoundTrips,
 }
 
 impl SessionRec {
@@ -799,6 +845,7 @@ impl SessionRec {
                 let n = crate::fixture::redact::redact_parameters(&mut server.parameters);
                 self.shared.redacted.fetch_add(n as u64, Ordering::Relaxed);
                 self.shared.sessions.fetch_add(1, Ordering::Relaxed);
+                self.shared.active.fetch_add(1, Ordering::Relaxed);
                 let header = Session {
                     format_version: FORMAT_VERSION,
                     pgsim_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -848,6 +895,7 @@ impl SessionRec {
 
     fn close(&mut self) {
         if let Some(id) = self.id.take() {
+            self.shared.active.fetch_sub(1, Ordering::Relaxed);
             self.shared.writer.send(WriterMsg::Close { id });
         }
     }

@@ -88,6 +88,12 @@ impl Writer {
         }
     }
 
+    /// Problems writing so far (files that could not be created, written
+    /// or compacted; exchanges that came after the end).
+    pub(super) fn error_count(&self) -> usize {
+        self.outcome.lock().map_or(0, |o| o.errors.len())
+    }
+
     /// Closes the channel, waits for every file to be compacted, and returns
     /// the files written and any errors.
     pub(super) fn finish(&self) -> (Vec<PathBuf>, Vec<String>) {

@@ -572,6 +572,17 @@ impl Replay {
         self.queries.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// (sessions, queries, misses) so far: the report's counts, without
+    /// building the rest of it.
+    pub(crate) fn served_counts(&self) -> (u64, u64, u64) {
+        let missed = self.misses.lock().map(|m| m.total()).unwrap_or(0);
+        (
+            self.sessions.load(Ordering::Relaxed),
+            self.queries.load(Ordering::Relaxed),
+            missed,
+        )
+    }
+
     /// The recorded query of `db` closest to `normalized` with `params`,
     /// and how it differs: a miss's diagnostic (bounded: `key::nearest`).
     pub(crate) fn closest(

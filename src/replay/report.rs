@@ -69,6 +69,11 @@ impl MissRecord {
         }
     }
 
+    /// Every miss counted.
+    pub(crate) fn total(&self) -> u64 {
+        self.total
+    }
+
     /// (details, every miss counted, misses of queries past the details).
     pub(crate) fn snapshot(&self) -> (Vec<Miss>, u64, u64) {
         (self.detailed.clone(), self.total, self.left_out)

@@ -4,6 +4,7 @@ pub(crate) mod auth;
 mod conn;
 pub(crate) mod fault;
 mod limits;
+mod metrics;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -72,6 +73,19 @@ impl SessionCounter {
     fn peak(&self) -> usize {
         self.counts.lock().map(|c| c.peak).unwrap_or_default()
     }
+
+    /// Sessions open now, per database.
+    fn open_now(&self) -> BTreeMap<String, usize> {
+        self.counts
+            .lock()
+            .map(|c| {
+                c.per_database
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.0))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 impl Drop for SessionGuard<'_> {
@@ -107,6 +121,8 @@ pub(crate) struct Shared {
     pub(crate) output_peak: AtomicUsize,
     /// Set on shutdown: sessions waiting for a message end with 57P01.
     pub(crate) shutdown: watch::Sender<bool>,
+    /// What only the metrics count (answers by source, latency).
+    pub(crate) served: metrics::Served,
 }
 
 /// A fault as given to the builder: parsed by [`MockServerBuilder::start`],
@@ -137,6 +153,7 @@ pub struct MockServerBuilder {
     limits: Limits,
     miss_details: Option<usize>,
     load: Option<LoadOptions>,
+    metrics_listen: Option<SocketAddr>,
 }
 
 /// What makes a [`MockServer`] fail the test that dropped or shut it down.
@@ -329,6 +346,16 @@ impl MockServerBuilder {
         self
     }
 
+    /// Answers `GET /metrics` on `addr` (port 0: any free one; see
+    /// [`MockServer::metrics_addr`]) in the Prometheus text format:
+    /// sessions, queries, misses, answers by database and source, faults
+    /// fired, query latency (docs/LIMITS.md, "Metrics"). Without it the
+    /// same text is still had from [`MockServer::metrics_text`].
+    pub fn metrics_listen(mut self, addr: SocketAddr) -> Self {
+        self.metrics_listen = Some(addr);
+        self
+    }
+
     /// Parses the faults, loads the fixtures, binds and starts serving.
     pub async fn start(self) -> Result<MockServer, Error> {
         let faults = self
@@ -360,6 +387,7 @@ impl MockServerBuilder {
             auth.roles
                 .insert(role, auth::RoleAuth::new(method, password));
         }
+        let served = metrics::Served::new(&replay);
         let shared = Arc::new(Shared {
             replay: Arc::new(replay),
             auth,
@@ -373,7 +401,12 @@ impl MockServerBuilder {
             slots: Slots::default(),
             output_peak: AtomicUsize::new(0),
             shutdown: watch::channel(false).0,
+            served,
         });
+        let collector = metrics::Collector {
+            shared: Arc::clone(&shared),
+        };
+        let metrics = crate::metrics::Endpoint::start(collector, self.metrics_listen).await?;
         let for_sessions = Arc::clone(&shared);
         let next_id = AtomicI32::new(1);
         let listening = listen(self.listen, move |stream| {
@@ -387,6 +420,7 @@ impl MockServerBuilder {
             stop: listening.stop,
             task: Some(listening.task),
             fail_on: self.fail_on,
+            metrics,
         })
     }
 }
@@ -411,6 +445,7 @@ pub struct MockServer {
     stop: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
     fail_on: FailOn,
+    metrics: crate::metrics::Endpoint,
 }
 
 impl MockServer {
@@ -512,6 +547,26 @@ impl MockServer {
         self.shared.output_peak.load(Ordering::Relaxed)
     }
 
+    /// Where `GET /metrics` is answered, when
+    /// [`MockServerBuilder::metrics_listen`] asked for it.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.addr()
+    }
+
+    /// The metrics `GET /metrics` answers, now, in the Prometheus text
+    /// format (version 0.0.4); with or without the endpoint.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), pgsim::Error> {
+    /// let server = pgsim::MockServer::builder().fixtures("fixtures/demo").start().await?;
+    /// assert!(server.metrics_text().contains("pgsim_queries_total 0"));
+    /// # Ok(()) }
+    /// ```
+    pub fn metrics_text(&self) -> String {
+        self.metrics.text()
+    }
+
     /// Stops accepting, ends every session waiting for its next message
     /// with FATAL `57P01` "terminating connection due to administrator
     /// command" (as PostgreSQL's shutdown does), lets the others finish
@@ -523,6 +578,7 @@ impl MockServer {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+        self.metrics.stop().await;
         let report = self.shared.replay.report();
         self.enforce(&report);
         report

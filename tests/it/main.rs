@@ -13,6 +13,7 @@ mod key_nearest;
 mod key_props;
 mod kill9;
 mod live;
+mod metrics;
 mod protocol;
 mod readme;
 mod record_modes;

@@ -86,6 +86,7 @@ impl<'a> Session<'a> {
                             ahead.as_ref(),
                         )
                     });
+                    self.count(super::Source::Miss);
                     return self.fail(out, &e);
                 }
             }
@@ -161,6 +162,7 @@ impl<'a> Session<'a> {
             let decision = self.shared.faults.on_query(&sql);
             delay = decision.delay;
             if let Some(injected) = decision.injected {
+                self.count(super::Source::Fault);
                 let columns = info.columns.clone().flatten();
                 Resolved::Injected { injected, columns }
             } else {
@@ -234,7 +236,7 @@ impl<'a> Session<'a> {
             let formats = portal.extra.formats.clone();
             let sql = protocol::describe_cursor_sql(name);
             let key = key::query_key_normalized(&key::normalize(&sql), &[]);
-            return match self.lookup(&key, &sql, &[]) {
+            return match self.find(&key, &sql, &[]) {
                 Ok(a) => match a.results.first().map(|r| &r.columns) {
                     Some(Some(columns)) => put_columns(out, columns, &formats),
                     _ => wire::put_no_data(out),

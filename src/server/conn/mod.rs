@@ -23,6 +23,7 @@ use tokio::time::Instant;
 
 use super::fault::Injected;
 use super::limits::FLUSH_AT;
+use super::metrics::Source;
 use super::Shared;
 use crate::fixture::Value;
 use crate::fixture::{Column, CopyShape, ErrorFields};
@@ -66,6 +67,9 @@ struct Io {
     shared: Arc<Shared>,
     /// Set when the server shuts down.
     stop: watch::Receiver<bool>,
+    /// When each query whose answer is in `out` was received: its latency
+    /// is observed once the answer is written.
+    pending: Vec<std::time::Instant>,
 }
 
 impl Io {
@@ -103,6 +107,17 @@ impl Io {
             self.shared
                 .output_peak
                 .fetch_max(self.out.len(), Ordering::Relaxed);
+            // Timed as the answers go to the socket (before the write, so
+            // a client that has read its answer finds it counted).
+            if !self.pending.is_empty() {
+                let written = std::time::Instant::now();
+                for received in self.pending.drain(..) {
+                    self.shared
+                        .served
+                        .latency
+                        .observe(written.saturating_duration_since(received));
+                }
+            }
             self.stream.write_all(&self.out).await?;
             self.out.clear();
         }
@@ -172,6 +187,7 @@ pub(super) async fn serve(stream: TcpStream, shared: Arc<Shared>, conn_id: i32) 
         out: BytesMut::with_capacity(8192),
         stop: shared.shutdown.subscribe(),
         shared: Arc::clone(&shared),
+        pending: Vec::new(),
     };
     let mut in_session = false;
     let ended = run(&mut io, &shared, conn_id, &mut in_session).await;
@@ -246,6 +262,7 @@ async fn run(
     proto.start_scope(scope);
     let mut session = Session {
         shared,
+        served: shared.served.database(&db.name),
         db,
         role,
         follow: Follow::default(),
@@ -276,6 +293,9 @@ async fn run(
             break;
         };
         let msg = wire::decode_frontend(frame)?;
+        // Latency is timed for queries only (one clock read each).
+        let received = matches!(msg, Frontend::Query(_) | Frontend::Execute { .. })
+            .then(std::time::Instant::now);
         session.diagnose_ahead(&msg).await;
         let mark = io.out.len();
         let before = session.proto.status();
@@ -284,6 +304,12 @@ async fn run(
         session.diagnosed = None;
         if io.out.len() > mark {
             ready = wire::ends_with_ready(&io.out);
+            // Only an answer is timed (an Execute skipped after an error
+            // answers nothing), which also bounds `pending` by the output
+            // buffered before a flush.
+            if let Some(at) = received {
+                io.pending.push(at);
+            }
         }
         if !session.delay.is_zero() {
             // The answer is still in `io.out`: it is written after the
@@ -359,6 +385,8 @@ struct CopyWait {
 
 struct Session<'a> {
     shared: &'a Arc<Shared>,
+    /// Its database's answer counters (metrics).
+    served: Option<&'a super::metrics::PerDatabase>,
     db: &'a DatabaseIndex,
     /// Its role: answered only from sessions recorded as it (`None`: a
     /// server that answers any role from every recording).
@@ -412,8 +440,32 @@ fn no_portal(name: &str) -> ErrorFields {
 
 impl<'a> Session<'a> {
     /// The recorded answer for `key` (of `sql` with `values`) to this
-    /// connection, or the miss the client receives (counted in the report).
+    /// connection, or the miss the client receives (counted in the report
+    /// and, as the answer's source, in the metrics).
     fn lookup(
+        &mut self,
+        key: &QueryKey,
+        sql: &str,
+        values: &[Value],
+    ) -> Result<&'a Answer, ErrorFields> {
+        let found = self.find(key, sql, values);
+        self.count(match found {
+            Ok(_) => Source::Recording,
+            Err(_) => Source::Miss,
+        });
+        found
+    }
+
+    /// Counts an answer from `source` in the metrics.
+    fn count(&self, source: Source) {
+        if let Some(served) = self.served {
+            served.count(source);
+        }
+    }
+
+    /// [`Session::lookup`] without counting the answer (for a Describe,
+    /// whose Execute counts).
+    fn find(
         &mut self,
         key: &QueryKey,
         sql: &str,

@@ -46,6 +46,9 @@ impl Session<'_> {
         }
         let decision = self.shared.faults.on_query(sql);
         self.delay += decision.delay;
+        if decision.injected.is_some() {
+            self.count(super::Source::Fault);
+        }
         match decision.injected {
             Some(Injected::Error(e)) => {
                 wire::put_error(out, e.to_wire())?;
