@@ -21,6 +21,7 @@ ROUNDS=${ROUNDS:-3}
 TX=${TX:-5000}
 SEED=${SEED:-42}
 SCALES=${SCALES:-"10000 100000 1000000"}
+ONE_KEY=${ONE_KEY:-100000}   # exchanges recorded on one key, for the growth table
 PARTS=${PARTS:-"pgbench catalog start scale"}   # which measurements to run
 has() { [[ " $PARTS " == *" $1 "* ]]; }
 DB=pgsim_bench
@@ -30,7 +31,8 @@ re='^postgres(ql)?://([^:@/]+)(:([^@/]*))?@([^:/]+)(:([0-9]+))?/'
 PGUSER_=${BASH_REMATCH[2]}; export PGPASSWORD=${BASH_REMATCH[4]}
 LIVE_HOST=${BASH_REMATCH[5]}; LIVE_PORT=${BASH_REMATCH[7]:-5432}
 
-REC_PORT=6601; REPLAY_PORT=6602; FLOOR_PORT=6603; CLUSTER_PORT=6604; START_PORT=6605; BEFORE_PORT=6606
+REC_PORT=6601; REPLAY_PORT=6602; FLOOR_PORT=6603; CLUSTER_PORT=6604; START_PORT=6605; BEFORE_PORT=6606; TCP_PORT=6607
+TCP_ROUNDS=${TCP_ROUNDS:-50000}
 BEFORE_BIN=${BEFORE_BIN:-}
 WORK=$(mktemp -d /tmp/pgsim-compare.XXXXXX)
 chmod 755 "$WORK"
@@ -44,14 +46,24 @@ trap cleanup EXIT
 log() { echo "compare: $*" >&2; }
 conn() { echo "host=$1 port=$2 user=$PGUSER_ dbname=${3:-$DB} sslmode=disable"; }
 now_ms() { date +%s%3N; }
+now_ns() { date +%s%N; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 wait_port() { # port [tries of 10 ms]
     for _ in $(seq 1 "${2:-1000}"); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.01; done
     echo "compare: nothing listens on $1" >&2; return 1
 }
 
+answered() { sed -n 's/.*answered_us=\([0-9]*\).*/\1/p'; }
+serve_first() { # fixtures db sql -> µs from process start to the first answer
+    local t0; t0=$(now_ns)
+    "$BIN" serve --fixtures "$1" --listen 127.0.0.1:$START_PORT >/dev/null 2>&1 &
+    local sp=$!
+    target/release/examples/first_query "$(conn 127.0.0.1 $START_PORT "$2")" "$3" "$t0" | answered
+    kill $sp; wait $sp 2>/dev/null || true
+}
+
 log "building (release)"
-cargo build --release -q --bin pgsim --example floor_server --example gen_fixtures --example first_query --example catalog_load
+cargo build --release -q --bin pgsim --example floor_server --example gen_fixtures --example first_query --example catalog_load --example tcp_pingpong --example load_set
 BIN=target/release/pgsim
 REC_BIN=${BEFORE_BIN:-$BIN}
 SIDES="live replay floor"
@@ -101,7 +113,10 @@ record_into "$WORK/fx/catalog" psql -X -q -o /dev/null -f "$CATALOG" "$(conn 127
 SERVE=$!; PIDS+=($SERVE)
 target/release/examples/floor_server 127.0.0.1:$FLOOR_PORT >/dev/null 2>&1 &
 PIDS+=($!)
-wait_port $REPLAY_PORT; wait_port $FLOOR_PORT
+# The physical floor: raw TCP ping-pong between two processes.
+target/release/examples/tcp_pingpong serve 127.0.0.1:$TCP_PORT >/dev/null 2>&1 &
+PIDS+=($!)
+wait_port $REPLAY_PORT; wait_port $FLOOR_PORT; wait_port $TCP_PORT
 if [ -n "$BEFORE_BIN" ]; then
     "$BEFORE_BIN" serve --fixtures "$WORK/fx" --listen 127.0.0.1:$BEFORE_PORT >"$WORK/before.log" 2>&1 &
     BEFORE=$!; PIDS+=($BEFORE)
@@ -109,6 +124,7 @@ if [ -n "$BEFORE_BIN" ]; then
 fi
 
 declare -A TPS LAT CAT
+TCP=""
 has pgbench && for round in $(seq 1 "$ROUNDS"); do
     log "pgbench round $round/$ROUNDS"
     for run in "${PGBENCH_RUNS[@]}"; do
@@ -119,6 +135,7 @@ has pgbench && for round in $(seq 1 "$ROUNDS"); do
             TPS["$1 $2 $side"]+="$tps "; LAT["$1 $2 $side"]+="$lat "
         done
     done
+    TCP+="$(target/release/examples/tcp_pingpong client 127.0.0.1:$TCP_PORT "$TCP_ROUNDS") "
 done
 
 has catalog && for round in $(seq 1 "$ROUNDS"); do
@@ -133,47 +150,52 @@ kill -INT $SERVE; wait $SERVE || true
 MISSES=$(grep -o '[0-9]* misses' "$WORK/serve.log" | head -1)
 fi
 
-START=(); CLUSTER=()
+VERSION=(); WARM=(); COLD=(); CLUSTER=(); INPROC=""
 if has start; then
-log "time to first answered query: pgsim serve vs a throwaway cluster"
-for _ in $(seq 1 "$ROUNDS"); do
-    t0=$(now_ms)
-    "$BIN" serve --fixtures fixtures/demo --listen 127.0.0.1:$START_PORT >/dev/null 2>&1 &
-    sp=$!
-    target/release/examples/first_query "$(conn 127.0.0.1 $START_PORT pgsim_demo)" 'select count(*) from events'
-    t1=$(now_ms); kill $sp; wait $sp 2>/dev/null || true
-    START+=("$((t1 - t0))")
-done
+log "time to first answer: pgsim serve (index cache warm, and cold) vs a throwaway cluster"
+mkdir -p "$WORK/demo"
+cp fixtures/demo/*.json "$WORK/demo/"
+serve_first "$WORK/demo" pgsim_demo 'select * from items order by id' >/dev/null   # writes the cache
 chown postgres "$WORK"
 for _ in $(seq 1 "$ROUNDS"); do
-    t0=$(now_ms)
+    t0=$(now_ns); "$BIN" --version >/dev/null; t1=$(now_ns)
+    VERSION+=("$(((t1 - t0) / 1000))")
+    WARM+=("$(serve_first "$WORK/demo" pgsim_demo 'select * from items order by id')")
+    rm -rf "$WORK/demo/.pgsim-cache"
+    COLD+=("$(serve_first "$WORK/demo" pgsim_demo 'select * from items order by id')")
+    t0=$(now_ns)
     su postgres -c "/usr/lib/postgresql/15/bin/initdb -A trust -U postgres -D $WORK/pgdata >/dev/null &&
         /usr/lib/postgresql/15/bin/pg_ctl -D $WORK/pgdata -o '-p $CLUSTER_PORT -k $WORK -c listen_addresses=127.0.0.1' -w -l $WORK/pg.log start >/dev/null"
-    target/release/examples/first_query "$(conn 127.0.0.1 $CLUSTER_PORT postgres)" 'SELECT 1'
-    t1=$(now_ms)
+    CLUSTER+=("$(target/release/examples/first_query "$(conn 127.0.0.1 $CLUSTER_PORT postgres)" 'SELECT 1' "$t0" | answered)")
     su postgres -c "/usr/lib/postgresql/15/bin/pg_ctl -D $WORK/pgdata -m immediate stop" >/dev/null
     rm -rf "$WORK/pgdata"
-    CLUSTER+=("$((t1 - t0))")
 done
 fi
 
-SCALE_ROWS=()
+SCALE_ROWS=(); GROWTH=()
 if has scale; then
-log "scale: synthetic fixture sets"
-mkdir -p "$WORK/empty"
-"$BIN" serve --fixtures "$WORK/empty" --listen 127.0.0.1:$START_PORT >"$WORK/empty.log" 2>&1 &
-ep=$!; wait_port $START_PORT; BASE_KB=$(awk '/VmRSS/ {print $2}' /proc/$ep/status); kill $ep; wait $ep 2>/dev/null || true
+log "scale: synthetic fixture sets, loaded in-process (examples/load_set) and served"
+load_row() { # dir label n
+    local cold warm off first
+    cold=$(target/release/examples/load_set "$1" cold 1)          # also writes the cache
+    warm=$(target/release/examples/load_set "$1" warm 1)          # memory of one load
+    local warm_ms; warm_ms=$(target/release/examples/load_set "$1" warm 3 | sed -n 's/.*median_ms=\([0-9.]*\).*/\1/p')
+    off=$(target/release/examples/load_set "$1" off 1)
+    first=$(serve_first "$1" bench 'SELECT abalance FROM pgbench_accounts WHERE aid = $1;')
+    local f='s/.*median_ms=\([0-9.]*\).*/\1/p' m='s/.*bytes_per_exchange=\([0-9]*\).*/\1/p'
+    SCALE_ROWS+=("| $2 | $(($(du -sb --exclude=.pgsim-cache "$1" | cut -f1) / 1048576)) MiB | $(echo "$cold" | sed -n "$f") ms | $warm_ms ms | $(echo "$off" | sed -n "$f") ms | $((first / 1000)) ms | $(echo "$warm" | sed -n "$m") B | $(echo "$off" | sed -n "$m") B |")
+    GROWTH+=("$3 $warm_ms $(echo "$warm" | sed -n "$m")")
+}
 for n in $SCALES; do
     target/release/examples/gen_fixtures "$WORK/scale-$n" "$n" >/dev/null
-    bytes=$(du -sb "$WORK/scale-$n" | cut -f1)
-    t0=$(now_ms)
-    "$BIN" serve --fixtures "$WORK/scale-$n" --listen 127.0.0.1:$START_PORT >"$WORK/scale.log" 2>&1 &
-    sp=$!; wait_port $START_PORT 30000; t1=$(now_ms)
-    kb=$(awk '/VmRSS/ {print $2}' /proc/$sp/status)
-    kill $sp; wait $sp 2>/dev/null || true
+    load_row "$WORK/scale-$n" "$n" "$n"
     rm -rf "$WORK/scale-$n"
-    SCALE_ROWS+=("| $n | $((bytes / 1048576)) MiB | $((t1 - t0)) ms | $(((kb - BASE_KB) / 1024)) MiB | $(((kb - BASE_KB) * 1024 / n)) B |")
 done
+if [ "$ONE_KEY" -gt 0 ]; then
+    target/release/examples/gen_fixtures "$WORK/one-key" "$ONE_KEY" one-key >/dev/null
+    load_row "$WORK/one-key" "$ONE_KEY on one key" 0
+    rm -rf "$WORK/one-key"
+fi
 fi
 
 cpu=$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')
@@ -193,6 +215,17 @@ for run in "${PGBENCH_RUNS[@]}"; do
     ll=$(echo ${LAT["$1 $2 live"]} | tr ' ' '\n' | median); rl=$(echo ${LAT["$1 $2 replay"]} | tr ' ' '\n' | median)
     printf '| %s | %s | %.0f | %.0f | %.0f | %.3f | %.3f | %.2f | %.2f |\n' "$1" "$2" "$l" "$r" "$f" "$ll" "$rl" \
         "$(echo "$r / $l" | bc -l)" "$(echo "$r / $f" | bc -l)"
+done
+echo
+t=$(echo $TCP | tr ' ' '\n' | median)
+echo "Physical floor, same run: raw loopback TCP ping-pong between two processes (60-byte request, 40-byte answer, no protocol), $(printf '%.0f' "$t") round trips/s (median of $ROUNDS). One pgbench client, as a fraction of it:"
+echo
+echo "| mode | replay/TCP | pgwire floor/TCP | live/TCP |"
+echo "| --- | --- | --- | --- |"
+for mode in simple extended prepared; do
+    l=$(echo ${TPS["$mode 1 live"]} | tr ' ' '\n' | median); r=$(echo ${TPS["$mode 1 replay"]} | tr ' ' '\n' | median)
+    f=$(echo ${TPS["$mode 1 floor"]} | tr ' ' '\n' | median)
+    printf '| %s | %.2f | %.2f | %.2f |\n' "$mode" "$(echo "$r / $t" | bc -l)" "$(echo "$f / $t" | bc -l)" "$(echo "$l / $t" | bc -l)"
 done
 echo
 if [ -n "$BEFORE_BIN" ]; then
@@ -220,18 +253,29 @@ printf '| %.0f | %.0f | %.1f |\n' "$cl" "$cr" "$(echo "$cl / $cr" | bc -l)"
 echo
 fi
 if has start; then
-sm=$(printf '%s\n' "${START[@]}" | median); cm=$(printf '%s\n' "${CLUSTER[@]}" | median)
-echo "### Time to first answered query"
+v=$(printf '%s\n' "${VERSION[@]}" | median); w=$(printf '%s\n' "${WARM[@]}" | median)
+c=$(printf '%s\n' "${COLD[@]}" | median); k=$(printf '%s\n' "${CLUSTER[@]}" | median)
+echo "### Time to first answered query (from process start, µs, median of $ROUNDS)"
 echo
-echo "| pgsim serve (bundled fixtures) | throwaway cluster (initdb + start + SELECT 1) | cluster/pgsim |"
-echo "| --- | --- | --- |"
-printf '| %s ms | %s ms | %.0f |\n' "$sm" "$cm" "$(echo "$cm / ($sm + 0.0001)" | bc -l)"
+echo "| pgsim --version (process floor) | pgsim serve, bundled demo, index cache | same, first start (no cache) | throwaway cluster (initdb + start + SELECT 1) | cluster/pgsim |"
+echo "| --- | --- | --- | --- | --- |"
+printf '| %s | %s | %s | %s | %.0f |\n' "$v" "$w" "$c" "$k" "$(echo "$k / ($w + 0.0001)" | bc -l)"
 echo
 fi
 if has scale; then
-echo "### Scale (synthetic pgbench-shaped exchanges; baseline RSS of an empty server subtracted)"
+echo "### Scale and growth (synthetic pgbench-shaped exchanges, 50,000 per file)"
 echo
-echo "| exchanges | fixture files | load (start to listening) | resident memory | per exchange |"
-echo "| --- | --- | --- | --- | --- |"
+echo "Load is in-process (examples/load_set: first start = JSON parsed and the index cache written; cache = every later start; JSON only = cache off); first answer is pgsim serve from process start with the cache; memory is what one loaded set holds (resident, after a load with the cache, and with JSON only)."
+echo
+echo "| exchanges | JSON | load, first start | load, cache | load, JSON only | first answer | memory/exchange (cache) | memory/exchange (JSON only) |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 printf '%s\n' "${SCALE_ROWS[@]}"
+echo
+set -- ${GROWTH[0]}; n1=$1; t1=$2
+for g in "${GROWTH[@]}"; do set -- $g; [ "$1" -gt 0 ] && { n2=$1; t2=$2; }; done
+if [ "${n2:-0}" -gt "$n1" ]; then
+printf 'Growth of the cached load from %s to %s exchanges: x%.1f for x%.0f the exchanges (slope %.2f on a log-log scale; 1.00 is linear).\n' \
+    "$n1" "$n2" "$(echo "$t2 / $t1" | bc -l)" "$(echo "$n2 / $n1" | bc -l)" "$(echo "l($t2 / $t1) / l($n2 / $n1)" | bc -l)"
+echo
+fi
 fi

@@ -10,6 +10,7 @@
 //! With `T0_NS` (nanoseconds since the epoch, taken by the caller just
 //! before it started the server) it prints the microseconds from then to
 //! the answer, and to the first accepted connection. It polls every 100 µs.
+//! A query with `$1` is sent over the extended protocol with the int4 `1`.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -39,7 +40,14 @@ async fn main() -> ExitCode {
         match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
             Ok((client, conn)) => {
                 tokio::spawn(conn);
-                return match client.simple_query(&sql).await {
+                // A query with a parameter (the synthetic sets') is sent
+                // over the extended protocol with the int4 1.
+                let answered = if sql.contains("$1") {
+                    client.query(&sql, &[&1i32]).await.map(drop)
+                } else {
+                    client.simple_query(&sql).await.map(drop)
+                };
+                return match answered {
                     Ok(_) => {
                         if let (Some(l), Some(a)) = (listening, since()) {
                             println!("listening_us={l} answered_us={a}");

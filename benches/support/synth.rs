@@ -1,6 +1,8 @@
 //! Synthetic fixture sets for benchmarks: pgbench-shaped exchanges
 //! (`SELECT abalance FROM pgbench_accounts WHERE aid = $1`, one int4 row).
 //! Benchmark inputs only: never committed under `fixtures/`.
+//! Included by path into benches and examples, each using part of it.
+#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -14,6 +16,13 @@ pub const SQL: &str = "SELECT abalance FROM pgbench_accounts WHERE aid = $1;";
 
 /// A session of `n` exchanges with distinct parameters, starting at `first`.
 pub fn session(first: u64, n: u64) -> Session {
+    session_of(first, n, false)
+}
+
+/// A session of `n` exchanges, every one with the parameter `1` when
+/// `one_key` (one key recorded `n` times, each answer its own), else with
+/// distinct parameters.
+pub fn session_of(first: u64, n: u64, one_key: bool) -> Session {
     let exchanges = (first..first + n)
         .map(|i| Exchange {
             seq: i,
@@ -21,7 +30,7 @@ pub fn session(first: u64, n: u64) -> Session {
             sql: SQL.to_owned(),
             params: Some(vec![Param {
                 type_oid: 23,
-                value: Value::Text((i + 1).to_string()),
+                value: Value::Text(if one_key { 1 } else { i + 1 }.to_string()),
             }]),
             param_types: Some(vec![23]),
             phase: Default::default(),
@@ -65,13 +74,18 @@ pub fn session(first: u64, n: u64) -> Session {
 
 /// Writes `total` exchanges into `dir`, `per_file` per session file.
 pub fn write_set(dir: &Path, total: u64, per_file: u64) -> std::io::Result<()> {
+    write_set_of(dir, total, per_file, false)
+}
+
+/// [`write_set`], with every exchange on one key when `one_key`.
+pub fn write_set_of(dir: &Path, total: u64, per_file: u64, one_key: bool) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let mut first = 0;
     let mut file = 1;
     while first < total {
         let n = per_file.min(total - first);
-        let text =
-            serde_json::to_string_pretty(&session(first, n)).map_err(std::io::Error::other)?;
+        let text = serde_json::to_string_pretty(&session_of(first, n, one_key))
+            .map_err(std::io::Error::other)?;
         std::fs::write(dir.join(format!("session-{file:04}.json")), text + "\n")?;
         first += n;
         file += 1;
