@@ -22,7 +22,9 @@ TX=${TX:-5000}
 SEED=${SEED:-42}
 SCALES=${SCALES:-"10000 100000 1000000"}
 ONE_KEY=${ONE_KEY:-100000}   # exchanges recorded on one key, for the growth table
-PARTS=${PARTS:-"pgbench catalog start scale"}   # which measurements to run
+DISTINCT=${DISTINCT:-100000} # exchanges each of its own statement: the cost per distinct statement
+SUITE_TESTS=${SUITE_TESTS:-500}  # ORM-style tests in the psycopg suite
+PARTS=${PARTS:-"pgbench catalog start scale suite"}   # which measurements to run
 has() { [[ " $PARTS " == *" $1 "* ]]; }
 DB=pgsim_bench
 
@@ -62,6 +64,14 @@ serve_first() { # fixtures db sql -> µs from process start to the first answer
     kill $sp; wait $sp 2>/dev/null || true
 }
 
+record_into() { # dir command...
+    local dir=$1; shift
+    "$REC_BIN" record --upstream "$LIVE_HOST:$LIVE_PORT" --listen 127.0.0.1:$REC_PORT --fixtures "$dir" >"$WORK/record.log" 2>&1 &
+    local rec=$!; wait_port $REC_PORT
+    "$@"
+    kill -INT $rec; wait $rec || true
+    log "$(tail -1 "$WORK/record.log")"
+}
 log "building (release)"
 cargo build --release -q --bin pgsim --example floor_server --example gen_fixtures --example first_query --example catalog_load --example tcp_pingpong --example load_set
 BIN=target/release/pgsim
@@ -97,14 +107,6 @@ run_pgbench() { # mode clients host port -> "tps latency_ms"
 }
 
 log "recording pgbench -S (seed $SEED) and the catalog workload through pgsim record"
-record_into() { # dir command...
-    local dir=$1; shift
-    "$REC_BIN" record --upstream "$LIVE_HOST:$LIVE_PORT" --listen 127.0.0.1:$REC_PORT --fixtures "$dir" >"$WORK/record.log" 2>&1 &
-    local rec=$!; wait_port $REC_PORT
-    "$@"
-    kill -INT $rec; wait $rec || true
-    log "$(tail -1 "$WORK/record.log")"
-}
 record_pgbench() { for run in "${PGBENCH_RUNS[@]}"; do set -- $run; run_pgbench "$1" "$2" 127.0.0.1 $REC_PORT >/dev/null; done; }
 record_into "$WORK/fx/pgbench" record_pgbench
 record_into "$WORK/fx/catalog" psql -X -q -o /dev/null -f "$CATALOG" "$(conn 127.0.0.1 $REC_PORT)"
@@ -114,7 +116,9 @@ SERVE=$!; PIDS+=($SERVE)
 target/release/examples/floor_server 127.0.0.1:$FLOOR_PORT >/dev/null 2>&1 &
 PIDS+=($!)
 # The physical floor: raw TCP ping-pong between two processes.
-target/release/examples/tcp_pingpong serve 127.0.0.1:$TCP_PORT >/dev/null 2>&1 &
+# Its server is pinned to core 0 and measured from a client on the same core
+# and on the other: on these VMs a wake-up across cores costs tens of µs.
+taskset -c 0 target/release/examples/tcp_pingpong serve 127.0.0.1:$TCP_PORT >/dev/null 2>&1 &
 PIDS+=($!)
 wait_port $REPLAY_PORT; wait_port $FLOOR_PORT; wait_port $TCP_PORT
 if [ -n "$BEFORE_BIN" ]; then
@@ -124,7 +128,7 @@ if [ -n "$BEFORE_BIN" ]; then
 fi
 
 declare -A TPS LAT CAT
-TCP=""
+TCP=""; TCPX=""
 has pgbench && for round in $(seq 1 "$ROUNDS"); do
     log "pgbench round $round/$ROUNDS"
     for run in "${PGBENCH_RUNS[@]}"; do
@@ -135,7 +139,8 @@ has pgbench && for round in $(seq 1 "$ROUNDS"); do
             TPS["$1 $2 $side"]+="$tps "; LAT["$1 $2 $side"]+="$lat "
         done
     done
-    TCP+="$(target/release/examples/tcp_pingpong client 127.0.0.1:$TCP_PORT "$TCP_ROUNDS") "
+    TCP+="$(taskset -c 0 target/release/examples/tcp_pingpong client 127.0.0.1:$TCP_PORT "$TCP_ROUNDS") "
+    TCPX+="$(taskset -c "$(($(nproc) - 1))" target/release/examples/tcp_pingpong client 127.0.0.1:$TCP_PORT "$TCP_ROUNDS") "
 done
 
 has catalog && for round in $(seq 1 "$ROUNDS"); do
@@ -182,8 +187,9 @@ load_row() { # dir label n
     local warm_ms; warm_ms=$(target/release/examples/load_set "$1" warm 3 | sed -n 's/.*median_ms=\([0-9.]*\).*/\1/p')
     off=$(target/release/examples/load_set "$1" off 1)
     first=$(serve_first "$1" bench 'SELECT abalance FROM pgbench_accounts WHERE aid = $1;')
+    local fa="n/a (not recorded in this shape)"; [ -n "$first" ] && fa="$((first / 1000)) ms"
     local f='s/.*median_ms=\([0-9.]*\).*/\1/p' m='s/.*bytes_per_exchange=\([0-9]*\).*/\1/p'
-    SCALE_ROWS+=("| $2 | $(($(du -sb --exclude=.pgsim-cache "$1" | cut -f1) / 1048576)) MiB | $(echo "$cold" | sed -n "$f") ms | $warm_ms ms | $(echo "$off" | sed -n "$f") ms | $((first / 1000)) ms | $(echo "$warm" | sed -n "$m") B | $(echo "$off" | sed -n "$m") B |")
+    SCALE_ROWS+=("| $2 | $(($(du -sb --exclude=.pgsim-cache "$1" | cut -f1) / 1048576)) MiB | $(echo "$cold" | sed -n "$f") ms | $warm_ms ms | $(echo "$off" | sed -n "$f") ms | $fa | $(echo "$warm" | sed -n "$m") B | $(echo "$off" | sed -n "$m") B |")
     GROWTH+=("$3 $warm_ms $(echo "$warm" | sed -n "$m")")
 }
 for n in $SCALES; do
@@ -196,6 +202,41 @@ if [ "$ONE_KEY" -gt 0 ]; then
     load_row "$WORK/one-key" "$ONE_KEY on one key" 0
     rm -rf "$WORK/one-key"
 fi
+if [ "$DISTINCT" -gt 0 ]; then
+    target/release/examples/gen_fixtures "$WORK/distinct" "$DISTINCT" distinct-sql >/dev/null
+    load_row "$WORK/distinct" "$DISTINCT, each its own statement" 0
+    rm -rf "$WORK/distinct"
+fi
+fi
+
+SUITE_LIVE=(); SUITE_REPLAY=()
+if has suite; then
+log "real-client suite: benches/orm_suite.py through psycopg, live and replayed ($SUITE_TESTS tests)"
+SUITE_DB=pgsim_suite
+fresh_suite_db() {
+    psql -X -q "$(conn "$LIVE_HOST" "$LIVE_PORT" postgres)" -c "DROP DATABASE IF EXISTS $SUITE_DB WITH (FORCE)" -c "CREATE DATABASE $SUITE_DB"
+}
+fresh_suite_db
+record_into "$WORK/fx-suite" sh -c "python3 benches/orm_suite.py '$(conn 127.0.0.1 $REC_PORT $SUITE_DB)' $SUITE_TESTS setup > $WORK/suite-recorded.txt"
+SUITE_WANT=$(cat "$WORK/suite-recorded.txt")
+SUITE_SAME=yes
+for _ in $(seq 1 "$ROUNDS"); do
+    fresh_suite_db
+    t0=$(now_ms)
+    got=$(python3 benches/orm_suite.py "$(conn "$LIVE_HOST" "$LIVE_PORT" $SUITE_DB)" "$SUITE_TESTS" setup)
+    t1=$(now_ms); SUITE_LIVE+=("$((t1 - t0))")
+    [ "$got" = "$SUITE_WANT" ] || SUITE_SAME="no (live: $got)"
+    t0=$(now_ms)
+    "$BIN" serve --fixtures "$WORK/fx-suite" --listen 127.0.0.1:$START_PORT >"$WORK/suite-serve.log" 2>&1 &
+    sp=$!
+    wait_port $START_PORT
+    got=$(python3 benches/orm_suite.py "$(conn 127.0.0.1 $START_PORT $SUITE_DB)" "$SUITE_TESTS" setup)
+    t1=$(now_ms); SUITE_REPLAY+=("$((t1 - t0))")
+    kill -INT $sp; wait $sp || true
+    [ "$got" = "$SUITE_WANT" ] || SUITE_SAME="no (replay: $got)"
+done
+SUITE_MISSES=$(grep -o '[0-9]* misses' "$WORK/suite-serve.log" | head -1)
+psql -X -q "$(conn "$LIVE_HOST" "$LIVE_PORT" postgres)" -c "DROP DATABASE IF EXISTS $SUITE_DB WITH (FORCE)"
 fi
 
 cpu=$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')
@@ -217,15 +258,15 @@ for run in "${PGBENCH_RUNS[@]}"; do
         "$(echo "$r / $l" | bc -l)" "$(echo "$r / $f" | bc -l)"
 done
 echo
-t=$(echo $TCP | tr ' ' '\n' | median)
-echo "Physical floor, same run: raw loopback TCP ping-pong between two processes (60-byte request, 40-byte answer, no protocol), $(printf '%.0f' "$t") round trips/s (median of $ROUNDS). One pgbench client, as a fraction of it:"
+t=$(echo $TCP | tr ' ' '\n' | median); x=$(echo $TCPX | tr ' ' '\n' | median)
+echo "Physical floor, same run: raw loopback TCP ping-pong between two processes (60-byte request, 40-byte answer, no protocol), $(printf '%.0f' "$t") round trips/s with both on one core, $(printf '%.0f' "$x") across cores (median of $ROUNDS; pgbench and the servers above are not pinned, so they land on either). One pgbench client, as a fraction of each:"
 echo
-echo "| mode | replay/TCP | pgwire floor/TCP | live/TCP |"
-echo "| --- | --- | --- | --- |"
+echo "| mode | replay/TCP one core | pgwire floor/TCP one core | replay/TCP across cores | live/TCP across cores |"
+echo "| --- | --- | --- | --- | --- |"
 for mode in simple extended prepared; do
     l=$(echo ${TPS["$mode 1 live"]} | tr ' ' '\n' | median); r=$(echo ${TPS["$mode 1 replay"]} | tr ' ' '\n' | median)
     f=$(echo ${TPS["$mode 1 floor"]} | tr ' ' '\n' | median)
-    printf '| %s | %.2f | %.2f | %.2f |\n' "$mode" "$(echo "$r / $t" | bc -l)" "$(echo "$f / $t" | bc -l)" "$(echo "$l / $t" | bc -l)"
+    printf '| %s | %.2f | %.2f | %.2f | %.2f |\n' "$mode" "$(echo "$r / $t" | bc -l)" "$(echo "$f / $t" | bc -l)" "$(echo "$r / $x" | bc -l)" "$(echo "$l / $x" | bc -l)"
 done
 echo
 if [ -n "$BEFORE_BIN" ]; then
@@ -278,4 +319,15 @@ printf 'Growth of the cached load from %s to %s exchanges: x%.1f for x%.0f the e
     "$n1" "$n2" "$(echo "$t2 / $t1" | bc -l)" "$(echo "$n2 / $n1" | bc -l)" "$(echo "l($t2 / $t1) / l($n2 / $n1)" | bc -l)"
 echo
 fi
+fi
+if has suite; then
+sl=$(printf '%s\n' "${SUITE_LIVE[@]}" | median); sr=$(printf '%s\n' "${SUITE_REPLAY[@]}" | median)
+echo "### A real-client suite (benches/orm_suite.py, psycopg 3: $(echo "$SUITE_WANT" | sed 's/ digest.*//'), wall ms, median of $ROUNDS)"
+echo
+echo "Live runs against the running server on a fresh database; replay includes starting pgsim serve on the recording. Same output live and replayed: $SUITE_SAME; replay: ${SUITE_MISSES:-?}."
+echo
+echo "| live | replay (with server start) | live/replay |"
+echo "| --- | --- | --- |"
+printf '| %s ms | %s ms | %.1f |\n' "$sl" "$sr" "$(echo "$sl / $sr" | bc -l)"
+echo
 fi

@@ -8,7 +8,8 @@
 //! ```
 //!
 //! `one-key`: every exchange with the same parameter, so one key is
-//! recorded N times (one queue of N answers).
+//! recorded N times (one queue of N answers). `distinct-sql`: every
+//! exchange its own statement (the cost per distinct statement).
 
 #[path = "../benches/support/synth.rs"]
 mod synth;
@@ -19,18 +20,19 @@ fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let (Some(dir), Some(n)) = (args.next(), args.next().and_then(|n| n.parse::<u64>().ok()))
     else {
-        eprintln!("usage: gen_fixtures DIR EXCHANGES [one-key]");
+        eprintln!("usage: gen_fixtures DIR EXCHANGES [pgbench|one-key|distinct-sql]");
         return ExitCode::FAILURE;
     };
-    let one_key = match args.next().as_deref() {
-        None => false,
-        Some("one-key") => true,
+    let shape = match args.next().as_deref() {
+        None | Some("pgbench") => synth::Shape::Pgbench,
+        Some("one-key") => synth::Shape::OneKey,
+        Some("distinct-sql") => synth::Shape::DistinctSql,
         Some(other) => {
-            eprintln!("gen_fixtures: unknown shape {other:?} (one-key)");
+            eprintln!("gen_fixtures: unknown shape {other:?} (pgbench, one-key, distinct-sql)");
             return ExitCode::FAILURE;
         }
     };
-    match synth::write_set_of(dir.as_ref(), n, 50_000, one_key) {
+    match synth::write_set_of(dir.as_ref(), n, 50_000, shape) {
         Ok(()) => {
             println!("wrote {n} exchanges into {dir} (database \"bench\")");
             ExitCode::SUCCESS

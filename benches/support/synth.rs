@@ -14,20 +14,35 @@ use pgsim::fixture::{
 /// The SQL every synthetic exchange uses.
 pub const SQL: &str = "SELECT abalance FROM pgbench_accounts WHERE aid = $1;";
 
-/// A session of `n` exchanges with distinct parameters, starting at `first`.
-pub fn session(first: u64, n: u64) -> Session {
-    session_of(first, n, false)
+/// How the exchanges of a synthetic set differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// pgbench -S: one statement, a distinct parameter each.
+    Pgbench,
+    /// One key recorded every time (the parameter `1`), each answer its own.
+    OneKey,
+    /// A distinct statement each (a column alias of its own), so each is
+    /// its own prepared statement: the cost per distinct statement.
+    DistinctSql,
 }
 
-/// A session of `n` exchanges, every one with the parameter `1` when
-/// `one_key` (one key recorded `n` times, each answer its own), else with
-/// distinct parameters.
-pub fn session_of(first: u64, n: u64, one_key: bool) -> Session {
+/// A session of `n` exchanges with distinct parameters, starting at `first`.
+pub fn session(first: u64, n: u64) -> Session {
+    session_of(first, n, Shape::Pgbench)
+}
+
+/// A session of `n` exchanges of `shape`, starting at `first`.
+pub fn session_of(first: u64, n: u64, shape: Shape) -> Session {
+    let one_key = shape == Shape::OneKey;
     let exchanges = (first..first + n)
         .map(|i| Exchange {
             seq: i,
             key: String::new(),
-            sql: SQL.to_owned(),
+            sql: if shape == Shape::DistinctSql {
+                format!("SELECT abalance AS a{i} FROM pgbench_accounts WHERE aid = $1;")
+            } else {
+                SQL.to_owned()
+            },
             params: Some(vec![Param {
                 type_oid: 23,
                 value: Value::Text(if one_key { 1 } else { i + 1 }.to_string()),
@@ -74,17 +89,17 @@ pub fn session_of(first: u64, n: u64, one_key: bool) -> Session {
 
 /// Writes `total` exchanges into `dir`, `per_file` per session file.
 pub fn write_set(dir: &Path, total: u64, per_file: u64) -> std::io::Result<()> {
-    write_set_of(dir, total, per_file, false)
+    write_set_of(dir, total, per_file, Shape::Pgbench)
 }
 
-/// [`write_set`], with every exchange on one key when `one_key`.
-pub fn write_set_of(dir: &Path, total: u64, per_file: u64, one_key: bool) -> std::io::Result<()> {
+/// [`write_set`] of exchanges of `shape`.
+pub fn write_set_of(dir: &Path, total: u64, per_file: u64, shape: Shape) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let mut first = 0;
     let mut file = 1;
     while first < total {
         let n = per_file.min(total - first);
-        let text = serde_json::to_string_pretty(&session_of(first, n, one_key))
+        let text = serde_json::to_string_pretty(&session_of(first, n, shape))
             .map_err(std::io::Error::other)?;
         std::fs::write(dir.join(format!("session-{file:04}.json")), text + "\n")?;
         first += n;

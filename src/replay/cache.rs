@@ -525,16 +525,28 @@ mod tests {
 
     #[test]
     fn an_index_pointing_outside_its_file_is_refused() {
-        let all = bundled();
-        let (mut d, e) = all
-            .into_iter()
-            .find(|(d, _)| !d.exchanges.is_empty())
-            .expect("a file with exchanges");
-        d.exchanges[0].sql = u32::MAX;
-        let bad = Entry::new(e.path.clone(), &[0; 3], e.hash, &d).expect("serializes");
-        let dir = written(&[bad]);
-        let cache = Cache::read(dir.path(), [7; 32]).expect("the checksum is right");
-        let got = cache.get(&e.path, 3, &e.hash).expect("cached");
-        assert!(got.is_err_and(|why| why.contains("outside")));
+        type Break = fn(&mut Digest);
+        let breaks: [(&str, Break); 4] = [
+            ("sql", |d| d.exchanges[0].sql = u32::MAX),
+            ("types", |d| d.exchanges[0].bound = Some(u32::MAX)),
+            ("results overlap", |d| d.exchanges[1].results.0 = 0),
+            ("results beyond", |d| {
+                let last = d.exchanges.len() - 1;
+                d.exchanges[last].results.1 += 1;
+            }),
+        ];
+        for (what, break_it) in breaks {
+            let all = bundled();
+            let (mut d, e) = all
+                .into_iter()
+                .find(|(d, _)| d.exchanges.len() > 2)
+                .expect("a file with exchanges");
+            break_it(&mut d);
+            let bad = Entry::new(e.path.clone(), &[0; 3], e.hash, &d).expect("serializes");
+            let dir = written(&[bad]);
+            let cache = Cache::read(dir.path(), [7; 32]).expect("the checksum is right");
+            let got = cache.get(&e.path, 3, &e.hash).expect("cached");
+            assert!(got.is_err_and(|why| why.contains("outside")), "{what}");
+        }
     }
 }

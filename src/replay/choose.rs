@@ -157,7 +157,7 @@ impl DatabaseIndex {
                 [one] => follow.narrow(&[self.group_of(one.session)]),
                 // A key every client sent says little; only a connection
                 // already following some is narrowed by it.
-                _ if follow.groups.is_some() => follow.narrow(&queue.groups),
+                _ if follow.groups.is_some() => follow.narrow(queue.groups()),
                 _ => {}
             }
             answer.mark_used();
@@ -215,7 +215,7 @@ impl DatabaseIndex {
     ) -> Pick<'q> {
         let answers = queue.answers.as_slice();
         let scoped: Vec<&Segment> = queue
-            .segments
+            .segments()
             .iter()
             .filter(|s| in_scope(s.session))
             .collect();

@@ -33,7 +33,12 @@ pub(crate) struct Digest {
     pub(crate) columns: Vec<Vec<Column>>,
     /// Distinct short strings of the file (tags, scopes).
     pub(crate) strings: Vec<String>,
+    /// Distinct parameter type lists of the file.
+    pub(crate) types: Vec<Vec<u32>>,
     pub(crate) exchanges: Vec<DigestedExchange>,
+    /// Every exchange's results, in exchange order (each exchange holds a
+    /// range): one allocation per file rather than one per exchange.
+    pub(crate) results: Vec<DigestedResult>,
     /// Encoded parameters and text rows, which exchanges point into.
     /// Stored outside the serialized form by the cache (`cache.rs`), so a
     /// cached file's rows are a slice of the cache buffer, never copied.
@@ -57,14 +62,16 @@ pub(crate) struct DigestedExchange {
     /// The key of its exact values, when a rule relaxed them.
     pub(crate) exact: Option<[u8; 32]>,
     pub(crate) relaxed: Vec<Relaxed>,
-    /// Parameter types the server described, and the types bound.
-    pub(crate) param_types: Option<Vec<u32>>,
-    pub(crate) bound: Option<Vec<u32>>,
+    /// Parameter types the server described, and the types bound: indexes
+    /// into [`Digest::types`].
+    pub(crate) param_types: Option<u32>,
+    pub(crate) bound: Option<u32>,
     #[serde(with = "json")]
     pub(crate) before: Vec<crate::fixture::AsyncMessage>,
     /// Range of [`Digest::arena`] holding the encoded key values.
     pub(crate) params: (u32, u32),
-    pub(crate) results: Vec<DigestedResult>,
+    /// Range of [`Digest::results`].
+    pub(crate) results: (u32, u32),
 }
 
 /// A statement result with its rows encoded.
@@ -121,14 +128,24 @@ impl Digest {
         let arena = self.arena.len() as u64;
         let range = |(s, e): (u32, u32)| u64::from(s) <= u64::from(e) && u64::from(e) <= arena;
         let string = |i: u32| (i as usize) < self.strings.len();
+        let types = |i: u32| (i as usize) < self.types.len();
+        // Results ranges tile `results` in order, so the index can take
+        // them one exchange after another.
+        let mut next = 0u32;
         for ex in &self.exchanges {
             if (ex.sql as usize) >= self.sqls.len()
                 || !ex.scope.is_none_or(string)
                 || !range(ex.params)
+                || !ex.param_types.is_none_or(types)
+                || !ex.bound.is_none_or(types)
+                || ex.results.0 != next
+                || ex.results.1 < ex.results.0
+                || ex.results.1 as usize > self.results.len()
             {
                 return Err(format!("exchange seq {} points outside its file", ex.seq));
             }
-            for r in &ex.results {
+            next = ex.results.1;
+            for r in &self.results[ex.results.0 as usize..ex.results.1 as usize] {
                 let columns = r.columns.is_none_or(|c| (c as usize) < self.columns.len());
                 let rows = match r.rows {
                     DigestedRows::Wire { start, end, .. } => range((start, end)),
@@ -143,6 +160,9 @@ impl Digest {
                 }
             }
         }
+        if next as usize != self.results.len() {
+            return Err("results that no exchange holds".to_owned());
+        }
         Ok(())
     }
 }
@@ -152,11 +172,13 @@ pub(crate) fn digest(s: Session, rules: &Rules, warning: Option<String>) -> Dige
     let mut d = Digester::default();
     let mut arena = BytesMut::new();
     let mut exchanges = Vec::with_capacity(s.exchanges.len());
+    let mut results = Vec::with_capacity(s.exchanges.len());
     for mut ex in s.exchanges {
-        let results = std::mem::take(&mut ex.results)
-            .into_iter()
-            .map(|r| d.result(r, &mut arena))
-            .collect();
+        let first = results.len() as u32;
+        for r in std::mem::take(&mut ex.results) {
+            results.push(d.result(r, &mut arena));
+        }
+        let these = (first, results.len() as u32);
         let sql = d.sql(&ex.sql);
         let normalized = &d.sqls[sql as usize].1;
         let (values, relaxed) = ex.relaxed_key_values(rules, normalized);
@@ -172,7 +194,8 @@ pub(crate) fn digest(s: Session, rules: &Rules, warning: Option<String>) -> Dige
         let bound = ex
             .params
             .as_ref()
-            .map(|p| p.iter().map(|p| p.type_oid).collect());
+            .map(|p| d.types(p.iter().map(|p| p.type_oid).collect()));
+        let param_types = ex.param_types.map(|t| d.types(t));
         exchanges.push(DigestedExchange {
             seq: ex.seq,
             scope: ex.scope.as_deref().map(|s| d.string(s)),
@@ -181,11 +204,11 @@ pub(crate) fn digest(s: Session, rules: &Rules, warning: Option<String>) -> Dige
             key: *key.as_bytes(),
             exact,
             relaxed,
-            param_types: ex.param_types,
+            param_types,
             bound,
             before: ex.before,
             params: (start as u32, arena.len() as u32),
-            results,
+            results: these,
         });
     }
     Digest {
@@ -197,7 +220,9 @@ pub(crate) fn digest(s: Session, rules: &Rules, warning: Option<String>) -> Dige
         sqls: d.sqls,
         columns: d.columns,
         strings: d.strings,
+        types: d.types,
         exchanges,
+        results,
         arena: arena.freeze(),
         warning,
     }
@@ -212,6 +237,8 @@ struct Digester {
     column_ids: HashMap<Vec<Column>, u32>,
     strings: Vec<String>,
     string_ids: HashMap<String, u32>,
+    types: Vec<Vec<u32>>,
+    type_ids: HashMap<Vec<u32>, u32>,
 }
 
 impl Digester {
@@ -234,6 +261,16 @@ impl Digester {
         let id = self.strings.len() as u32;
         self.strings.push(s.to_owned());
         self.string_ids.insert(s.to_owned(), id);
+        id
+    }
+
+    fn types(&mut self, types: Vec<u32>) -> u32 {
+        if let Some(&id) = self.type_ids.get(&types) {
+            return id;
+        }
+        let id = self.types.len() as u32;
+        self.types.push(types.clone());
+        self.type_ids.insert(types, id);
         id
     }
 

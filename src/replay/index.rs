@@ -10,7 +10,9 @@ use bytes::Bytes;
 
 use super::answer::{Answer, Completion, Origin, PreparedResult, Rows};
 use super::digest::{Digest, DigestedCompletion, DigestedExchange, DigestedResult, DigestedRows};
-use super::{Answers, DatabaseIndex, Queue, Segment, SessionMeta, SQLSTATE_IN_FAILED_TRANSACTION};
+use super::{
+    Answers, DatabaseIndex, Queue, Segment, SessionMeta, Spread, SQLSTATE_IN_FAILED_TRANSACTION,
+};
 use crate::fixture::{Column, Phase, Session};
 use crate::key::QueryKey;
 
@@ -117,8 +119,19 @@ impl Builder {
             d.columns.iter().map(|c| self.columns(c.clone())).collect();
         let strings: Vec<Arc<str>> = d.strings.iter().map(|s| self.intern(s)).collect();
         let arena = d.arena.clone();
+        let types = d.types;
+        // The results tile `d.results` in exchange order (Digest::check).
+        let mut all_results = d.results.into_iter();
         let mut current: Option<(u32, Option<Arc<str>>)> = None;
-        for mut ex in d.exchanges {
+        for ex in d.exchanges {
+            // Taken first, whatever follows: every later exchange's results
+            // come after these.
+            let n = ex.results.1.saturating_sub(ex.results.0) as usize;
+            let results: Vec<PreparedResult> = all_results
+                .by_ref()
+                .take(n)
+                .map(|r| prepare(r, &arena, &columns, &strings))
+                .collect();
             // A new recorded session starts where the scope changes.
             let scope = ex.scope.and_then(|s| strings.get(s as usize)).cloned();
             let session = match &current {
@@ -152,17 +165,13 @@ impl Builder {
                 continue;
             };
             let params = slice(&arena, ex.params);
-            let results = std::mem::take(&mut ex.results)
-                .into_iter()
-                .map(|r| prepare(r, &arena, &columns, &strings))
-                .collect();
             let linked = Linked {
                 file: &file,
                 database: &database,
                 sql,
                 session,
             };
-            self.add_exchange(&name, linked, ex.into_parts(), params, results);
+            self.add_exchange(&name, linked, ex.into_parts(&types), params, results);
         }
     }
 
@@ -170,7 +179,7 @@ impl Builder {
         &mut self,
         db_name: &str,
         at: Linked<'_>,
-        ex: ExchangeParts,
+        ex: ExchangeParts<'_>,
         params: Bytes,
         results: Vec<PreparedResult>,
     ) {
@@ -244,8 +253,7 @@ impl Builder {
                 db.index.insert(k, db.queues.len() as u32);
                 db.queues.push(Queue {
                     answers: Answers::One(answer),
-                    segments: Box::new([]),
-                    groups: Box::new([]),
+                    spread: None,
                     uniform: true,
                     served: AtomicU32::new(0),
                     sql: normalized,
@@ -274,8 +282,9 @@ impl Builder {
                     q.uniform = many.iter().all(|a| {
                         scope(a) == scope(first) && (Arc::ptr_eq(a, first) || a.same_as(first))
                     });
+                    let mut spread = Spread::default();
                     if !q.uniform {
-                        q.segments = segments(many);
+                        spread.segments = segments(many);
                     }
                     let mut groups: Vec<u32> = many
                         .iter()
@@ -284,7 +293,8 @@ impl Builder {
                         .collect();
                     groups.sort_unstable();
                     groups.dedup();
-                    q.groups = groups.into_boxed_slice();
+                    spread.groups = groups.into_boxed_slice();
+                    q.spread = Some(Box::new(spread));
                 }
             }
             db.queues.shrink_to_fit();
@@ -370,27 +380,28 @@ struct Linked<'a> {
 }
 
 /// A digested exchange's parts the index keeps.
-pub(super) struct ExchangeParts {
+pub(super) struct ExchangeParts<'a> {
     seq: u64,
     phase: Phase,
     key: QueryKey,
     exact: Option<QueryKey>,
     relaxed: Vec<crate::fixture::Relaxed>,
-    param_types: Option<Vec<u32>>,
-    bound: Option<Vec<u32>>,
+    param_types: Option<&'a [u32]>,
+    bound: Option<&'a [u32]>,
     before: Vec<crate::fixture::AsyncMessage>,
 }
 
 impl DigestedExchange {
-    fn into_parts(self) -> ExchangeParts {
+    fn into_parts(self, types: &[Vec<u32>]) -> ExchangeParts<'_> {
+        let list = |i: Option<u32>| i.and_then(|i| types.get(i as usize)).map(Vec::as_slice);
         ExchangeParts {
             seq: self.seq,
             phase: self.phase,
             key: self.key(),
             exact: self.exact.map(QueryKey::from_digest),
             relaxed: self.relaxed,
-            param_types: self.param_types,
-            bound: self.bound,
+            param_types: list(self.param_types),
+            bound: list(self.bound),
             before: self.before,
         }
     }
@@ -443,7 +454,7 @@ fn note_statement(
     db: &mut DatabaseIndex,
     skey: QueryKey,
     answer: &Arc<Answer>,
-    (described, bound): (Option<Vec<u32>>, Option<Vec<u32>>),
+    (described, bound): (Option<&[u32]>, Option<&[u32]>),
 ) {
     let info = db.statements.entry(skey).or_default();
     let Some(info) = Arc::get_mut(info) else {
@@ -462,8 +473,8 @@ fn note_statement(
     info.parse_error = None;
     if info.param_types.is_none() {
         info.param_types = match (described, bound) {
-            (Some(types), _) => Some(types),
-            (None, Some(types)) if types.iter().all(|t| *t != 0) => Some(types),
+            (Some(types), _) => Some(types.to_vec()),
+            (None, Some(types)) if types.iter().all(|t| *t != 0) => Some(types.to_vec()),
             (None, Some(_)) => None,
             (None, None) => Some(Vec::new()),
         };

@@ -85,20 +85,40 @@ impl Answers {
 #[derive(Debug)]
 struct Queue {
     answers: Answers,
-    /// One per recorded session holding the key, by session; empty when
-    /// `uniform`.
-    segments: Box<[Segment]>,
+    /// How its answers spread over sessions and groups: only a key
+    /// answered more than once has one (boxed: most keys have one answer).
+    spread: Option<Box<Spread>>,
     /// Every answer is the same, in the same scope: whoever asks gets it,
     /// and `served` walks them in recorded order for the unused report.
     uniform: bool,
     served: AtomicU32,
-    /// The sorted groups whose sessions hold the key (empty for one answer:
-    /// its session's group).
-    groups: Box<[u32]>,
     /// Normalized SQL and parameters (see [`encode_params`]), for the
     /// near-miss diagnostic.
     sql: Arc<str>,
     params: bytes::Bytes,
+}
+
+/// The sessions and groups holding a key answered more than once.
+#[derive(Debug, Default)]
+struct Spread {
+    /// One per recorded session holding the key, by session; empty when
+    /// the queue is `uniform`.
+    segments: Box<[Segment]>,
+    /// The sorted groups whose sessions hold the key.
+    groups: Box<[u32]>,
+}
+
+impl Queue {
+    /// See [`Spread::segments`] (none for a key answered once).
+    fn segments(&self) -> &[Segment] {
+        self.spread.as_ref().map_or(&[], |s| &s.segments)
+    }
+
+    /// See [`Spread::groups`] (none for a key answered once: its session's
+    /// group is its answer's).
+    fn groups(&self) -> &[u32] {
+        self.spread.as_ref().map_or(&[], |s| &s.groups)
+    }
 }
 
 /// Appends parameter values in a compact form: per value `N`, or `T` + u32
