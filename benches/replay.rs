@@ -103,14 +103,20 @@ fn load(c: &mut Criterion) {
     group.finish();
 }
 
-/// What a test pays to start a mock server on a small set of its own and
-/// get its first answer, in-process.
-fn start(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+/// The runtime the in-process server benches run on (two workers, as the
+/// machine has two cores).
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .expect("runtime");
+        .expect("runtime")
+}
+
+/// What a test pays to start a mock server on a small set of its own and
+/// get its first answer, in-process.
+fn start(c: &mut Criterion) {
+    let rt = runtime();
     let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
     let small = tempfile::tempdir().expect("tempdir");
     synth::write_set(small.path(), 100, 100).expect("write synthetic set");
@@ -160,11 +166,7 @@ fn start(c: &mut Criterion) {
 }
 
 fn round_trip(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let (server, client) = rt.block_on(async {
         let server = pgsim::MockServer::builder()
             .fixture_set(set_of(1000))
