@@ -359,6 +359,7 @@ pub(crate) fn write(dir: &Path, rules: [u8; 32], entries: &[Entry]) -> std::io::
     for n in [header.len() as u64, metas_len, arenas_len] {
         head.extend_from_slice(&n.to_le_bytes());
     }
+    remove_abandoned(&cache_dir);
     let (file, tmp) = tempfile(&cache_dir)?;
     let written = (|| {
         let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
@@ -384,6 +385,29 @@ pub(crate) fn write(dir: &Path, rules: [u8; 32], entries: &[Entry]) -> std::io::
         let _ = std::fs::remove_file(&tmp);
     }
     renamed
+}
+
+/// Removes temporary files a killed writer left behind: never read, but
+/// they would pile up. Only old ones, so a writer still at work in another
+/// process keeps its own.
+fn remove_abandoned(cache_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(cache_dir) else {
+        return;
+    };
+    let prefix = format!(".{CACHE_FILE}.");
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(600));
+        if name.starts_with(&prefix) && name.ends_with(".tmp") && old {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// A new temporary file in `dir`, unique to this process and call.
@@ -469,6 +493,27 @@ mod tests {
         );
         assert!(cache.get(&e.path, e.len + 1, &e.hash).is_none());
         assert!(cache.get("elsewhere.json", e.len, &e.hash).is_none());
+    }
+
+    #[test]
+    fn a_killed_writer_s_old_temporary_file_is_removed_and_a_fresh_one_kept() {
+        let all = bundled();
+        let dir = written(std::slice::from_ref(&all[0].1));
+        let cache_dir = dir.path().join(CACHE_DIR);
+        let old = cache_dir.join(format!(".{CACHE_FILE}.1.0.tmp"));
+        let fresh = cache_dir.join(format!(".{CACHE_FILE}.2.0.tmp"));
+        std::fs::write(&old, b"torn").expect("writes");
+        std::fs::write(&fresh, b"in progress").expect("writes");
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .and_then(|f| f.set_modified(hour_ago))
+            .expect("ages the file");
+        write(dir.path(), [7; 32], std::slice::from_ref(&all[0].1)).expect("writes");
+        assert!(!old.exists(), "an abandoned temporary file stays");
+        assert!(fresh.exists(), "another writer's file was removed");
+        assert!(Cache::read(dir.path(), [7; 32]).is_ok());
     }
 
     #[test]

@@ -439,6 +439,10 @@ impl Replay {
             // Nothing to write when every file came from the cache and the
             // cache holds nothing else.
             rebuild = hits != entries.len() || c.len() != entries.len();
+        } else if entries.is_empty() {
+            // An empty directory (or one whose every file was refused)
+            // gets no cache directory for nothing.
+            rebuild = false;
         }
         let mut stats = LoadStats {
             files: files.len(),

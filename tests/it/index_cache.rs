@@ -277,3 +277,12 @@ fn pgsim_serve_says_where_its_fixtures_came_from() {
         "{off}"
     );
 }
+
+#[tokio::test]
+async fn an_empty_directory_gets_no_cache() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let server = start(dir.path(), cached()).await;
+    let stats = server.load_stats().expect("loaded").clone();
+    assert!(stats.files == 0 && !stats.cache_written, "{stats:?}");
+    assert!(!dir.path().join(CACHE_DIR).exists());
+}
