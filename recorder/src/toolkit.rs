@@ -13,7 +13,7 @@ use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
 use futures_util::{FutureExt, StreamExt};
-use pgsim::client::{Closed, IsolationLevel, TransactionOptions};
+use pgsim::client::{Closed, IsolationLevel, Keyset, PageToken, TransactionOptions};
 use pgsim::tokio_postgres::NoTls;
 use pgsim::{Client, ClientBuilder, Error, Mode};
 
@@ -91,6 +91,11 @@ pub fn cases() -> Vec<Case> {
             name: "transaction_retry",
             configure: |b| b.max_connections(2),
             run: |c| Box::pin(transaction_retry(c)),
+        },
+        Case {
+            name: "pagination",
+            configure: |b| b.max_connections(1),
+            run: |c| Box::pin(pagination(c)),
         },
     ]
 }
@@ -828,5 +833,94 @@ async fn transaction_retry(c: &Client) -> Lines {
         .expect("balance")
         .get(0);
     out.push(format!("balance {balance}"));
+    out
+}
+
+/// Keyset pages over a table larger than a page, by an integer and by a
+/// text key, both directions, with the token handed back as a string (as a
+/// web client would), plus limit/offset pages.
+async fn pagination(c: &Client) -> Lines {
+    let mut out = Lines::new();
+    reset(
+        c,
+        "drop table if exists p_items; \
+         create table p_items (id int primary key, sku text unique not null, kind text not null); \
+         insert into p_items select i, 'sku-' || lpad(i::text, 3, '0'), \
+             case when i % 3 = 0 then 'red' else 'blue' end from generate_series(1, 25) i",
+    )
+    .await;
+    let show = |rows: &[pgsim::tokio_postgres::Row]| {
+        rows.iter()
+            .map(|r| r.get::<_, i32>("id").to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    for (what, keyset) in [
+        (
+            "by id",
+            Keyset::new("select id, sku from p_items", "id").and_then(|k| k.size(10)),
+        ),
+        (
+            "by sku, descending",
+            Keyset::new("select id, sku from p_items", "sku")
+                .and_then(|k| k.size(7))
+                .map(|k| k.descending()),
+        ),
+    ] {
+        let keyset = keyset.expect("a valid keyset");
+        let mut token: Option<String> = None;
+        let mut seen = 0;
+        loop {
+            let after = token
+                .as_deref()
+                .map(|t| t.parse::<PageToken>().expect("our own token"));
+            let page = c.page(&keyset, &[], after.as_ref()).await.expect("a page");
+            seen += page.rows.len();
+            out.push(format!(
+                "{what}: [{}] next {:?}",
+                show(&page.rows),
+                page.next.as_ref().map(|t| t.to_string())
+            ));
+            match page.next {
+                Some(next) => token = Some(next.to_string()),
+                None => break,
+            }
+        }
+        assert_eq!(seen, 25, "{what}: every row once");
+    }
+    // The query's own parameter comes first; the page's follow it.
+    let red = Keyset::new("select id, sku from p_items where kind = $1", "id")
+        .and_then(|k| k.size(4))
+        .expect("a valid keyset");
+    let first = c.page(&red, &[&"red"], None).await.expect("a page");
+    out.push(format!(
+        "red: [{}] next {:?}",
+        show(&first.rows),
+        first.next.as_ref().map(|t| t.to_string())
+    ));
+    let second = c
+        .page(&red, &[&"red"], first.next.as_ref())
+        .await
+        .expect("a page");
+    out.push(format!(
+        "red: [{}] next {:?}",
+        show(&second.rows),
+        second.next.as_ref().map(|t| t.to_string())
+    ));
+    for page in 0..3 {
+        let rows = c
+            .page_offset("select id from p_items order by id", &[], page, 10)
+            .await
+            .expect("an offset page");
+        out.push(format!("offset page {page}: [{}]", show(&rows)));
+    }
+    out.push(format!(
+        "missing parameter: {}",
+        outcome(&c.page(&red, &[], None).await.map(|p| p.rows.len()))
+    ));
+    out.push(format!(
+        "bad token: {}",
+        outcome(&"i.x".parse::<PageToken>().map(|t| t.to_string()))
+    ));
     out
 }

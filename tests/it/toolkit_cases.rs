@@ -114,6 +114,13 @@ async fn readme_example_runs_in_every_mode() {
     check("readme").await;
 }
 
+/// Keyset pages (integer and text keys, both directions, the token handed
+/// back as a string) and limit/offset pages over a table larger than a page.
+#[tokio::test]
+async fn keyset_and_offset_pages_walk_every_row_once() {
+    check("pagination").await;
+}
+
 /// Every file under `dir` with its bytes, by path relative to `dir`.
 fn files(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
     fn walk(
