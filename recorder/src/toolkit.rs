@@ -97,6 +97,11 @@ pub fn cases() -> Vec<Case> {
             configure: |b| b.max_connections(1),
             run: |c| Box::pin(pagination(c)),
         },
+        Case {
+            name: "batches",
+            configure: |b| b.max_connections(1),
+            run: |c| Box::pin(batches(c)),
+        },
     ]
 }
 
@@ -922,5 +927,81 @@ async fn pagination(c: &Client) -> Lines {
         "bad token: {}",
         outcome(&"i.x".parse::<PageToken>().map(|t| t.to_string()))
     ));
+    out
+}
+
+/// Pipelined statements (each result on its own, or the first error) and
+/// a large result read through a portal in batches.
+async fn batches(c: &Client) -> Lines {
+    let mut out = Lines::new();
+    reset(
+        c,
+        "drop table if exists b_events; \
+         create table b_events (id int primary key, payload text not null); \
+         insert into b_events select i, repeat('x', i % 7) from generate_series(1, 250) i",
+    )
+    .await;
+    let first = |rows: &[pgsim::tokio_postgres::Row]| -> String {
+        rows.first()
+            .map(|r| format!("{:?}", r.try_get::<_, i64>(0).map_err(|e| e.to_string())))
+            .unwrap_or_else(|| "no rows".into())
+    };
+    let results = c
+        .pipeline(&[
+            ("select count(*) from b_events", &[]),
+            ("select count(*) from b_events where id > $1", &[&200i32]),
+            ("select 1 / (count(*) - count(*)) from b_events", &[]),
+            (
+                "select count(*)::int8 from b_events where payload = $1",
+                &[&"xxx"],
+            ),
+            ("select $1::int8", &[]),
+        ])
+        .await
+        .expect("a connection");
+    for (i, r) in results.iter().enumerate() {
+        match r {
+            Ok(rows) => out.push(format!("pipeline {i}: {}", first(rows))),
+            Err(e) => out.push(format!("pipeline {i}: error {}", kind(e))),
+        }
+    }
+    let all = c
+        .pipeline_all(&[
+            ("select count(*) from b_events where id <= $1", &[&10i32]),
+            ("select 1 / (count(*) - count(*)) from b_events", &[]),
+        ])
+        .await;
+    out.push(format!("pipeline_all: {}", outcome(&all.map(|r| r.len()))));
+    let mut batches = Vec::new();
+    let mut sum = 0i64;
+    let read = c
+        .query_cursor(
+            "select id, payload from b_events where id > $1 order by id",
+            &[&0i32],
+            100,
+            |rows| {
+                batches.push(rows.len());
+                sum += rows
+                    .iter()
+                    .map(|r| i64::from(r.get::<_, i32>(0)))
+                    .sum::<i64>();
+                Ok(())
+            },
+        )
+        .await;
+    out.push(format!(
+        "cursor: {} in batches {batches:?}, ids sum to {sum}",
+        outcome(&read)
+    ));
+    let stopped = c
+        .query_cursor("select id from b_events order by id", &[], 100, |_| {
+            Err(Error::Config("the caller stops".into()))
+        })
+        .await;
+    out.push(format!(
+        "cursor stopped by its caller: {}",
+        outcome(&stopped)
+    ));
+    out.push(format!("after: {} rows", count(c, "b_events").await));
     out
 }

@@ -6,6 +6,7 @@
 //! [`MockServer`]. The pool and the driver run for real in every mode, and
 //! callers always get tokio-postgres [`Row`](tokio_postgres::Row)s.
 
+mod batch;
 mod breaker;
 mod config;
 mod conn;

@@ -130,6 +130,11 @@ impl std::fmt::Debug for Transaction<'_> {
 }
 
 impl<'a> Transaction<'a> {
+    /// The driver's transaction (portals: see `batch.rs`).
+    pub(crate) fn driver(&self) -> &tokio_postgres::Transaction<'a> {
+        &self.inner
+    }
+
     pub(crate) fn new(inner: deadpool_postgres::Transaction<'a>) -> Self {
         Transaction {
             inner,

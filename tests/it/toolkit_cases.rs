@@ -121,6 +121,13 @@ async fn keyset_and_offset_pages_walk_every_row_once() {
     check("pagination").await;
 }
 
+/// Pipelined statements (per-statement results, or the first error) and a
+/// 250-row result read through a portal in batches of 100.
+#[tokio::test]
+async fn pipelines_and_cursors_read_what_the_server_sent() {
+    check("batches").await;
+}
+
 /// Every file under `dir` with its bytes, by path relative to `dir`.
 fn files(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
     fn walk(
