@@ -16,6 +16,8 @@ use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
+use crate::support::{connect, demo_server, live_url, recording, DEMO_PIN};
+
 /// One span (with the fields recorded later) or event.
 #[derive(Clone, Debug)]
 struct Seen {
@@ -118,6 +120,14 @@ fn named<'a>(seen: &'a [Seen], name: &str) -> Vec<&'a Seen> {
     seen.iter().filter(|s| s.name == name).collect()
 }
 
+/// The toolkit's query spans (the mock server's have no node).
+fn client_queries(seen: &[Seen]) -> Vec<&Seen> {
+    named(seen, "pgsim.query")
+        .into_iter()
+        .filter(|q| q.field("node").is_some())
+        .collect()
+}
+
 /// Fails when `secret` appears in any name or field of what was captured.
 fn assert_nowhere(seen: &[Seen], secret: &str) {
     let text = format!("{seen:?}");
@@ -165,7 +175,7 @@ async fn toolkit_spans_show_kind_node_and_sanitized_sql_but_no_secret() {
         "{acquires:#?}"
     );
 
-    let queries = named(&seen, "pgsim.query");
+    let queries = client_queries(&seen);
     let select = queries
         .iter()
         .find(|q| {
@@ -219,7 +229,7 @@ async fn transaction_spans_hold_their_statements_and_outcome() {
             && t.parent.as_deref() == Some("pgsim.transaction")),
         "a savepoint inside its transaction: {txs:#?}"
     );
-    let inserts: Vec<_> = named(&seen, "pgsim.query")
+    let inserts: Vec<_> = client_queries(&seen)
         .into_iter()
         .filter(|q| q.field("kind") == Some("insert"))
         .collect();
@@ -265,4 +275,102 @@ async fn a_serialization_failure_retry_is_an_event_and_a_second_attempt() {
         "{txs:#?}"
     );
     assert_nowhere(&seen, PASSWORD);
+}
+
+/// The mock server: a span per session (database, conn id) and per query
+/// (kind, sanitized SQL, outcome), a miss included, without the miss's
+/// parameter value.
+#[tokio::test]
+async fn mock_server_sessions_and_queries_are_spans_with_their_outcome() {
+    let (capture, subscriber) = capture();
+    let _scope = tracing::subscriber::set_default(subscriber);
+    let server = demo_server().await;
+    let client = connect(&server.url_for("pgsim_demo")).await;
+    client.query(DEMO_PIN, &[]).await.expect("recorded");
+    let miss = client
+        .query(
+            "select * from items where name = $1",
+            &[&"Tr4ce-miss-value"],
+        )
+        .await;
+    assert!(miss.is_err(), "not recorded, so a miss");
+    client
+        .simple_query(DEMO_PIN)
+        .await
+        .expect("recorded over the simple protocol too");
+    drop(client);
+    server.shutdown().await;
+    let seen = capture.all();
+
+    let sessions = named(&seen, "pgsim.session");
+    let session = sessions
+        .iter()
+        .find(|s| s.field("database") == Some("pgsim_demo"))
+        .unwrap_or_else(|| panic!("a session on pgsim_demo: {seen:#?}"));
+    assert!(session.field("conn_id").is_some(), "{session:?}");
+    let queries = named(&seen, "pgsim.query");
+    assert!(
+        queries
+            .iter()
+            .all(|q| q.parent.as_deref() == Some("pgsim.session")),
+        "{queries:#?}"
+    );
+    let pinned: Vec<_> = queries
+        .iter()
+        .filter(|q| q.field("sql") == Some(DEMO_PIN))
+        .collect();
+    let protocols: Vec<_> = pinned.iter().filter_map(|q| q.field("protocol")).collect();
+    assert_eq!(protocols, ["extended", "simple"], "{queries:#?}");
+    assert!(
+        pinned
+            .iter()
+            .all(|q| q.field("kind") == Some("select") && q.field("outcome") == Some("recorded")),
+        "{pinned:#?}"
+    );
+    let missed = queries
+        .iter()
+        .find(|q| q.field("outcome") == Some("miss"))
+        .unwrap_or_else(|| panic!("the miss: {queries:#?}"));
+    assert_eq!(
+        missed.field("sql"),
+        Some("select * from items where name = $1")
+    );
+    assert_nowhere(&seen, "Tr4ce-miss-value");
+}
+
+/// The recorder (live only): a span per proxied session and per recorded
+/// exchange, without the parameter values it forwarded.
+#[tokio::test]
+async fn recorder_sessions_and_exchanges_are_spans_without_values() {
+    let Some(url) = live_url() else {
+        return;
+    };
+    let (capture, subscriber) = capture();
+    let _scope = tracing::subscriber::set_default(subscriber);
+    let (_dir, recorder, rec_url) = recording(&url).await;
+    let client = connect(&rec_url).await;
+    let row = client
+        .query_one("select $1::text as echoed", &[&"Tr4ce-recorded-value"])
+        .await
+        .expect("answered through the recorder");
+    assert_eq!(row.get::<_, String>(0), "Tr4ce-recorded-value");
+    drop(client);
+    recorder.shutdown().await;
+    let seen = capture.all();
+
+    let sessions = named(&seen, "pgsim.session");
+    let session = sessions
+        .iter()
+        .find(|s| s.field("database") == Some("postgres"))
+        .unwrap_or_else(|| panic!("a recorded session: {seen:#?}"));
+    assert_eq!(session.field("user"), Some("postgres"));
+    assert!(session.field("upstream").is_some(), "{session:?}");
+    let exchange = named(&seen, "pgsim.exchange")
+        .into_iter()
+        .find(|e| e.field("sql") == Some("select $1::text as echoed"))
+        .unwrap_or_else(|| panic!("the exchange: {seen:#?}"));
+    assert_eq!(exchange.field("kind"), Some("select"));
+    assert_eq!(exchange.field("outcome"), Some("recorded"));
+    assert_eq!(exchange.parent.as_deref(), Some("pgsim.session"));
+    assert_nowhere(&seen, "Tr4ce-recorded-value");
 }
