@@ -15,6 +15,7 @@ pub mod replay;
 mod server;
 pub mod survey;
 mod tls;
+mod trace;
 pub mod types;
 pub mod validate;
 pub mod verify;

@@ -36,6 +36,15 @@ pub enum BreakerState {
     HalfOpen,
 }
 
+/// A state's name in `pgsim.breaker` events.
+fn state_name(state: BreakerState) -> &'static str {
+    match state {
+        BreakerState::Closed => "closed",
+        BreakerState::Open => "open",
+        BreakerState::HalfOpen => "half-open",
+    }
+}
+
 /// A breaker's state and how often it moved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -69,14 +78,17 @@ struct Inner {
 /// One node's breaker. Time is tokio's, so a paused clock drives it.
 #[derive(Debug)]
 pub(crate) struct Breaker {
+    /// The node it guards, for its `pgsim.breaker` events.
+    node: String,
     config: Option<BreakerConfig>,
     inner: Mutex<Inner>,
 }
 
 impl Breaker {
     /// `None`: never opens.
-    pub(crate) fn new(config: Option<BreakerConfig>) -> Self {
+    pub(crate) fn new(node: String, config: Option<BreakerConfig>) -> Self {
         Breaker {
+            node,
             config,
             inner: Mutex::new(Inner {
                 state: BreakerState::Closed,
@@ -94,6 +106,25 @@ impl Breaker {
         f(&mut self.inner.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
+    /// Runs `f` on the state and emits a `pgsim.breaker` event (node,
+    /// from, to) when it moved the breaker to another state.
+    fn moving<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        let (from, to, out) = self.with(|b| {
+            let from = b.state;
+            let out = f(b);
+            (from, b.state, out)
+        });
+        if from != to {
+            tracing::info!(
+                name: "pgsim.breaker",
+                node = self.node.as_str(),
+                from = state_name(from),
+                to = state_name(to),
+            );
+        }
+        out
+    }
+
     /// Leave for one call to the node now, or `None` when the breaker
     /// refuses it. After the cooldown the first caller gets the probe;
     /// others are refused until it reports.
@@ -101,7 +132,7 @@ impl Breaker {
         if self.config.is_none() {
             return Some(Permit::new(self, None));
         }
-        self.with(|b| match b.state {
+        self.moving(|b| match b.state {
             BreakerState::Closed => Some(None),
             BreakerState::HalfOpen => None,
             BreakerState::Open => {
@@ -118,7 +149,7 @@ impl Breaker {
     }
 
     fn success(&self) {
-        self.with(|b| {
+        self.moving(|b| {
             if b.state == BreakerState::HalfOpen {
                 b.closed += 1;
             }
@@ -132,7 +163,7 @@ impl Breaker {
         let Some(config) = &self.config else {
             return;
         };
-        self.with(|b| Self::fail(b, config));
+        self.moving(|b| Self::fail(b, config));
     }
 
     fn fail(b: &mut Inner, config: &BreakerConfig) {
@@ -155,7 +186,7 @@ impl Breaker {
         let Some(config) = &self.config else {
             return;
         };
-        self.with(|b| {
+        self.moving(|b| {
             b.abandoned += 1;
             if b.state == BreakerState::HalfOpen && b.half_opened == probe {
                 Self::fail(b, config);
@@ -219,10 +250,13 @@ mod tests {
     use super::*;
 
     fn breaker() -> Breaker {
-        Breaker::new(Some(BreakerConfig {
-            failure_threshold: 3,
-            cooldown: Duration::from_secs(10),
-        }))
+        Breaker::new(
+            "test".into(),
+            Some(BreakerConfig {
+                failure_threshold: 3,
+                cooldown: Duration::from_secs(10),
+            }),
+        )
     }
 
     /// Opens `b` with three failures and waits out its cooldown.
@@ -231,6 +265,64 @@ mod tests {
             b.failure();
         }
         tokio::time::advance(Duration::from_secs(10)).await;
+    }
+
+    /// Collects `pgsim.breaker` events as `node from->to`.
+    #[derive(Clone, Default)]
+    struct Moves(std::sync::Arc<Mutex<Vec<String>>>);
+
+    struct Fields(std::collections::BTreeMap<&'static str, String>);
+
+    impl tracing::field::Visit for Fields {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            self.0.insert(field.name(), format!("{value:?}"));
+        }
+
+        fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+            self.0.insert(field.name(), value.into());
+        }
+    }
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Moves {
+        fn on_event(
+            &self,
+            event: &tracing::Event<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            if event.metadata().name() != "pgsim.breaker" {
+                return;
+            }
+            let mut fields = Fields(Default::default());
+            event.record(&mut fields);
+            let f = |k| fields.0.get(k).cloned().unwrap_or_default();
+            let line = format!("{} {}->{}", f("node"), f("from"), f("to"));
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_state_change_is_a_breaker_event() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let moves = Moves::default();
+        let _scope =
+            tracing::subscriber::set_default(tracing_subscriber::registry().with(moves.clone()));
+        let b = breaker();
+        trip_and_cool_down(&b).await;
+        b.allow().expect("the probe").failure();
+        tokio::time::advance(Duration::from_secs(10)).await;
+        b.allow().expect("the next probe").success();
+        b.failure();
+        let seen = moves.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        assert_eq!(
+            seen,
+            [
+                "test closed->open",
+                "test open->half-open",
+                "test half-open->open",
+                "test open->half-open",
+                "test half-open->closed",
+            ]
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -302,7 +394,7 @@ mod tests {
         b.failure();
         b.failure();
         assert_eq!(b.snapshot().state, BreakerState::Closed);
-        let never = Breaker::new(None);
+        let never = Breaker::new("test".into(), None);
         for _ in 0..100 {
             never.allow().expect("never opens").failure();
         }

@@ -40,6 +40,16 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// `live`, `record`, `replay` or `fixtures`, for spans.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Mode::Live => "live",
+            Mode::Record { .. } => "record",
+            Mode::Replay { .. } => "replay",
+            Mode::Fixtures { .. } => "fixtures",
+        }
+    }
+
     /// The mode of one node of a client with replicas: its own fixture
     /// directory under this one.
     pub(crate) fn node(&self, name: &str) -> Mode {

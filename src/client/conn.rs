@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 
 use futures_util::{FutureExt, Stream};
 use tokio_postgres::Row;
+use tracing::Instrument;
 
 use super::pool::Tracker;
 use super::query::{query_error, query_methods, Method, Statement, Streamed};
@@ -20,6 +21,8 @@ use crate::{Error, Result};
 pub struct Connection {
     obj: Option<deadpool_postgres::Object>,
     tracker: Arc<Tracker>,
+    /// The node it is a connection to (`primary`, `replica-1`...), for spans.
+    node: Arc<str>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -29,10 +32,15 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
-    pub(crate) fn new(obj: deadpool_postgres::Object, tracker: Arc<Tracker>) -> Self {
+    pub(crate) fn new(
+        obj: deadpool_postgres::Object,
+        tracker: Arc<Tracker>,
+        node: Arc<str>,
+    ) -> Self {
         Connection {
             obj: Some(obj),
             tracker,
+            node,
         }
     }
 
@@ -45,7 +53,7 @@ impl Connection {
 
     pub(crate) async fn run<M: Method>(&self, statement: Statement<'_, M>) -> Result<M::Output> {
         statement.check()?;
-        statement.run(self.object()).await
+        statement.run(self.object(), &self.node).await
     }
 
     async fn stream(&self, statement: Statement<'_, Streamed>) -> Result<RowStream> {
@@ -75,8 +83,29 @@ impl Connection {
         if let Some(deferrable) = options.deferrable {
             builder = builder.deferrable(deferrable);
         }
-        let tx = builder.start().await.map_err(query_error("BEGIN"))?;
-        Ok(Transaction::new(tx))
+        let span = tracing::info_span!(
+            "pgsim.transaction",
+            node = &*self.node,
+            isolation = tracing::field::Empty,
+            read_only = options.read_only,
+            attempt = 1u32,
+            outcome = tracing::field::Empty,
+        );
+        if let Some(level) = options.isolation {
+            span.record("isolation", tracing::field::debug(level));
+        }
+        let tx = builder
+            .start()
+            .instrument(span.clone())
+            .await
+            .map_err(query_error("BEGIN"));
+        match tx {
+            Ok(tx) => Ok(Transaction::new(tx, Arc::clone(&self.node), span)),
+            Err(e) => {
+                span.record("outcome", "begin failed");
+                Err(e)
+            }
+        }
     }
 
     /// Streams rows, keeping this connection until the stream is dropped.

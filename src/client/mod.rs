@@ -22,6 +22,8 @@ pub(crate) mod url;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
+use tracing::Instrument;
+
 pub use breaker::{BreakerConfig, BreakerSnapshot, BreakerState};
 pub use config::{ClientBuilder, Mode};
 pub use conn::{Connection, RowStream};
@@ -77,6 +79,8 @@ struct Inner {
     owns_backend: bool,
     builder: ClientBuilder,
     routing: Routing,
+    /// `primary` or `replica-N`: the node this pool reaches, for spans.
+    node: Arc<str>,
     /// Background maintenance and health checks, stopped on close or drop.
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -154,7 +158,7 @@ impl ClientBuilder {
         self.pool_settings()?;
         if self.replicas.is_empty() {
             let routing = Routing::new(Vec::new(), self.retry.clone(), self.breaker.clone(), None);
-            return self.build_node(routing).await;
+            return self.build_node("primary", routing).await;
         }
         let mut replicas = Vec::new();
         for (i, url) in self.replicas.iter().enumerate() {
@@ -164,7 +168,7 @@ impl ClientBuilder {
             node.replicas.clear();
             node.mode = self.mode.node(&name);
             let routing = Routing::new(Vec::new(), RetryPolicy::none(), None, None);
-            let client = node.build_node(routing).await?;
+            let client = node.build_node(&name, routing).await?;
             replicas.push(Replica::new(name, client, self.breaker.clone()));
         }
         let routing = Routing::new(
@@ -175,7 +179,7 @@ impl ClientBuilder {
         );
         let mut primary = self.clone();
         primary.mode = self.mode.node("primary");
-        let client = primary.build_node(routing).await?;
+        let client = primary.build_node("primary", routing).await?;
         client.check_health().await;
         if let Some(every) = self.health_interval {
             let task = tokio::spawn(run_every(
@@ -190,7 +194,34 @@ impl ClientBuilder {
         Ok(client)
     }
 
-    async fn build_node(self, routing: Routing) -> Result<Client> {
+    /// One node's pool (and its recorder or mock server), in a
+    /// `pgsim.connect` span: mode, node, host, port, database and user —
+    /// never the password.
+    async fn build_node(self, node: &str, routing: Routing) -> Result<Client> {
+        let span = tracing::info_span!(
+            "pgsim.connect",
+            mode = self.mode.name(),
+            node,
+            host = tracing::field::Empty,
+            port = tracing::field::Empty,
+            database = tracing::field::Empty,
+            user = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        let built = self
+            .build_node_in(node, routing, &span)
+            .instrument(span.clone())
+            .await;
+        span.record("outcome", crate::trace::outcome(&built));
+        built
+    }
+
+    async fn build_node_in(
+        self,
+        node: &str,
+        routing: Routing,
+        span: &tracing::Span,
+    ) -> Result<Client> {
         let raw = self.url.as_deref().ok_or_else(|| Error::Setting {
             setting: "url".into(),
             value: String::new(),
@@ -203,6 +234,10 @@ impl ClientBuilder {
         if let Some(password) = &self.default_password {
             url.default_password(password);
         }
+        span.record("host", url.host());
+        span.record("port", url.port());
+        span.record("database", url.database());
+        span.record("user", url.user());
         let ci = std::env::var("CI").is_ok_and(|v| v == "true");
         let (fixtures, plan) = match &self.mode {
             Mode::Live => (None, crate::Plan::Replay),
@@ -248,7 +283,7 @@ impl ClientBuilder {
                 }
             }
         };
-        Client::assemble(self, url, Arc::new(backend), true, routing).await
+        Client::assemble(self, url, Arc::new(backend), true, routing, node.into()).await
     }
 }
 
@@ -260,6 +295,7 @@ impl Client {
         backend: Arc<Backend>,
         owns_backend: bool,
         routing: Routing,
+        node: Arc<str>,
     ) -> Result<Client> {
         let settings = builder.pool_settings()?;
         let driver = builder.driver_settings();
@@ -281,6 +317,7 @@ impl Client {
                 tasks: Mutex::new(Vec::new()),
                 builder: builder.clone(),
                 routing,
+                node,
             }),
         };
         client.maintain().await?;
@@ -317,6 +354,7 @@ impl Client {
             Arc::clone(&self.inner.backend),
             false,
             routing,
+            Arc::clone(&self.inner.node),
         )
         .await
     }
@@ -367,14 +405,27 @@ impl Client {
     /// Takes a connection from the pool, opening one if none is idle and
     /// fewer than `max_connections` are open; otherwise waits up to the
     /// acquire timeout, then fails with [`Error::AcquireTimeout`].
+    ///
+    /// Runs in a `pgsim.acquire` span (node, outcome).
     pub async fn acquire(&self) -> Result<Connection> {
-        let obj = self
-            .inner
+        let inner = &self.inner;
+        let span = tracing::debug_span!(
+            "pgsim.acquire",
+            node = &*inner.node,
+            outcome = tracing::field::Empty,
+        );
+        let obj = inner
             .pool
             .get()
+            .instrument(span.clone())
             .await
-            .map_err(|e| pool::pool_error(e, &self.inner.settings))?;
-        Ok(Connection::new(obj, Arc::clone(&self.inner.tracker)))
+            .map_err(|e| pool::pool_error(e, &inner.settings));
+        span.record("outcome", crate::trace::outcome(&obj));
+        Ok(Connection::new(
+            obj?,
+            Arc::clone(&inner.tracker),
+            Arc::clone(&inner.node),
+        ))
     }
 
     /// Idle, in use, max and waiting connections, and how many were opened
@@ -390,7 +441,11 @@ impl Client {
         let inner = &self.inner;
         pool::retire_expired(&inner.pool, &inner.tracker, &inner.settings);
         for obj in pool::top_up(&inner.pool, &inner.settings).await? {
-            drop(Connection::new(obj, Arc::clone(&inner.tracker)));
+            drop(Connection::new(
+                obj,
+                Arc::clone(&inner.tracker),
+                Arc::clone(&inner.node),
+            ));
         }
         Ok(())
     }
@@ -454,7 +509,7 @@ impl Client {
                     drop(conn);
                     if !options
                         .retry()
-                        .wait_to_retry(attempt, started, &routing.draws)
+                        .wait_to_retry(attempt, started, &routing.draws, "transaction", &e)
                         .await
                     {
                         return Err(Error::RetriesExhausted {

@@ -10,6 +10,7 @@ use deadpool_postgres::GenericClient;
 use futures_util::StreamExt;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
+use tracing::Instrument;
 
 use crate::validate::{check_params, sanitize_for_log};
 use crate::{Error, Result};
@@ -51,10 +52,24 @@ impl<M: Method> Statement<'_, M> {
         })
     }
 
-    /// Sends it on `c` (a pooled connection or a transaction) and reads the
-    /// answer; [`check`](Self::check) first.
-    pub(crate) async fn run<C: GenericClient + Sync>(self, c: &C) -> Result<M::Output> {
-        self.method.read(self.sql, self.params, c).await
+    /// Sends it on `c` (a pooled connection or a transaction to `node`)
+    /// and reads the answer, in a `pgsim.query` span; [`check`](Self::check)
+    /// first.
+    pub(crate) async fn run<C: GenericClient + Sync>(self, c: &C, node: &str) -> Result<M::Output> {
+        let span = tracing::debug_span!(
+            "pgsim.query",
+            kind = %crate::trace::Kind(self.sql),
+            node,
+            sql = %crate::trace::Sql(self.sql),
+            outcome = tracing::field::Empty,
+        );
+        let result = self
+            .method
+            .read(self.sql, self.params, c)
+            .instrument(span.clone())
+            .await;
+        span.record("outcome", crate::trace::outcome(&result));
+        result
     }
 }
 

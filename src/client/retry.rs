@@ -139,17 +139,29 @@ impl RetryPolicy {
     /// After failed attempt `attempt` (1-based), started at `started`:
     /// waits the backoff and returns true when another attempt may start,
     /// returns false at once when none may. Statement and transaction
-    /// retries both wait here.
+    /// retries both wait here, and say so in a `pgsim.retry` event: `what`
+    /// is retried, after which attempt, the wait and the error's SQLSTATE
+    /// (or `timeout`, `connection`).
     pub(crate) async fn wait_to_retry(
         &self,
         attempt: u32,
         started: Instant,
         draws: &Draws,
+        what: &'static str,
+        error: &crate::Error,
     ) -> bool {
         if !self.allows(attempt, started.elapsed()) {
             return false;
         }
-        tokio::time::sleep(self.delay(attempt, draws.next())).await;
+        let delay = self.delay(attempt, draws.next());
+        tracing::info!(
+            name: "pgsim.retry",
+            what,
+            failed_attempt = attempt,
+            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            error = crate::trace::error_outcome(error),
+        );
+        tokio::time::sleep(delay).await;
         true
     }
 

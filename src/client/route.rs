@@ -79,9 +79,9 @@ pub(crate) struct Node {
 impl Node {
     fn new(name: String, breaker: Option<BreakerConfig>) -> Self {
         Node {
-            name,
+            name: name.clone(),
             healthy: AtomicBool::new(true),
-            breaker: Breaker::new(breaker),
+            breaker: Breaker::new(name.clone(), breaker),
             served: AtomicU64::new(0),
         }
     }
@@ -297,7 +297,7 @@ impl Client {
                 && may_resend
                 && routing
                     .retry
-                    .wait_to_retry(attempt, started, &routing.draws)
+                    .wait_to_retry(attempt, started, &routing.draws, "statement", &e)
                     .await)
             {
                 return Err(e);

@@ -3,9 +3,11 @@
 //! loop on [`Client`](crate::Client)).
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use tokio_postgres::IsolationLevel;
+use tracing::Instrument;
 
 use super::query::{query_error, query_methods, Method, Statement, Streamed};
 use super::retry::RetryPolicy;
@@ -118,6 +120,11 @@ pub struct Transaction<'a> {
     attempt: u32,
     /// A savepoint's commit is a `RELEASE`, not the transaction's commit.
     savepoint: bool,
+    /// The node it runs on, for its statements' spans.
+    node: Arc<str>,
+    /// Its `pgsim.transaction` span: statements run inside it, and commit
+    /// or rollback record its `outcome`.
+    span: tracing::Span,
 }
 
 impl std::fmt::Debug for Transaction<'_> {
@@ -135,18 +142,25 @@ impl<'a> Transaction<'a> {
         &self.inner
     }
 
-    pub(crate) fn new(inner: deadpool_postgres::Transaction<'a>) -> Self {
+    pub(crate) fn new(
+        inner: deadpool_postgres::Transaction<'a>,
+        node: Arc<str>,
+        span: tracing::Span,
+    ) -> Self {
         Transaction {
             inner,
             failed: AtomicBool::new(false),
             attempt: 1,
             savepoint: false,
+            node,
+            span,
         }
     }
 
     /// The same transaction as attempt `attempt` of a closure transaction.
     pub(crate) fn with_attempt(mut self, attempt: u32) -> Self {
         self.attempt = attempt;
+        self.span.record("attempt", attempt);
         self
     }
 
@@ -163,7 +177,11 @@ impl<'a> Transaction<'a> {
 
     async fn run<M: Method>(&self, statement: Statement<'_, M>) -> Result<M::Output> {
         statement.check()?;
-        self.observe(statement.run(&self.inner).await)
+        let answer = statement
+            .run(&self.inner, &self.node)
+            .instrument(self.span.clone())
+            .await;
+        self.observe(answer)
     }
 
     async fn stream(&self, statement: Statement<'_, Streamed>) -> Result<RowStream> {
@@ -191,12 +209,28 @@ impl<'a> Transaction<'a> {
         let quoted = quote_identifier_if_needed(name);
         let attempt = self.attempt;
         let failed = &self.failed;
-        match self.inner.savepoint(quoted.as_str()).await {
+        let node = Arc::clone(&self.node);
+        let span = tracing::info_span!(
+            parent: &self.span,
+            "pgsim.transaction",
+            node = &*node,
+            savepoint = true,
+            attempt,
+            outcome = tracing::field::Empty,
+        );
+        match self
+            .inner
+            .savepoint(quoted.as_str())
+            .instrument(span.clone())
+            .await
+        {
             Ok(inner) => Ok(Transaction {
                 inner,
                 failed: AtomicBool::new(false),
                 attempt,
                 savepoint: true,
+                node,
+                span,
             }),
             Err(e) => {
                 if e.as_db_error().is_some() {
@@ -212,24 +246,48 @@ impl<'a> Transaction<'a> {
     /// breaks once `COMMIT` is sent, the error is
     /// [`Error::CommitOutcomeUnknown`]: it may have been applied.
     pub async fn commit(self) -> Result<()> {
+        let span = self.span.clone();
         if self.is_failed() {
+            span.record("outcome", "aborted");
             self.inner
                 .rollback()
+                .instrument(span)
                 .await
                 .map_err(query_error("ROLLBACK"))?;
             return Err(Error::TransactionAborted);
         }
         let savepoint = self.savepoint;
-        match self.inner.commit().await.map_err(query_error("COMMIT")) {
+        let answer = self
+            .inner
+            .commit()
+            .instrument(span.clone())
+            .await
+            .map_err(query_error("COMMIT"));
+        let answer = match answer {
             Err(e) if !savepoint && e.is_connection_error() => Err(Error::CommitOutcomeUnknown {
                 source: Box::new(e),
             }),
             other => other,
-        }
+        };
+        span.record(
+            "outcome",
+            match &answer {
+                Ok(()) => "commit",
+                Err(Error::CommitOutcomeUnknown { .. }) => "unknown",
+                Err(e) => crate::trace::error_outcome(e),
+            },
+        );
+        answer
     }
 
     /// `ROLLBACK` (or `ROLLBACK TO SAVEPOINT` and `RELEASE`).
     pub async fn rollback(self) -> Result<()> {
-        self.inner.rollback().await.map_err(query_error("ROLLBACK"))
+        let span = self.span.clone();
+        span.record("outcome", "rollback");
+        self.inner
+            .rollback()
+            .instrument(span)
+            .await
+            .map_err(query_error("ROLLBACK"))
     }
 }

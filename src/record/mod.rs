@@ -18,6 +18,7 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use self::tap::{Tap, TapEvent};
 use self::writer::{Writer, WriterMsg};
@@ -576,7 +577,19 @@ impl Drop for Recorder {
     }
 }
 
+/// One proxied connection, in a `pgsim.session` span (upstream, database,
+/// user); each exchange it records is a `pgsim.exchange` span inside it.
 async fn proxy(client: TcpStream, shared: Arc<Shared>) {
+    let span = tracing::info_span!(
+        "pgsim.session",
+        upstream = shared.upstream.as_str(),
+        database = tracing::field::Empty,
+        user = tracing::field::Empty,
+    );
+    proxy_in(client, shared).instrument(span).await;
+}
+
+async fn proxy_in(client: TcpStream, shared: Arc<Shared>) {
     let _ = client.set_nodelay(true);
     let mut client = crate::tls::Stream::Plain(client);
     let mut inbuf = BytesMut::with_capacity(8192);
@@ -644,6 +657,9 @@ async fn proxy(client: TcpStream, shared: Arc<Shared>) {
         .get("database")
         .filter(|d| !d.is_empty())
         .map_or_else(|| user.clone(), |d| startup_name(d));
+    let span = tracing::Span::current();
+    span.record("database", database.as_str());
+    span.record("user", user.as_str());
     let session = SessionRec {
         shared: Arc::clone(&shared),
         database,
@@ -859,7 +875,16 @@ impl SessionRec {
             }
             TapEvent::Lost { sql, reason } => self.lose(&sql, &reason),
             TapEvent::Exchange(mut ex) => {
+                let span = tracing::debug_span!(
+                    "pgsim.exchange",
+                    kind = tracing::field::Empty,
+                    sql = tracing::field::Empty,
+                    seq = tracing::field::Empty,
+                    outcome = tracing::field::Empty,
+                );
+                let _in_exchange = span.enter();
                 let Some(id) = self.id else {
+                    span.record("outcome", "lost");
                     return self.lose(&ex.sql, "the session never became ready");
                 };
                 ex.seq = self.shared.seq.fetch_add(1, Ordering::Relaxed);
@@ -867,16 +892,21 @@ impl SessionRec {
                 // clients send alike, so the query still matches.
                 let n = crate::fixture::redact::redact_exchange(&mut ex, &self.shared.rules);
                 self.shared.redacted.fetch_add(n as u64, Ordering::Relaxed);
+                span.record("kind", tracing::field::display(crate::trace::Kind(&ex.sql)));
+                span.record("sql", tracing::field::display(crate::trace::Sql(&ex.sql)));
+                span.record("seq", ex.seq);
                 // The key under the directory's matching rules, as replay
                 // computes it; the values themselves are kept as sent.
                 ex.key = crate::replay::exchange_key(&ex, &self.shared.rules).to_string();
                 if let Err((at, why)) = validate_exchange(&ex) {
+                    span.record("outcome", "lost");
                     return self.lose(
                         &ex.sql,
                         &format!("not loadable (seq {}{at}): {why}", ex.seq),
                     );
                 }
                 self.shared.exchanges.fetch_add(1, Ordering::Relaxed);
+                span.record("outcome", "recorded");
                 self.shared.writer.send(WriterMsg::Append {
                     id,
                     exchange: Box::new(ex),

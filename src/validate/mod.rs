@@ -9,6 +9,7 @@
 //!   `DELETE`/`UPDATE` without `WHERE`, `ALTER ... DROP`).
 //! * [`placeholders`]: counting `$n` parameters.
 //! * [`sanitize`]: rendering a query for a log without leaking secrets.
+//! * [`kind`]: what kind of statement a query is (select, insert, ddl...).
 
 use std::ops::Range;
 
@@ -17,6 +18,7 @@ use crate::key::{scan, TokenKind};
 
 pub mod danger;
 pub mod ident;
+pub mod kind;
 pub mod placeholders;
 pub mod readonly;
 pub mod sanitize;
@@ -29,6 +31,7 @@ pub use ident::{
     quote_identifier, quote_identifier_if_needed, quote_literal, quote_qualified,
     unquote_identifier, validate_identifier, IdentError,
 };
+pub use kind::{statement_kind, StatementKind};
 pub use placeholders::{check_params, placeholder_count, ParamCountError};
 pub use readonly::is_read_only;
 pub use sanitize::sanitize_for_log;

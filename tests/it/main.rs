@@ -27,6 +27,7 @@ mod support;
 mod survey;
 mod tls;
 mod toolkit_cases;
+mod traces;
 mod types;
 mod verify;
 mod wire_bytes;

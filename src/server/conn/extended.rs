@@ -86,6 +86,9 @@ impl<'a> Session<'a> {
                             ahead.as_ref(),
                         )
                     });
+                    // A miss at Parse never reaches Bind: its span is here.
+                    self.query_span = super::query_span(false);
+                    self.trace_sql(&normalized);
                     self.count(super::Source::Miss);
                     return self.fail(out, &e);
                 }
@@ -135,6 +138,7 @@ impl<'a> Session<'a> {
         let info = stmt.extra.info;
         let normalized = std::sync::Arc::clone(&stmt.extra.normalized);
         let sql = stmt.sql.clone();
+        self.trace_sql(&normalized);
         let formats = Formats::from_codes(&result_formats);
         let extra = ServerPortal {
             formats,

@@ -20,6 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::fault::Injected;
 use super::limits::FLUSH_AT;
@@ -190,7 +191,16 @@ pub(super) async fn serve(stream: TcpStream, shared: Arc<Shared>, conn_id: i32) 
         pending: Vec::new(),
     };
     let mut in_session = false;
-    let ended = run(&mut io, &shared, conn_id, &mut in_session).await;
+    // One span per connection; its queries' spans are its children.
+    let span = tracing::info_span!(
+        "pgsim.session",
+        conn_id,
+        database = tracing::field::Empty,
+        role = tracing::field::Empty,
+    );
+    let ended = run(&mut io, &shared, conn_id, &mut in_session)
+        .instrument(span)
+        .await;
     if let Some(fields) = last_words(ended, in_session) {
         let _ = wire::put_error(&mut io.out, fields.to_wire());
     }
@@ -255,6 +265,11 @@ async fn run(
         return Ok(());
     };
     *in_session = true;
+    let span = tracing::Span::current();
+    span.record("database", db.name.as_str());
+    if let Some(role) = &role {
+        span.record("role", role.as_str());
+    }
     let cancel = shared.cancels.register(db.backend_pid, secret_of(conn_id));
     shared.replay.count_session();
     let _guard = shared.sessions.enter(&db.name);
@@ -274,6 +289,7 @@ async fn run(
         awaiting_cancel: false,
         copy: None,
         diagnosed: None,
+        query_span: tracing::Span::none(),
     };
     // Whether the last answer ended with ReadyForQuery: PostgreSQL arms
     // its idle timeouts only then.
@@ -300,7 +316,16 @@ async fn run(
         let mark = io.out.len();
         let before = session.proto.status();
         let simple = matches!(msg, Frontend::Query(_));
-        let more = session.handle(msg, &mut io.out)?;
+        // A query's span runs from its Query, or its Bind, to the end of
+        // its answer (after any injected delay), or its Sync.
+        if matches!(msg, Frontend::Query(_) | Frontend::Bind(_)) {
+            session.query_span = query_span(simple);
+        }
+        let ends_query = matches!(msg, Frontend::Query(_) | Frontend::Sync);
+        let more = {
+            let _in_query = session.query_span.clone().entered();
+            session.handle(msg, &mut io.out)?
+        };
         session.diagnosed = None;
         if io.out.len() > mark {
             ready = wire::ends_with_ready(&io.out);
@@ -328,11 +353,26 @@ async fn run(
             }
         }
         session.awaiting_cancel = false;
+        if ends_query {
+            session.query_span = tracing::Span::none();
+        }
         if !more {
             break;
         }
     }
     Ok(())
+}
+
+/// A `pgsim.query` span: `kind`, `sql` and `outcome` are recorded as the
+/// query is answered ([`Session::trace_sql`], [`Session::count`]).
+fn query_span(simple: bool) -> tracing::Span {
+    tracing::debug_span!(
+        "pgsim.query",
+        protocol = if simple { "simple" } else { "extended" },
+        kind = tracing::field::Empty,
+        sql = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+    )
 }
 
 /// What the server keeps per prepared statement.
@@ -411,6 +451,9 @@ struct Session<'a> {
     /// The diagnostic of the message being handled, computed beforehand on
     /// a blocking thread (see [`Session::diagnose_ahead`]).
     diagnosed: Option<Diagnosis>,
+    /// The span of the query being answered (`Span::none()` between
+    /// queries): `count` records its outcome.
+    query_span: tracing::Span,
 }
 
 /// 25P02 as the recorded server raised it from `routine` (its file, line
@@ -456,11 +499,28 @@ impl<'a> Session<'a> {
         found
     }
 
-    /// Counts an answer from `source` in the metrics.
+    /// Counts an answer from `source` in the metrics, and says it in the
+    /// query's span (`outcome`: `recorded`, `miss` or `fault`).
     fn count(&self, source: Source) {
         if let Some(served) = self.served {
             served.count(source);
         }
+        self.query_span.record(
+            "outcome",
+            match source {
+                Source::Recording => "recorded",
+                Source::Miss => "miss",
+                Source::Fault => "fault",
+            },
+        );
+    }
+
+    /// The SQL a query span shows (sanitized, lazily) and its kind.
+    fn trace_sql(&self, sql: &str) {
+        self.query_span
+            .record("kind", tracing::field::display(crate::trace::Kind(sql)));
+        self.query_span
+            .record("sql", tracing::field::display(crate::trace::Sql(sql)));
     }
 
     /// [`Session::lookup`] without counting the answer (for a Describe,
@@ -565,6 +625,7 @@ impl Session<'_> {
             // recorded query holds the placeholder, never the secret.
             Frontend::Query(q) => {
                 let q = crate::fixture::redact::redact_sql(&q, self.shared.replay.rules());
+                self.trace_sql(&q);
                 self.simple_query(&q, out)?
             }
             Frontend::Parse(mut p) => {
