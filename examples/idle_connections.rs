@@ -14,6 +14,10 @@
 //! Without `--addr`, an in-process server is measured (this process's RSS,
 //! which then includes the client side of each connection).
 
+#[path = "../benches/support/rss.rs"]
+mod rss;
+use rss::rss_kib;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -32,21 +36,6 @@ struct Args {
     /// Sessions to open.
     #[arg(long, default_value_t = 1000)]
     connections: usize,
-}
-
-fn rss_kib(pid: Option<u32>) -> u64 {
-    let path = match pid {
-        Some(p) => format!("/proc/{p}/status"),
-        None => "/proc/self/status".into(),
-    };
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 fn startup_packet() -> Vec<u8> {

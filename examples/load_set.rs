@@ -13,21 +13,14 @@
 //! what the process holds after its last load over what it held before
 //! its first: with one round, exactly what one loaded set costs.
 
+#[path = "../benches/support/rss.rs"]
+mod rss;
+use rss::rss_kib;
+
 use std::process::ExitCode;
 use std::time::Instant;
 
 use pgsim::replay::{LoadOptions, Replay, CACHE_DIR};
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -45,7 +38,7 @@ fn main() -> ExitCode {
     let load = || Replay::load_with(dir, &options);
     let mut times = Vec::new();
     let mut kept = None;
-    let base = rss_kib();
+    let base = rss_kib(None);
     for round in 0..rounds.max(1) {
         if mode == "cold" {
             let _ = std::fs::remove_dir_all(dir.join(CACHE_DIR));
@@ -67,7 +60,7 @@ fn main() -> ExitCode {
             }
         }
     }
-    let held = rss_kib().saturating_sub(base);
+    let held = rss_kib(None).saturating_sub(base);
     let Some(replay) = kept else {
         return ExitCode::FAILURE;
     };
