@@ -113,6 +113,20 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// A tokio-postgres client of `server`'s database `bench`, its connection
+/// driven by a task.
+async fn connect(
+    server: &pgsim::MockServer,
+) -> (
+    tokio_postgres::Client,
+    tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
+) {
+    let (client, conn) = tokio_postgres::connect(&server.url_for("bench"), tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    (client, tokio::spawn(conn))
+}
+
 /// What a test pays to start a mock server on a small set of its own and
 /// get its first answer, in-process.
 fn start(c: &mut Criterion) {
@@ -148,11 +162,7 @@ fn start(c: &mut Criterion) {
                         .start()
                         .await
                         .expect("server");
-                    let (client, conn) =
-                        tokio_postgres::connect(&server.url_for("bench"), tokio_postgres::NoTls)
-                            .await
-                            .expect("connect");
-                    let conn = tokio::spawn(conn);
+                    let (client, conn) = connect(&server).await;
                     let rows = client.query(synth::SQL, &[&1i32]).await.expect("replayed");
                     black_box(rows);
                     drop(client);
@@ -173,11 +183,7 @@ fn round_trip(c: &mut Criterion) {
             .start()
             .await
             .expect("server");
-        let (client, conn) =
-            tokio_postgres::connect(&server.url_for("bench"), tokio_postgres::NoTls)
-                .await
-                .expect("connect");
-        tokio::spawn(conn);
+        let (client, _conn) = connect(&server).await;
         (server, client)
     });
     let stmt = rt.block_on(client.prepare(synth::SQL)).expect("prepare");

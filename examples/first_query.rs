@@ -67,16 +67,21 @@ async fn main() -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// `host:port` of a key=value connection string (defaults as libpq's).
+/// `host:port` of a connection string, as tokio-postgres reads it.
 fn addr(conninfo: &str) -> String {
-    let get = |key: &str| {
-        conninfo
-            .split_whitespace()
-            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
-    };
-    format!(
-        "{}:{}",
-        get("host").unwrap_or("127.0.0.1"),
-        get("port").unwrap_or("5432")
-    )
+    let config = conninfo.parse::<tokio_postgres::Config>().ok();
+    let host = config
+        .as_ref()
+        .and_then(|c| c.get_hosts().first().cloned())
+        .and_then(|h| match h {
+            tokio_postgres::config::Host::Tcp(h) => Some(h),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        })
+        .unwrap_or_else(|| "127.0.0.1".into());
+    let port = config
+        .as_ref()
+        .and_then(|c| c.get_ports().first().copied())
+        .unwrap_or(5432);
+    format!("{host}:{port}")
 }

@@ -13,17 +13,9 @@
 use futures_util::future::join_all;
 use tokio_postgres::Row;
 
-use super::query::{query_error, shown};
+use super::query::{check_param_count, query_error};
 use super::Params;
-use crate::validate::check_params;
 use crate::{Client, Error, Result};
-
-fn checked(sql: &str, params: Params<'_>) -> Result<()> {
-    check_params(sql, params.len()).map_err(|source| Error::Params {
-        sql: shown(sql),
-        source,
-    })
-}
 
 impl Client {
     /// Sends every statement on one connection without waiting for the
@@ -36,11 +28,12 @@ impl Client {
         statements: &[(&str, Params<'_>)],
     ) -> Result<Vec<Result<Vec<Row>>>> {
         let conn = self.acquire().await?;
-        let driver = conn.driver();
-        let runs = statements.iter().map(|&(sql, params)| async move {
-            checked(sql, params)?;
-            driver.query(sql, params).await.map_err(query_error(sql))
-        });
+        // The connection's own query method: the parameter check, the
+        // prepared-statement cache and the `pgsim.query` span, as for any
+        // statement; polled together, the statements share round trips.
+        let runs = statements
+            .iter()
+            .map(|&(sql, params)| conn.query(sql, params));
         Ok(join_all(runs).await)
     }
 
@@ -48,7 +41,7 @@ impl Client {
     /// every statement, or the first error in statement order.
     pub async fn pipeline_all(&self, statements: &[(&str, Params<'_>)]) -> Result<Vec<Vec<Row>>> {
         for &(sql, params) in statements {
-            checked(sql, params)?;
+            check_param_count(sql, params.len())?;
         }
         self.pipeline(statements).await?.into_iter().collect()
     }
@@ -67,7 +60,7 @@ impl Client {
     where
         F: FnMut(Vec<Row>) -> Result<()>,
     {
-        checked(sql, params)?;
+        check_param_count(sql, params.len())?;
         let batch = i32::try_from(batch)
             .ok()
             .filter(|b| *b > 0)

@@ -19,9 +19,9 @@ use std::str::FromStr;
 use tokio_postgres::types::Type;
 use tokio_postgres::Row;
 
-use super::query::shown;
+use super::query::check_param_count;
 use super::Params;
-use crate::validate::{check_params, placeholder_count, quote_identifier, validate_identifier};
+use crate::validate::{placeholder_count, quote_identifier, validate_identifier};
 use crate::{Client, Error, Result};
 
 /// The largest page [`Keyset::size`] and [`Client::page_offset`] accept.
@@ -144,10 +144,7 @@ pub struct Page {
 /// The caller's parameters checked against its SQL: the number of the
 /// first placeholder the page may add.
 fn first_free(sql: &str, params: Params<'_>) -> Result<usize> {
-    check_params(sql, params.len()).map_err(|source| Error::Params {
-        sql: shown(sql),
-        source,
-    })?;
+    check_param_count(sql, params.len())?;
     Ok(placeholder_count(sql) + 1)
 }
 

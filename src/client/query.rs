@@ -23,6 +23,15 @@ pub(crate) fn shown(sql: &str) -> String {
     sanitize_for_log(sql, &[])
 }
 
+/// pgsim's check of `given` parameters against the placeholders of `sql`,
+/// as every query method makes it before anything is sent.
+pub(crate) fn check_param_count(sql: &str, given: usize) -> Result<()> {
+    check_params(sql, given).map_err(|source| Error::Params {
+        sql: shown(sql),
+        source,
+    })
+}
+
 pub(crate) fn query_error(sql: &str) -> impl FnOnce(tokio_postgres::Error) -> Error + '_ {
     move |source| Error::Query {
         sql: shown(sql),
@@ -46,10 +55,7 @@ impl<M: Method> Statement<'_, M> {
         if !M::COUNTS_PARAMS {
             return Ok(());
         }
-        check_params(self.sql, self.params.len()).map_err(|source| Error::Params {
-            sql: shown(self.sql),
-            source,
-        })
+        check_param_count(self.sql, self.params.len())
     }
 
     /// Sends it on `c` (a pooled connection or a transaction to `node`)

@@ -191,14 +191,14 @@ pub(crate) fn digest(s: Session, rules: &Rules, warning: Option<String>) -> Dige
         });
         let start = arena.len();
         encode_params(&values, &mut arena);
-        let bound = ex
-            .params
-            .as_ref()
-            .map(|p| d.types(p.iter().map(|p| p.type_oid).collect()));
-        let param_types = ex.param_types.map(|t| d.types(t));
+        let bound = ex.params.as_ref().map(|p| {
+            d.types
+                .id(&p.iter().map(|p| p.type_oid).collect::<Vec<_>>()[..])
+        });
+        let param_types = ex.param_types.map(|t| d.types.id(t.as_slice()));
         exchanges.push(DigestedExchange {
             seq: ex.seq,
-            scope: ex.scope.as_deref().map(|s| d.string(s)),
+            scope: ex.scope.as_deref().map(|s| d.strings.id(s)),
             phase: ex.phase,
             sql,
             key: *key.as_bytes(),
@@ -218,9 +218,9 @@ pub(crate) fn digest(s: Session, rules: &Rules, warning: Option<String>) -> Dige
         backend_pid: s.server.backend_pid,
         startup_error: s.startup_error,
         sqls: d.sqls,
-        columns: d.columns,
-        strings: d.strings,
-        types: d.types,
+        columns: d.columns.values,
+        strings: d.strings.values,
+        types: d.types.values,
         exchanges,
         results,
         arena: arena.freeze(),
@@ -233,12 +233,42 @@ pub(crate) fn digest(s: Session, rules: &Rules, warning: Option<String>) -> Dige
 struct Digester {
     sqls: Vec<(String, String, [u8; 32])>,
     sql_ids: HashMap<String, u32>,
-    columns: Vec<Vec<Column>>,
-    column_ids: HashMap<Vec<Column>, u32>,
-    strings: Vec<String>,
-    string_ids: HashMap<String, u32>,
-    types: Vec<Vec<u32>>,
-    type_ids: HashMap<Vec<u32>, u32>,
+    columns: Numbered<Vec<Column>>,
+    strings: Numbered<String>,
+    types: Numbered<Vec<u32>>,
+}
+
+/// Distinct values, numbered as they first appear.
+struct Numbered<T> {
+    values: Vec<T>,
+    ids: HashMap<T, u32>,
+}
+
+impl<T> Default for Numbered<T> {
+    fn default() -> Self {
+        Numbered {
+            values: Vec::new(),
+            ids: HashMap::new(),
+        }
+    }
+}
+
+impl<T: Clone + Eq + std::hash::Hash> Numbered<T> {
+    /// The number of `value` (a borrowed form of it is looked up first, so
+    /// a value seen before is not copied).
+    fn id<Q>(&mut self, value: &Q) -> u32
+    where
+        T: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ToOwned<Owned = T> + ?Sized,
+    {
+        if let Some(&id) = self.ids.get(value) {
+            return id;
+        }
+        let id = self.values.len() as u32;
+        self.values.push(value.to_owned());
+        self.ids.insert(value.to_owned(), id);
+        id
+    }
 }
 
 impl Digester {
@@ -254,40 +284,10 @@ impl Digester {
         id
     }
 
-    fn string(&mut self, s: &str) -> u32 {
-        if let Some(&id) = self.string_ids.get(s) {
-            return id;
-        }
-        let id = self.strings.len() as u32;
-        self.strings.push(s.to_owned());
-        self.string_ids.insert(s.to_owned(), id);
-        id
-    }
-
-    fn types(&mut self, types: Vec<u32>) -> u32 {
-        if let Some(&id) = self.type_ids.get(&types) {
-            return id;
-        }
-        let id = self.types.len() as u32;
-        self.types.push(types.clone());
-        self.type_ids.insert(types, id);
-        id
-    }
-
-    fn columns(&mut self, columns: Vec<Column>) -> u32 {
-        if let Some(&id) = self.column_ids.get(&columns) {
-            return id;
-        }
-        let id = self.columns.len() as u32;
-        self.columns.push(columns.clone());
-        self.column_ids.insert(columns, id);
-        id
-    }
-
     fn result(&mut self, r: QueryResult, arena: &mut BytesMut) -> DigestedResult {
         let completion = match (r.error, r.tag) {
             (Some(e), _) => DigestedCompletion::Error(Box::new(e)),
-            (None, Some(tag)) => DigestedCompletion::Tag(self.string(&tag)),
+            (None, Some(tag)) => DigestedCompletion::Tag(self.strings.id(tag.as_str())),
             (None, None) if r.suspended => DigestedCompletion::Suspended,
             (None, None) => DigestedCompletion::Empty,
         };
@@ -299,7 +299,7 @@ impl Digester {
                     copy_in: r.copy_in,
                 })
             });
-        let columns = r.columns.map(|c| self.columns(c));
+        let columns = r.columns.map(|c| self.columns.id(c.as_slice()));
         DigestedResult {
             notices: r.notices,
             columns,
