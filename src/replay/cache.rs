@@ -34,6 +34,7 @@ use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 
 use super::digest::Digest;
+use crate::fixture::{FixtureError, Rules};
 
 /// The cache directory's name inside a fixture directory. Dot directories
 /// are not fixtures, so the loader never reads it as one.
@@ -162,12 +163,26 @@ pub(crate) fn content_hash(bytes: &[u8]) -> [u8; 32] {
     *blake3::hash(bytes).as_bytes()
 }
 
-/// The hash the cache records for the rules file (zeros when there is none).
-pub(crate) fn rules_hash(dir: &Path) -> [u8; 32] {
-    match std::fs::read(dir.join(crate::fixture::RULES_FILE)) {
-        Ok(bytes) => content_hash(&bytes),
-        Err(_) => [0; 32],
-    }
+/// The rules of `dir` ([`crate::fixture::Rules::load`]) and the hash the
+/// cache records for them (zeros when there is no rules file), from one
+/// read of the file.
+pub(crate) fn rules_with_hash(dir: &Path) -> Result<(Rules, [u8; 32]), FixtureError> {
+    let path = dir.join(crate::fixture::RULES_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((Rules::default(), [0; 32]))
+        }
+        Err(e) => return Err(FixtureError::io(&path, e)),
+    };
+    let text = std::str::from_utf8(&bytes).map_err(|_| {
+        let e = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        );
+        FixtureError::io(&path, e)
+    })?;
+    Ok((Rules::parse(&path, text)?, content_hash(&bytes)))
 }
 
 /// `path` relative to `dir`, `/`-separated, as the cache names it.
@@ -425,7 +440,6 @@ fn tempfile(dir: &Path) -> std::io::Result<(std::fs::File, PathBuf)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixture::Rules;
 
     /// Every bundled fixture file, digested from its JSON, with its entry.
     fn bundled() -> Vec<(Digest, Entry)> {

@@ -386,8 +386,7 @@ impl Replay {
         // the set served is whole.
         let leftover = crate::fixture::finish_replacement(dir)?;
         let files = crate::fixture::fixture_files(dir)?;
-        let rules = crate::fixture::Rules::load(dir)?;
-        let rules_hash = cache::rules_hash(dir);
+        let (rules, rules_hash) = cache::rules_with_hash(dir)?;
         let mut warnings = Vec::new();
         let cached = if options.index_cache {
             match cache::Cache::read(dir, rules_hash) {
