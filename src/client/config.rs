@@ -114,6 +114,7 @@ pub struct ClientBuilder {
     pub(crate) health_interval: Option<Duration>,
     pub(crate) retry: RetryPolicy,
     pub(crate) breaker: Option<BreakerConfig>,
+    pub(crate) hooks: Vec<std::sync::Arc<dyn super::Hook>>,
 }
 
 impl Default for ClientBuilder {
@@ -139,6 +140,7 @@ impl Default for ClientBuilder {
             health_interval: None,
             retry: RetryPolicy::none(),
             breaker: None,
+            hooks: Vec::new(),
         }
     }
 }
@@ -162,6 +164,7 @@ impl std::fmt::Debug for ClientBuilder {
             )
             .field("retry", &self.retry)
             .field("breaker", &self.breaker)
+            .field("hooks", &self.hooks.len())
             .finish_non_exhaustive()
     }
 }
@@ -211,6 +214,15 @@ impl ClientBuilder {
     /// A circuit breaker per node (default: none).
     pub fn circuit_breaker(mut self, config: BreakerConfig) -> Self {
         self.breaker = Some(config);
+        self
+    }
+
+    /// Adds a [`Hook`](super::Hook) run around every query, acquire and
+    /// release of the client, its replicas and the pools
+    /// [`connect_to_database`](crate::Client::connect_to_database) makes.
+    /// Hooks run in the order they were added.
+    pub fn hook(mut self, hook: impl super::Hook) -> Self {
+        self.hooks.push(std::sync::Arc::new(hook));
         self
     }
 

@@ -22,7 +22,7 @@ use tokio_postgres::NoTls;
 use crate::Error;
 
 /// What the pool looks like right now.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct PoolStats {
     /// Open connections nobody holds.
