@@ -1020,14 +1020,23 @@ async fn batches(c: &Client) -> Lines {
     out
 }
 
-/// What [`Transcript`] saw, for the `observability` case (the only one
-/// that registers it; a case runs once at a time per process).
-static HOOK_EVENTS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+tokio::task_local! {
+    /// What [`Transcript`] saw in the `observability` case's task. Hooks
+    /// run on the task that queries, so two runs of the case at once (the
+    /// tests run in parallel) each see only their own events.
+    static HOOK_EVENTS: std::cell::RefCell<Vec<String>>;
+}
 
-fn hook_events() -> std::sync::MutexGuard<'static, Vec<String>> {
+/// Notes one hook event in the running case's list (none outside it).
+fn note(event: String) {
+    let _ = HOOK_EVENTS.try_with(|events| events.borrow_mut().push(event));
+}
+
+/// The events noted so far, taken.
+fn take_events() -> Vec<String> {
     HOOK_EVENTS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .try_with(|events| events.take())
+        .unwrap_or_default()
 }
 
 /// A hook writing down every event (no durations: they differ per run).
@@ -1035,12 +1044,12 @@ struct Transcript;
 
 impl Hook for Transcript {
     fn before_query(&self, q: &QueryEvent<'_>) -> HookResult {
-        hook_events().push(format!("before {} on {}: {}", q.kind, q.node, q.sql));
+        note(format!("before {} on {}: {}", q.kind, q.node, q.sql));
         Ok(())
     }
 
     fn after_query(&self, q: &QueryEvent<'_>, done: &QueryDone<'_>) -> HookResult {
-        hook_events().push(format!(
+        note(format!(
             "after {} on {}: {} rows {:?}",
             q.kind,
             q.node,
@@ -1052,12 +1061,12 @@ impl Hook for Transcript {
 
     fn on_acquire(&self, a: &AcquireEvent<'_>) -> HookResult {
         let outcome = a.error.map_or_else(|| "ok".to_owned(), kind);
-        hook_events().push(format!("acquire on {}: {outcome}", a.node));
+        note(format!("acquire on {}: {outcome}", a.node));
         Ok(())
     }
 
     fn on_release(&self, r: &ReleaseEvent<'_>) -> HookResult {
-        hook_events().push(format!("release on {}", r.node));
+        note(format!("release on {}", r.node));
         Ok(())
     }
 }
@@ -1092,6 +1101,12 @@ pub fn stable_metrics(text: &str) -> impl Iterator<Item = &str> {
 }
 
 async fn observability(c: &Client) -> Lines {
+    HOOK_EVENTS
+        .scope(std::cell::RefCell::new(Vec::new()), observe_all(c))
+        .await
+}
+
+async fn observe_all(c: &Client) -> Lines {
     let mut out = Lines::new();
     reset(
         c,
@@ -1099,7 +1114,7 @@ async fn observability(c: &Client) -> Lines {
          create table o_items (id int primary key, name text not null)",
     )
     .await;
-    hook_events().clear();
+    take_events();
     for (id, name) in [(1, "one"), (2, "two"), (3, "three")] {
         c.execute(
             "insert into o_items (id, name) values ($1, $2)",
@@ -1166,7 +1181,7 @@ async fn observability(c: &Client) -> Lines {
     out.push(format!("rows now: {}", count(c, "o_items").await));
 
     out.push("hook events:".into());
-    out.extend(hook_events().drain(..).map(|e| format!("  {e}")));
+    out.extend(take_events().into_iter().map(|e| format!("  {e}")));
 
     let health = c.check_health().await;
     for h in &health {
@@ -1197,7 +1212,7 @@ async fn observability(c: &Client) -> Lines {
             serde_json::from_value(json.clone()).expect("health deserializes");
         assert_eq!(&back, h, "the serialized form reads back the same");
     }
-    hook_events().clear();
+    take_events();
 
     out.push("metrics:".into());
     let text = c.metrics_text();
