@@ -165,6 +165,17 @@ pub enum Error {
         /// One line per problem.
         errors: Vec<String>,
     },
+    /// The password provider
+    /// ([`ClientBuilder::password_provider`](crate::ClientBuilder::password_provider))
+    /// failed when a new connection needed a password; no connection was
+    /// attempted.
+    #[error("the password provider failed to give the password of role {user}: {reason}")]
+    PasswordProvider {
+        /// The role the connection would log in as.
+        user: String,
+        /// What the provider said (its error's `Display`).
+        reason: String,
+    },
 }
 
 impl Error {
