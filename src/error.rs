@@ -176,6 +176,16 @@ pub enum Error {
         /// What the provider said (its error's `Display`).
         reason: String,
     },
+    /// A tenant name ([`Client::tenant_schema`](crate::Client::tenant_schema),
+    /// [`Client::tenant_database`](crate::Client::tenant_database)) that
+    /// cannot name a tenant's schema or database.
+    #[error("invalid tenant name {name:?}: {reason}")]
+    Tenant {
+        /// The name given.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl Error {

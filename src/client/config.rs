@@ -117,6 +117,7 @@ pub struct ClientBuilder {
     pub(crate) health_interval: Option<Duration>,
     pub(crate) retry: RetryPolicy,
     pub(crate) breaker: Option<BreakerConfig>,
+    pub(crate) max_tenant_pools: usize,
 }
 
 impl Default for ClientBuilder {
@@ -143,6 +144,7 @@ impl Default for ClientBuilder {
             health_interval: None,
             retry: RetryPolicy::none(),
             breaker: None,
+            max_tenant_pools: super::DEFAULT_MAX_TENANT_POOLS,
         }
     }
 }
@@ -164,6 +166,7 @@ impl std::fmt::Debug for ClientBuilder {
             .field("password_provider", &self.password_provider)
             .field("retry", &self.retry)
             .field("breaker", &self.breaker)
+            .field("max_tenant_pools", &self.max_tenant_pools)
             .finish_non_exhaustive()
     }
 }
@@ -334,6 +337,15 @@ impl ClientBuilder {
         self
     }
 
+    /// The most pools [`Client::tenant_database`](crate::Client::tenant_database)
+    /// keeps open, one per tenant database (at least 1; default
+    /// [`DEFAULT_MAX_TENANT_POOLS`](crate::client::DEFAULT_MAX_TENANT_POOLS)): past it, the
+    /// least recently used one is closed.
+    pub fn max_tenant_pools(mut self, n: usize) -> Self {
+        self.max_tenant_pools = n;
+        self
+    }
+
     /// Checks the numbers against each other.
     pub(crate) fn pool_settings(&self) -> Result<PoolSettings> {
         let invalid = |setting: &str, value: String, reason: &str| Error::Setting {
@@ -353,6 +365,13 @@ impl ClientBuilder {
                 "min_idle",
                 self.pool.min_idle.to_string(),
                 &format!("more than max_connections ({})", self.pool.max_connections),
+            ));
+        }
+        if self.max_tenant_pools == 0 {
+            return Err(invalid(
+                "max_tenant_pools",
+                "0".into(),
+                "at least 1 tenant pool is needed",
             ));
         }
         if self.pool.connect_timeout.is_zero() {

@@ -23,6 +23,9 @@ pub struct Connection {
     tracker: Arc<Tracker>,
     /// The node it is a connection to (`primary`, `replica-1`...), for spans.
     node: Arc<str>,
+    /// Checked out by a [`Tenant`](super::Tenant), which keeps track of its
+    /// `search_path`; any other use forgets it when returned.
+    pub(crate) tenant: bool,
 }
 
 impl std::fmt::Debug for Connection {
@@ -41,7 +44,18 @@ impl Connection {
             obj: Some(obj),
             tracker,
             node,
+            tenant: false,
         }
+    }
+
+    /// The tenant schema this connection's `search_path` is known to be.
+    pub(crate) fn search_path(&self) -> Option<Arc<str>> {
+        self.tracker.search_path(self.object())
+    }
+
+    /// Notes what this connection's `search_path` is now (`None`: unknown).
+    pub(crate) fn set_search_path(&self, schema: Option<Arc<str>>) {
+        self.tracker.set_search_path(self.object(), schema);
     }
 
     fn object(&self) -> &deadpool_postgres::Object {
@@ -151,6 +165,10 @@ impl Connection {
 impl Drop for Connection {
     fn drop(&mut self) {
         if let Some(obj) = self.obj.take() {
+            if !self.tenant {
+                // Anything may have changed its search_path meanwhile.
+                self.tracker.set_search_path(&obj, None);
+            }
             self.tracker.returned(&obj);
         }
     }

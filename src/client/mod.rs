@@ -17,6 +17,7 @@ pub(crate) mod query;
 mod retry;
 mod route;
 mod secret;
+mod tenant;
 mod txn;
 pub(crate) mod url;
 
@@ -34,6 +35,7 @@ pub use query::Params;
 pub use retry::{Jitter, RetryPolicy};
 pub use route::{NodeHealth, Route, Routed, RoutingStats};
 pub use secret::{Password, PasswordProvider, ProviderError};
+pub use tenant::{Tenant, DEFAULT_MAX_TENANT_POOLS};
 pub use txn::{IsolationLevel, Transaction, TransactionOptions};
 pub use url::{redact, ConnectionString, MAX_NAME_BYTES};
 
@@ -85,6 +87,8 @@ struct Inner {
     node: Arc<str>,
     /// Background maintenance and health checks, stopped on close or drop.
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// [`Client::tenant_database`]'s pools, least recently used first.
+    tenant_pools: tenant::TenantPools,
 }
 
 enum Backend {
@@ -331,6 +335,7 @@ impl Client {
                 builder: builder.clone(),
                 routing,
                 node,
+                tenant_pools: tenant::TenantPools::default(),
             }),
         };
         client.maintain().await?;
@@ -505,15 +510,31 @@ impl Client {
     /// [`Error::RetriesExhausted`]. A connection that breaks once `COMMIT`
     /// is sent is never retried: the error is
     /// [`Error::CommitOutcomeUnknown`], as the transaction may be applied.
-    pub async fn transaction_with<T, F>(&self, options: &TransactionOptions, mut f: F) -> Result<T>
+    pub async fn transaction_with<T, F>(&self, options: &TransactionOptions, f: F) -> Result<T>
     where
         F: AsyncFnMut(&mut Transaction<'_>) -> Result<T>,
+    {
+        self.transaction_via(options, f, || self.acquire()).await
+    }
+
+    /// [`transaction_with`](Self::transaction_with) on connections taken by
+    /// `acquire` (a [`Tenant`]'s, which sets its `search_path` first).
+    pub(crate) async fn transaction_via<T, F, A, AF>(
+        &self,
+        options: &TransactionOptions,
+        mut f: F,
+        acquire: A,
+    ) -> Result<T>
+    where
+        F: AsyncFnMut(&mut Transaction<'_>) -> Result<T>,
+        A: Fn() -> AF,
+        AF: std::future::Future<Output = Result<Connection>>,
     {
         let routing = &self.inner.routing;
         let started = tokio::time::Instant::now();
         let mut attempt = 1;
         loop {
-            let mut conn = self.acquire().await?;
+            let mut conn = acquire().await?;
             routing
                 .transactions
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -77,6 +77,9 @@ pub(crate) struct Tracker {
     pub(crate) password_failures: Arc<ProviderFailures>,
     /// The role connections log in as, for [`Error::PasswordProvider`].
     pub(crate) user: String,
+    /// The tenant schema each connection's `search_path` was set to by a
+    /// [`Tenant`](super::Tenant), while nothing else may have changed it.
+    search_paths: Mutex<HashMap<usize, Arc<str>>>,
 }
 
 fn key(client: &ClientWrapper) -> usize {
@@ -96,7 +99,31 @@ impl Tracker {
         f(&mut self.times.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
+    /// The tenant schema `client`'s `search_path` is known to be.
+    pub(crate) fn search_path(&self, client: &ClientWrapper) -> Option<Arc<str>> {
+        self.search_paths
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key(client))
+            .cloned()
+    }
+
+    /// Notes what `client`'s `search_path` is now (`None`: unknown).
+    pub(crate) fn set_search_path(&self, client: &ClientWrapper, schema: Option<Arc<str>>) {
+        let mut paths = self
+            .search_paths
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match schema {
+            Some(schema) => paths.insert(key(client), schema),
+            None => paths.remove(&key(client)),
+        };
+    }
+
     fn created(&self, client: &ClientWrapper) {
+        // A new connection may sit where a closed one was: nothing is
+        // known of its search_path.
+        self.set_search_path(client, None);
         self.created.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         self.with_times(|t| {
@@ -137,6 +164,7 @@ impl Tracker {
     }
 
     fn retire(&self, client: &ClientWrapper) {
+        self.set_search_path(client, None);
         self.retired.fetch_add(1, Ordering::Relaxed);
         self.with_times(|t| t.remove(&key(client)));
     }

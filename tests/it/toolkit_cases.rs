@@ -189,3 +189,8 @@ async fn re_recording_one_case_leaves_the_other_cases_untouched() {
         after.keys().collect::<Vec<_>>()
     );
 }
+
+#[tokio::test]
+async fn tenants_see_only_their_own_schema_or_database() {
+    check("tenancy").await;
+}
