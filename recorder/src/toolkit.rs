@@ -1101,6 +1101,34 @@ async fn tenancy(c: &Client) -> Lines {
         "acme search_path: {}",
         outcome(&path.map(|r| r.get::<_, String>(0)))
     ));
+    // Pointed elsewhere behind the tenant's back: the next checkout sets
+    // the tenant's path again.
+    let by_hand = acme.acquire().await.expect("a connection");
+    by_hand
+        .batch_execute("set search_path to t_globex")
+        .await
+        .expect("set by hand");
+    drop(by_hand);
+    let seen = names(acme.clone()).await;
+    assert_eq!(seen, ["anvil", "rocket", "tnt"]);
+    out.push(format!(
+        "acme after its connection was pointed at t_globex: {seen:?}"
+    ));
+    globex
+        .batch_execute("set search_path to t_acme")
+        .await
+        .expect("set through the tenant");
+    let seen = names(globex.clone()).await;
+    assert_eq!(seen, ["globe", "laser", "volcano", "doomsday"]);
+    out.push(format!("globex after setting search_path itself: {seen:?}"));
+    c.batch_execute("set search_path to t_globex")
+        .await
+        .expect("set by the plain client");
+    let leaked = names(acme.clone()).await;
+    assert_eq!(leaked, ["anvil", "rocket", "tnt"]);
+    out.push(format!(
+        "acme after the plain client set search_path: {leaked:?}"
+    ));
     let missing = c.tenant_schema("t_initech").expect("a valid name");
     let none = missing.query("select name from items", &[]).await;
     out.push(format!(

@@ -119,9 +119,18 @@ impl Tenant {
     }
 
     /// A pooled connection whose `search_path` is this tenant's schema
-    /// (set unless the connection is known to have it already). Statements
-    /// run on it that change `search_path` are the caller's to undo.
+    /// (set unless the connection is known to have it already). What runs
+    /// on it is not watched, so the next checkout sets it again.
     pub async fn acquire(&self) -> Result<Connection> {
+        let mut conn = self.checkout().await?;
+        conn.tenant = false;
+        Ok(conn)
+    }
+
+    /// [`acquire`](Self::acquire) for statements this handle runs itself
+    /// and watches: the connection keeps its known `search_path` when
+    /// returned.
+    async fn checkout(&self) -> Result<Connection> {
         let mut conn = self.client.acquire().await?;
         if conn.search_path().as_deref() != Some(&*self.schema) {
             conn.set_search_path(None);
@@ -134,7 +143,7 @@ impl Tenant {
 
     async fn run<M: Method>(&self, statement: Statement<'_, M>) -> Result<M::Output> {
         statement.check()?;
-        let conn = self.acquire().await?;
+        let conn = self.checkout().await?;
         let result = conn.run(statement).await;
         if may_change_search_path(statement.sql) {
             conn.set_search_path(None);
@@ -144,7 +153,7 @@ impl Tenant {
 
     async fn stream(&self, statement: Statement<'_, Streamed>) -> Result<RowStream> {
         statement.check()?;
-        let conn = self.acquire().await?;
+        let conn = self.checkout().await?;
         if may_change_search_path(statement.sql) {
             conn.set_search_path(None);
         }
@@ -170,12 +179,8 @@ impl Tenant {
         F: AsyncFnMut(&mut Transaction<'_>) -> Result<T>,
     {
         self.client
-            .transaction_via(options, f, || async {
-                let conn = self.acquire().await?;
-                // What the closure ran is unknown: set it again next time.
-                conn.set_search_path(None);
-                Ok(conn)
-            })
+            // What the closure runs is not watched: set it again next time.
+            .transaction_via(options, f, || self.acquire())
             .await
     }
 }
