@@ -107,6 +107,14 @@ pub fn cases() -> Vec<Case> {
             configure: |b| b.max_connections(1).max_tenant_pools(1),
             run: |c| Box::pin(tenancy(c)),
         },
+        Case {
+            name: "credentials",
+            configure: |b| {
+                b.max_connections(2)
+                    .password_provider(|| async { live_password() })
+            },
+            run: |c| Box::pin(credentials(c)),
+        },
     ]
 }
 
@@ -1210,5 +1218,57 @@ async fn tenancy(c: &Client) -> Lines {
     ));
     let bad = c.tenant_database("Tenant-A").await.map(|_| ());
     out.push(format!("tenant_database(\"Tenant-A\"): {}", outcome(&bad)));
+    out
+}
+
+/// How often the `credentials` case's password provider was asked.
+static PASSWORD_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The `credentials` case's password provider: the password of
+/// `PGSIM_LIVE_URL` (the server recorded from), counted; none in Replay
+/// without a live server (the mock server trusts).
+fn live_password() -> Result<pgsim::client::Password, pgsim::client::ProviderError> {
+    PASSWORD_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let Ok(url) = std::env::var("PGSIM_LIVE_URL") else {
+        return Ok(pgsim::client::Password::new(""));
+    };
+    let config: pgsim::tokio_postgres::Config = url.parse()?;
+    let password = config.get_password().unwrap_or_default().to_vec();
+    Ok(pgsim::client::Password::from_bytes(password))
+}
+
+/// The password provider is asked once per new connection, in every mode.
+async fn credentials(c: &Client) -> Lines {
+    use std::sync::atomic::Ordering;
+    let mut out = Lines::new();
+    // Record mode asked once already, for the upstream check.
+    PASSWORD_CALLS.store(0, Ordering::SeqCst);
+    let calls = || PASSWORD_CALLS.load(Ordering::SeqCst);
+    let who = |conn: pgsim::client::Connection| async move {
+        let user = conn.query_one("select current_user::text", &[]).await;
+        outcome(&user.map(|r| r.get::<_, String>(0)))
+    };
+    let first = c.acquire().await.expect("a connection");
+    out.push(format!(
+        "first connection: {}, provider calls {}",
+        who(first).await,
+        calls()
+    ));
+    let again = c.acquire().await.expect("the same connection");
+    out.push(format!(
+        "reused: {}, provider calls {}",
+        who(again).await,
+        calls()
+    ));
+    let held = c.acquire().await.expect("a connection");
+    let second = c.acquire().await.expect("a second connection");
+    assert_eq!(calls(), 2, "a new connection asks the provider again");
+    out.push(format!(
+        "two at once: {} and {}, provider calls {}",
+        who(held).await,
+        who(second).await,
+        calls()
+    ));
+    out.push(format!("pool: created {}", c.pool_stats().created));
     out
 }

@@ -194,3 +194,8 @@ async fn re_recording_one_case_leaves_the_other_cases_untouched() {
 async fn tenants_see_only_their_own_schema_or_database() {
     check("tenancy").await;
 }
+
+#[tokio::test]
+async fn the_password_provider_is_asked_once_per_new_connection() {
+    check("credentials").await;
+}
