@@ -235,5 +235,169 @@ fn round_trip(c: &mut Criterion) {
     drop(server);
 }
 
-criterion_group!(benches, lookup, codecs, load, start, round_trip);
+/// A hook that does nothing: what calling the hooks costs.
+struct NoopHook;
+impl pgsim::client::Hook for NoopHook {}
+
+/// A layer that formats every field of every span and event into a string,
+/// as a log or OpenTelemetry layer would, over tracing-subscriber's
+/// registry (which keeps each open span).
+struct Formatting;
+
+struct Fields(String);
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write;
+        let _ = write!(self.0, "{}={value:?} ", field.name());
+    }
+}
+
+impl<S> tracing_subscriber::Layer<S> for Formatting
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        _: &tracing::span::Id,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let mut fields = Fields(String::new());
+        attrs.record(&mut fields);
+        black_box(fields.0);
+    }
+
+    fn on_record(
+        &self,
+        _: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let mut fields = Fields(String::new());
+        values.record(&mut fields);
+        black_box(fields.0);
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let mut fields = Fields(String::new());
+        event.record(&mut fields);
+        black_box(fields.0);
+    }
+}
+
+/// The round trips again, with a subscriber on every thread (server and
+/// client), and with a hook: what tracing and hooks cost. Without them
+/// (`round_trip`) the metrics are still counted, as they always are.
+fn round_trip_observed(c: &mut Criterion) {
+    use tracing_subscriber::layer::SubscriberExt;
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(Formatting));
+    let on_workers = dispatch.clone();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .on_thread_start(move || {
+            // Kept for the thread's life: the guard is never dropped.
+            std::mem::forget(tracing::dispatcher::set_default(&on_workers));
+        })
+        .build()
+        .expect("runtime");
+    let traced = |f: &mut dyn FnMut()| tracing::dispatcher::with_default(&dispatch, f);
+    let (server, client, toolkit) = rt.block_on(async {
+        let server = pgsim::MockServer::builder()
+            .fixture_set(set_of(1000))
+            .start()
+            .await
+            .expect("server");
+        let (client, _conn) = connect(&server).await;
+        let toolkit = pgsim::Client::builder()
+            .url(server.url_for("bench"))
+            .max_connections(1)
+            .build()
+            .await
+            .expect("toolkit client");
+        (server, client, toolkit)
+    });
+    let stmt = rt.block_on(client.prepare(synth::SQL)).expect("prepare");
+    let mut next = {
+        let mut i = 0i32;
+        move || {
+            i = i % 1000 + 1;
+            i
+        }
+    };
+    c.bench_function("round trip/prepared select, traced", |b| {
+        b.iter_batched(
+            &mut next,
+            |aid| {
+                traced(&mut || {
+                    black_box(
+                        rt.block_on(client.query_one(&stmt, &[&aid]))
+                            .expect("answer"),
+                    );
+                })
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    c.bench_function("round trip/toolkit query_one, traced", |b| {
+        b.iter_batched(
+            &mut next,
+            |aid| {
+                traced(&mut || {
+                    black_box(
+                        rt.block_on(toolkit.query_one(synth::SQL, &[&aid]))
+                            .expect("answer"),
+                    );
+                })
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    // The hook without a subscriber: the runtime's workers have one, so
+    // this runs on a plain runtime.
+    drop((toolkit, client, server));
+    drop(rt);
+    let plain = runtime();
+    let (server, hooked) = plain.block_on(async {
+        let server = pgsim::MockServer::builder()
+            .fixture_set(set_of(1000))
+            .start()
+            .await
+            .expect("server");
+        let hooked = pgsim::Client::builder()
+            .url(server.url_for("bench"))
+            .max_connections(1)
+            .hook(NoopHook)
+            .build()
+            .await
+            .expect("hooked client");
+        (server, hooked)
+    });
+    c.bench_function("round trip/toolkit query_one, one hook", |b| {
+        b.iter_batched(
+            &mut next,
+            |aid| {
+                black_box(
+                    plain
+                        .block_on(hooked.query_one(synth::SQL, &[&aid]))
+                        .expect("answer"),
+                )
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    drop(hooked);
+    drop(server);
+}
+
+criterion_group!(
+    benches,
+    lookup,
+    codecs,
+    load,
+    start,
+    round_trip,
+    round_trip_observed
+);
 criterion_main!(benches);

@@ -31,5 +31,7 @@ pub use tls::{tls_connector, SslMode, TlsSource};
 
 /// The pool crate [`Client`] is built on, re-exported so versions never mix.
 pub use deadpool_postgres;
+/// The metrics crate of [`Client::register_metrics`], for the registry type.
+pub use prometheus_client;
 /// The driver crate pgsim speaks through, re-exported so versions never mix.
 pub use tokio_postgres;

@@ -70,13 +70,9 @@ impl Histogram {
         self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
 
-    /// Writes the histogram as metric `name`.
-    pub(crate) fn encode(
-        &self,
-        encoder: &mut DescriptorEncoder<'_>,
-        name: &str,
-        help: &str,
-    ) -> Result<(), std::fmt::Error> {
+    /// The buckets as Prometheus wants them (upper bound, count, the last
+    /// `+Inf`), the total count and the sum in seconds.
+    fn snapshot(&self) -> (Vec<(f64, u64)>, u64, f64) {
         let buckets: Vec<(f64, u64)> = LATENCY_BOUNDS
             .iter()
             .copied()
@@ -86,10 +82,38 @@ impl Histogram {
         // The count is the buckets' total, so `+Inf` always equals it.
         let count = buckets.iter().map(|(_, n)| n).sum();
         let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        (buckets, count, sum)
+    }
+
+    /// Writes the histogram as metric `name`.
+    pub(crate) fn encode(
+        &self,
+        encoder: &mut DescriptorEncoder<'_>,
+        name: &str,
+        help: &str,
+    ) -> Result<(), std::fmt::Error> {
+        let (buckets, count, sum) = self.snapshot();
         encoder
             .encode_descriptor(name, help, None, MetricType::Histogram)?
             .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
     }
+}
+
+/// Writes a family of histograms: one per label set.
+pub(crate) fn histograms<'h, L: EncodeLabelSet>(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    values: impl IntoIterator<Item = (L, &'h Histogram)>,
+) -> Result<(), std::fmt::Error> {
+    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
+    for (labels, histogram) in values {
+        let (buckets, count, sum) = histogram.snapshot();
+        metric
+            .encode_family(&labels)?
+            .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
+    }
+    Ok(())
 }
 
 /// Writes one counter without labels (its name gets `_total`).

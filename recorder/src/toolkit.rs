@@ -13,8 +13,12 @@ use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
 use futures_util::{FutureExt, StreamExt};
-use pgsim::client::{Closed, IsolationLevel, Keyset, PageToken, TransactionOptions};
+use pgsim::client::{
+    AcquireEvent, Closed, Hook, HookResult, IsolationLevel, Keyset, PageToken, QueryDone,
+    QueryEvent, ReleaseEvent, TransactionOptions,
+};
 use pgsim::tokio_postgres::NoTls;
+use pgsim::validate::StatementKind;
 use pgsim::{Client, ClientBuilder, Error, Mode};
 
 /// The database every toolkit case runs in.
@@ -101,6 +105,16 @@ pub fn cases() -> Vec<Case> {
             name: "batches",
             configure: |b| b.max_connections(1),
             run: |c| Box::pin(batches(c)),
+        },
+        Case {
+            name: "observability",
+            configure: |b| {
+                b.max_connections(1)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .hook(Transcript)
+                    .hook(Faulty)
+            },
+            run: |c| Box::pin(observability(c)),
         },
         Case {
             name: "tenancy",
@@ -1016,6 +1030,191 @@ async fn batches(c: &Client) -> Lines {
         outcome(&stopped)
     ));
     out.push(format!("after: {} rows", count(c, "b_events").await));
+    out
+}
+
+/// What [`Transcript`] saw, for the `observability` case (the only one
+/// that registers it; a case runs once at a time per process).
+static HOOK_EVENTS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn hook_events() -> std::sync::MutexGuard<'static, Vec<String>> {
+    HOOK_EVENTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A hook writing down every event (no durations: they differ per run).
+struct Transcript;
+
+impl Hook for Transcript {
+    fn before_query(&self, q: &QueryEvent<'_>) -> HookResult {
+        hook_events().push(format!("before {} on {}: {}", q.kind, q.node, q.sql));
+        Ok(())
+    }
+
+    fn after_query(&self, q: &QueryEvent<'_>, done: &QueryDone<'_>) -> HookResult {
+        hook_events().push(format!(
+            "after {} on {}: {} rows {:?}",
+            q.kind,
+            q.node,
+            done.outcome(),
+            done.rows
+        ));
+        Ok(())
+    }
+
+    fn on_acquire(&self, a: &AcquireEvent<'_>) -> HookResult {
+        let outcome = a.error.map_or_else(|| "ok".to_owned(), kind);
+        hook_events().push(format!("acquire on {}: {outcome}", a.node));
+        Ok(())
+    }
+
+    fn on_release(&self, r: &ReleaseEvent<'_>) -> HookResult {
+        hook_events().push(format!("release on {}", r.node));
+        Ok(())
+    }
+}
+
+/// A hook with bugs: it fails before every delete and panics after every
+/// update. Neither may change what the queries do.
+struct Faulty;
+
+impl Hook for Faulty {
+    fn before_query(&self, q: &QueryEvent<'_>) -> HookResult {
+        if q.kind == StatementKind::Delete {
+            return Err("the hook refuses deletes".into());
+        }
+        Ok(())
+    }
+
+    fn after_query(&self, q: &QueryEvent<'_>, _: &QueryDone<'_>) -> HookResult {
+        if q.kind == StatementKind::Update {
+            panic!("a bug in a hook (the observability case's own, on purpose)");
+        }
+        Ok(())
+    }
+}
+
+/// The lines of `metrics_text()` that are the same in every run: not the
+/// latency buckets and sums.
+pub fn stable_metrics(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().filter(|l| {
+        let name = l.split(['{', ' ']).next().unwrap_or("");
+        !(name.ends_with("_bucket") || name.ends_with("_sum") || *l == "# EOF")
+    })
+}
+
+async fn observability(c: &Client) -> Lines {
+    let mut out = Lines::new();
+    reset(
+        c,
+        "drop table if exists o_items; \
+         create table o_items (id int primary key, name text not null)",
+    )
+    .await;
+    hook_events().clear();
+    for (id, name) in [(1, "one"), (2, "two"), (3, "three")] {
+        c.execute(
+            "insert into o_items (id, name) values ($1, $2)",
+            &[&id, &name],
+        )
+        .await
+        .expect("insert");
+    }
+    let rows = c
+        .query("select id, name from o_items order by id", &[])
+        .await;
+    out.push(format!("select: {}", outcome(&rows.map(|r| r.len()))));
+    let updated = c
+        .execute(
+            "update o_items set name = upper(name) where id = $1",
+            &[&2i32],
+        )
+        .await;
+    out.push(format!(
+        "update under a panicking hook: {}",
+        outcome(&updated)
+    ));
+    let deleted = c
+        .execute("delete from o_items where id = $1", &[&3i32])
+        .await;
+    out.push(format!(
+        "delete under a failing hook: {}",
+        outcome(&deleted)
+    ));
+    let duplicate = c
+        .execute(
+            "insert into o_items (id, name) values ($1, $2)",
+            &[&1i32, &"again"],
+        )
+        .await;
+    out.push(format!("duplicate: {}", outcome(&duplicate)));
+    let zero = c
+        .query_one("select 1 / (count(*) - count(*)) from o_items", &[])
+        .await;
+    out.push(format!("division: {}", outcome(&zero.map(|_| ()))));
+    let none = c
+        .query_one("select id from o_items where id = $1", &[&42i32])
+        .await;
+    out.push(format!("no row: {}", outcome(&none.map(|_| ()))));
+    let moved = c
+        .transaction(async |tx| {
+            tx.execute(
+                "insert into o_items (id, name) values ($1, $2)",
+                &[&4i32, &"four"],
+            )
+            .await
+        })
+        .await;
+    out.push(format!("transaction: {}", outcome(&moved)));
+    {
+        let held = c.acquire().await.expect("the one connection");
+        let second = c.acquire().await;
+        out.push(format!(
+            "acquire while held: {}",
+            outcome(&second.map(|_| ()))
+        ));
+        drop(held);
+    }
+    out.push(format!("rows now: {}", count(c, "o_items").await));
+
+    out.push("hook events:".into());
+    out.extend(hook_events().drain(..).map(|e| format!("  {e}")));
+
+    let health = c.check_health().await;
+    for h in &health {
+        out.push(format!(
+            "health {}: reachable {} healthy {} in recovery {:?} lag {:?} latency measured {} \
+             pool idle {} in use {} max {} created {} recent {} queries {} errors (window {} s)",
+            h.node,
+            h.reachable,
+            h.healthy,
+            h.in_recovery,
+            h.lag,
+            h.latency.is_some(),
+            h.pool.idle,
+            h.pool.in_use,
+            h.pool.max,
+            h.pool.created,
+            h.recent.queries,
+            h.recent.errors,
+            h.recent.window_s,
+        ));
+        let json = serde_json::to_value(h).expect("health serializes");
+        let keys: Vec<&String> = json
+            .as_object()
+            .map(|o| o.keys().collect())
+            .unwrap_or_default();
+        out.push(format!("health json keys: {keys:?}"));
+        let back: pgsim::client::NodeHealth =
+            serde_json::from_value(json.clone()).expect("health deserializes");
+        assert_eq!(&back, h, "the serialized form reads back the same");
+    }
+    hook_events().clear();
+
+    out.push("metrics:".into());
+    let text = c.metrics_text();
+    out.extend(stable_metrics(&text).map(|l| format!("  {l}")));
     out
 }
 

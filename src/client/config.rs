@@ -118,6 +118,7 @@ pub struct ClientBuilder {
     pub(crate) retry: RetryPolicy,
     pub(crate) breaker: Option<BreakerConfig>,
     pub(crate) max_tenant_pools: usize,
+    pub(crate) hooks: Vec<std::sync::Arc<dyn super::Hook>>,
 }
 
 impl Default for ClientBuilder {
@@ -145,6 +146,7 @@ impl Default for ClientBuilder {
             retry: RetryPolicy::none(),
             breaker: None,
             max_tenant_pools: super::DEFAULT_MAX_TENANT_POOLS,
+            hooks: Vec::new(),
         }
     }
 }
@@ -167,6 +169,7 @@ impl std::fmt::Debug for ClientBuilder {
             .field("retry", &self.retry)
             .field("breaker", &self.breaker)
             .field("max_tenant_pools", &self.max_tenant_pools)
+            .field("hooks", &self.hooks.len())
             .finish_non_exhaustive()
     }
 }
@@ -248,6 +251,15 @@ impl ClientBuilder {
     /// A circuit breaker per node (default: none).
     pub fn circuit_breaker(mut self, config: BreakerConfig) -> Self {
         self.breaker = Some(config);
+        self
+    }
+
+    /// Adds a [`Hook`](super::Hook) run around every query, acquire and
+    /// release of the client, its replicas and the pools
+    /// [`connect_to_database`](crate::Client::connect_to_database) makes.
+    /// Hooks run in the order they were added.
+    pub fn hook(mut self, hook: impl super::Hook) -> Self {
+        self.hooks.push(std::sync::Arc::new(hook));
         self
     }
 

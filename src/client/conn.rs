@@ -10,9 +10,13 @@ use futures_util::{FutureExt, Stream};
 use tokio_postgres::Row;
 use tracing::Instrument;
 
+use tokio::time::Instant;
+
+use super::observe::Observed;
 use super::pool::Tracker;
 use super::query::{query_error, query_methods, Method, Statement, Streamed};
 use super::txn::{Transaction, TransactionOptions};
+use crate::validate::StatementKind;
 use crate::{Error, Result};
 
 /// A connection taken from the pool; it goes back when dropped.
@@ -21,8 +25,12 @@ use crate::{Error, Result};
 pub struct Connection {
     obj: Option<deadpool_postgres::Object>,
     tracker: Arc<Tracker>,
-    /// The node it is a connection to (`primary`, `replica-1`...), for spans.
-    node: Arc<str>,
+    /// The node it is a connection to (`primary`, `replica-1`...), for
+    /// spans, metrics and hooks.
+    node: Observed,
+    /// When a caller took it (not for maintenance's own), for the release
+    /// hook.
+    acquired: Option<Instant>,
     /// Checked out by a [`Tenant`](super::Tenant), which keeps track of its
     /// `search_path`; any other use forgets it when returned.
     pub(crate) tenant: bool,
@@ -35,17 +43,25 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
+    /// A connection maintenance opened and gives back at once.
     pub(crate) fn new(
         obj: deadpool_postgres::Object,
         tracker: Arc<Tracker>,
-        node: Arc<str>,
+        node: Observed,
     ) -> Self {
         Connection {
             obj: Some(obj),
             tracker,
             node,
+            acquired: None,
             tenant: false,
         }
+    }
+
+    /// A connection a caller took: its release is reported to the hooks.
+    pub(crate) fn acquired(mut self) -> Self {
+        self.acquired = Some(Instant::now());
+        self
     }
 
     /// The tenant schema this connection's `search_path` is known to be.
@@ -99,7 +115,7 @@ impl Connection {
         }
         let span = tracing::info_span!(
             "pgsim.transaction",
-            node = &*self.node,
+            node = &*self.node.name,
             isolation = tracing::field::Empty,
             read_only = options.read_only,
             attempt = 1u32,
@@ -108,13 +124,20 @@ impl Connection {
         if let Some(level) = options.isolation {
             span.record("isolation", tracing::field::debug(level));
         }
-        let tx = builder
-            .start()
-            .instrument(span.clone())
-            .await
-            .map_err(query_error("BEGIN"));
+        let tx = self
+            .node
+            .query(
+                "BEGIN",
+                StatementKind::Transaction,
+                |_| None,
+                builder
+                    .start()
+                    .instrument(span.clone())
+                    .map(|r| r.map_err(query_error("BEGIN"))),
+            )
+            .await;
         match tx {
-            Ok(tx) => Ok(Transaction::new(tx, Arc::clone(&self.node), span)),
+            Ok(tx) => Ok(Transaction::new(tx, self.node.clone(), span)),
             Err(e) => {
                 span.record("outcome", "begin failed");
                 Err(e)
@@ -170,6 +193,10 @@ impl Drop for Connection {
                 self.tracker.set_search_path(&obj, None);
             }
             self.tracker.returned(&obj);
+            drop(obj);
+            if let Some(at) = self.acquired {
+                self.node.released(at.elapsed());
+            }
         }
     }
 }

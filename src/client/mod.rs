@@ -11,6 +11,7 @@ mod breaker;
 mod config;
 mod conn;
 mod env;
+mod observe;
 mod page;
 mod pool;
 pub(crate) mod query;
@@ -29,11 +30,12 @@ use tracing::Instrument;
 pub use breaker::{BreakerConfig, BreakerSnapshot, BreakerState};
 pub use config::{ClientBuilder, Mode};
 pub use conn::{Connection, RowStream};
+pub use observe::{AcquireEvent, Hook, HookResult, QueryDone, QueryEvent, ReleaseEvent};
 pub use page::{Keyset, Page, PageKey, PageToken, MAX_PAGE_SIZE};
 pub use pool::PoolStats;
 pub use query::Params;
 pub use retry::{Jitter, RetryPolicy};
-pub use route::{NodeHealth, Route, Routed, RoutingStats};
+pub use route::{NodeHealth, RecentErrors, Route, Routed, RoutingStats};
 pub use secret::{Password, PasswordProvider, ProviderError};
 pub use tenant::{Tenant, DEFAULT_MAX_TENANT_POOLS};
 pub use txn::{IsolationLevel, Transaction, TransactionOptions};
@@ -83,8 +85,9 @@ struct Inner {
     owns_backend: bool,
     builder: ClientBuilder,
     routing: Routing,
-    /// `primary` or `replica-N`: the node this pool reaches, for spans.
-    node: Arc<str>,
+    /// `primary` or `replica-N`: the node this pool reaches, with its
+    /// counters and the client's hooks.
+    observed: observe::Observed,
     /// Background maintenance and health checks, stopped on close or drop.
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// [`Client::tenant_database`]'s pools, least recently used first.
@@ -162,9 +165,10 @@ impl ClientBuilder {
     /// `<fixtures>/replica-1`, ...
     pub async fn build(self) -> Result<Client> {
         self.pool_settings()?;
+        let observer = observe::Observer::new(self.hooks.clone());
         if self.replicas.is_empty() {
             let routing = Routing::new(Vec::new(), self.retry.clone(), self.breaker.clone(), None);
-            return self.build_node("primary", routing).await;
+            return self.build_node(observer.node("primary"), routing).await;
         }
         let mut replicas = Vec::new();
         for (i, url) in self.replicas.iter().enumerate() {
@@ -174,7 +178,7 @@ impl ClientBuilder {
             node.replicas.clear();
             node.mode = self.mode.node(&name);
             let routing = Routing::new(Vec::new(), RetryPolicy::none(), None, None);
-            let client = node.build_node(&name, routing).await?;
+            let client = node.build_node(observer.node(&name), routing).await?;
             replicas.push(Replica::new(name, client, self.breaker.clone()));
         }
         let routing = Routing::new(
@@ -185,7 +189,9 @@ impl ClientBuilder {
         );
         let mut primary = self.clone();
         primary.mode = self.mode.node("primary");
-        let client = primary.build_node("primary", routing).await?;
+        let client = primary
+            .build_node(observer.node("primary"), routing)
+            .await?;
         client.check_health().await;
         if let Some(every) = self.health_interval {
             let task = tokio::spawn(run_every(
@@ -203,11 +209,11 @@ impl ClientBuilder {
     /// One node's pool (and its recorder or mock server), in a
     /// `pgsim.connect` span: mode, node, host, port, database and user —
     /// never the password.
-    async fn build_node(self, node: &str, routing: Routing) -> Result<Client> {
+    async fn build_node(self, node: observe::Observed, routing: Routing) -> Result<Client> {
         let span = tracing::info_span!(
             "pgsim.connect",
             mode = self.mode.name(),
-            node,
+            node = &*node.name,
             host = tracing::field::Empty,
             port = tracing::field::Empty,
             database = tracing::field::Empty,
@@ -224,7 +230,7 @@ impl ClientBuilder {
 
     async fn build_node_in(
         self,
-        node: &str,
+        node: observe::Observed,
         routing: Routing,
         span: &tracing::Span,
     ) -> Result<Client> {
@@ -299,7 +305,7 @@ impl ClientBuilder {
                     }
                 }
             };
-        Client::assemble(self, url, Arc::new(backend), true, routing, node.into()).await
+        Client::assemble(self, url, Arc::new(backend), true, routing, node).await
     }
 }
 
@@ -311,7 +317,7 @@ impl Client {
         backend: Arc<Backend>,
         owns_backend: bool,
         routing: Routing,
-        node: Arc<str>,
+        observed: observe::Observed,
     ) -> Result<Client> {
         let settings = builder.pool_settings()?;
         let driver = builder.driver_settings();
@@ -334,7 +340,7 @@ impl Client {
                 tasks: Mutex::new(Vec::new()),
                 builder: builder.clone(),
                 routing,
-                node,
+                observed,
                 tenant_pools: tenant::TenantPools::default(),
             }),
         };
@@ -372,7 +378,7 @@ impl Client {
             Arc::clone(&self.inner.backend),
             false,
             routing,
-            Arc::clone(&self.inner.node),
+            self.inner.observed.clone(),
         )
         .await
     }
@@ -429,9 +435,10 @@ impl Client {
         let inner = &self.inner;
         let span = tracing::debug_span!(
             "pgsim.acquire",
-            node = &*inner.node,
+            node = &*inner.observed.name,
             outcome = tracing::field::Empty,
         );
+        let started = tokio::time::Instant::now();
         let obj = inner
             .pool
             .get()
@@ -439,11 +446,8 @@ impl Client {
             .await
             .map_err(|e| pool::pool_error(e, &inner.settings, &inner.tracker));
         span.record("outcome", crate::trace::outcome(&obj));
-        Ok(Connection::new(
-            obj?,
-            Arc::clone(&inner.tracker),
-            Arc::clone(&inner.node),
-        ))
+        inner.observed.acquired(started.elapsed(), &obj);
+        Ok(Connection::new(obj?, Arc::clone(&inner.tracker), inner.observed.clone()).acquired())
     }
 
     /// Idle, in use, max and waiting connections, and how many were opened
@@ -462,7 +466,7 @@ impl Client {
             drop(Connection::new(
                 obj,
                 Arc::clone(&inner.tracker),
-                Arc::clone(&inner.node),
+                inner.observed.clone(),
             ));
         }
         Ok(())

@@ -23,7 +23,7 @@ use super::secret::{Connector, Credentials, ProviderFailures};
 use crate::Error;
 
 /// What the pool looks like right now.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct PoolStats {
     /// Open connections nobody holds.

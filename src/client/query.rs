@@ -12,7 +12,8 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use tracing::Instrument;
 
-use crate::validate::{check_params, sanitize_for_log};
+use super::observe::Observed;
+use crate::validate::{check_params, sanitize_for_log, statement_kind};
 use crate::{Error, Result};
 
 /// Query parameters, as tokio-postgres takes them.
@@ -61,18 +62,29 @@ impl<M: Method> Statement<'_, M> {
     /// Sends it on `c` (a pooled connection or a transaction to `node`)
     /// and reads the answer, in a `pgsim.query` span; [`check`](Self::check)
     /// first.
-    pub(crate) async fn run<C: GenericClient + Sync>(self, c: &C, node: &str) -> Result<M::Output> {
+    /// Counted in the node's metrics and run between its hooks.
+    pub(crate) async fn run<C: GenericClient + Sync>(
+        self,
+        c: &C,
+        node: &Observed,
+    ) -> Result<M::Output> {
+        let kind = statement_kind(self.sql);
         let span = tracing::debug_span!(
             "pgsim.query",
-            kind = %crate::trace::Kind(self.sql),
-            node,
+            kind = kind.as_str(),
+            node = &*node.name,
             sql = %crate::trace::Sql(self.sql),
             outcome = tracing::field::Empty,
         );
-        let result = self
-            .method
-            .read(self.sql, self.params, c)
-            .instrument(span.clone())
+        let result = node
+            .query(
+                self.sql,
+                kind,
+                M::rows,
+                self.method
+                    .read(self.sql, self.params, c)
+                    .instrument(span.clone()),
+            )
             .await;
         span.record("outcome", crate::trace::outcome(&result));
         result
@@ -87,6 +99,12 @@ pub(crate) trait Method: Copy + Send + Sync {
     /// Whether the parameters are counted against the placeholders (not
     /// for a batch, whose `$` text may be anything).
     const COUNTS_PARAMS: bool = true;
+
+    /// Rows its answer returned or affected, for hooks, when it says.
+    fn rows(output: &Self::Output) -> Option<u64> {
+        let _ = output;
+        None
+    }
 
     fn read<C: GenericClient + Sync>(
         self,
@@ -127,6 +145,10 @@ async fn prepared<C: GenericClient + Sync>(c: &C, sql: &str) -> Result<tokio_pos
 impl Method for Execute {
     type Output = u64;
 
+    fn rows(affected: &u64) -> Option<u64> {
+        Some(*affected)
+    }
+
     async fn read<C: GenericClient + Sync>(
         self,
         sql: &str,
@@ -142,6 +164,10 @@ impl Method for Execute {
 
 impl Method for Query {
     type Output = Vec<Row>;
+
+    fn rows(rows: &Vec<Row>) -> Option<u64> {
+        Some(rows.len() as u64)
+    }
 
     async fn read<C: GenericClient + Sync>(
         self,
@@ -172,6 +198,10 @@ impl Method for Streamed {
 
 impl Method for AtMostOne {
     type Output = Option<Row>;
+
+    fn rows(row: &Option<Row>) -> Option<u64> {
+        Some(u64::from(row.is_some()))
+    }
 
     async fn read<C: GenericClient + Sync>(
         self,

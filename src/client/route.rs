@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::breaker::{Breaker, BreakerConfig, BreakerSnapshot, Permit};
+use super::pool::PoolStats;
 use super::query::{query_methods, Method, Statement, Streamed};
 use super::retry::{Draws, RetryPolicy};
 use super::RowStream;
@@ -29,22 +30,90 @@ pub enum Route {
 }
 
 /// What a node said when its health was checked.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// Its serialized form (serde; `serde_json::to_string` for JSON) is
+/// stable: the fields below under the same names, durations as `lag_ms`
+/// and `latency_ms` (milliseconds, fractional), `pool` as [`PoolStats`]'
+/// fields, and `recent` as `{"window_s", "queries", "errors"}`. New fields
+/// may be added; none is renamed or removed.
+///
+/// ```
+/// # fn demo(health: &pgsim::client::NodeHealth) -> serde_json::Result<()> {
+/// let json = serde_json::to_string(health)?; // {"node":"primary","reachable":true,...}
+/// let back: pgsim::client::NodeHealth = serde_json::from_str(&json)?;
+/// # let _ = back; Ok(()) }
+/// ```
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct NodeHealth {
     /// `primary`, `replica-1`, ...
     pub node: String,
-    /// It answered `SELECT`.
+    /// It answered the health query.
     pub reachable: bool,
-    /// `pg_is_in_recovery()`: a replica says true.
-    pub in_recovery: Option<bool>,
-    /// How far a replica's replay is behind (zero when it has replayed
-    /// everything it received).
-    pub lag: Option<Duration>,
     /// Whether it takes reads (or, for the primary, anything).
     pub healthy: bool,
     /// Why not, when it is not.
     pub reason: Option<String>,
+    /// `pg_is_in_recovery()`: a replica says true.
+    pub in_recovery: Option<bool>,
+    /// How far a replica's replay is behind (zero when it has replayed
+    /// everything it received).
+    #[serde(rename = "lag_ms", with = "millis")]
+    pub lag: Option<Duration>,
+    /// How long the health query took, connection taken (round trip).
+    #[serde(rename = "latency_ms", with = "millis")]
+    pub latency: Option<Duration>,
+    /// The node's pool when it was checked.
+    pub pool: PoolStats,
+    /// Statements on the node in the last minute, and how many failed on
+    /// the server or its connection (pgsim's own refusals, such as a
+    /// missing row, are not the node's errors).
+    pub recent: RecentErrors,
+}
+
+/// Statements and errors on a node over a recent window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct RecentErrors {
+    /// How far back it counts, in seconds.
+    pub window_s: u64,
+    /// Statements run.
+    pub queries: u64,
+    /// Of which failed with a server error, a timeout or a broken
+    /// connection.
+    pub errors: u64,
+}
+
+impl RecentErrors {
+    /// `errors / queries`, 0 when nothing ran.
+    pub fn error_rate(&self) -> f64 {
+        if self.queries == 0 {
+            0.0
+        } else {
+            self.errors as f64 / self.queries as f64
+        }
+    }
+}
+
+/// `Option<Duration>` as fractional milliseconds.
+mod millis {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::time::Duration;
+
+    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        d.map(|d| d.as_secs_f64() * 1e3).serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        match Option::<f64>::deserialize(d)? {
+            None => Ok(None),
+            Some(ms) => Duration::try_from_secs_f64(ms / 1e3)
+                .map(Some)
+                .map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 /// Routing counters, per node.
@@ -356,6 +425,7 @@ async fn check_node(
     replica: bool,
     max_lag: Option<Duration>,
 ) -> NodeHealth {
+    let started = Instant::now();
     let answer = async {
         let conn = client.acquire().await?;
         let row = conn.query_one(HEALTH_SQL, &[]).await?;
@@ -364,6 +434,8 @@ async fn check_node(
         Ok::<_, Error>((in_recovery, lag))
     }
     .await;
+    let took = started.elapsed();
+    let (queries, errors) = client.inner.observed.recent();
     let mut health = NodeHealth {
         node: node.name.clone(),
         reachable: false,
@@ -371,11 +443,19 @@ async fn check_node(
         lag: None,
         healthy: false,
         reason: None,
+        latency: None,
+        pool: client.pool_stats(),
+        recent: RecentErrors {
+            window_s: super::observe::RECENT_WINDOW.as_secs(),
+            queries,
+            errors,
+        },
     };
     match answer {
         Err(e) => health.reason = Some(format!("unreachable: {e}")),
         Ok((in_recovery, lag)) => {
             health.reachable = true;
+            health.latency = Some(took);
             health.in_recovery = Some(in_recovery);
             health.lag = lag.map(|s| Duration::from_secs_f64(s.max(0.0)));
             health.reason = if replica && !in_recovery {

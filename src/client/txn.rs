@@ -3,16 +3,17 @@
 //! loop on [`Client`](crate::Client)).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 pub use tokio_postgres::IsolationLevel;
 use tracing::Instrument;
 
+use super::observe::Observed;
 use super::query::{query_error, query_methods, Method, Statement, Streamed};
 use super::retry::RetryPolicy;
 use super::RowStream;
-use crate::validate::quote_identifier_if_needed;
+use crate::validate::{quote_identifier_if_needed, StatementKind};
 use crate::{Error, Result};
 
 /// How a transaction starts, and how a closure transaction retries (the
@@ -120,8 +121,8 @@ pub struct Transaction<'a> {
     attempt: u32,
     /// A savepoint's commit is a `RELEASE`, not the transaction's commit.
     savepoint: bool,
-    /// The node it runs on, for its statements' spans.
-    node: Arc<str>,
+    /// The node it runs on, for its statements' spans, metrics and hooks.
+    node: Observed,
     /// Its `pgsim.transaction` span: statements run inside it, and commit
     /// or rollback record its `outcome`.
     span: tracing::Span,
@@ -144,7 +145,7 @@ impl<'a> Transaction<'a> {
 
     pub(crate) fn new(
         inner: deadpool_postgres::Transaction<'a>,
-        node: Arc<str>,
+        node: Observed,
         span: tracing::Span,
     ) -> Self {
         Transaction {
@@ -209,21 +210,27 @@ impl<'a> Transaction<'a> {
         let quoted = quote_identifier_if_needed(name);
         let attempt = self.attempt;
         let failed = &self.failed;
-        let node = Arc::clone(&self.node);
+        let node = self.node.clone();
         let span = tracing::info_span!(
             parent: &self.span,
             "pgsim.transaction",
-            node = &*node,
+            node = &*node.name,
             savepoint = true,
             attempt,
             outcome = tracing::field::Empty,
         );
-        match self
-            .inner
-            .savepoint(quoted.as_str())
-            .instrument(span.clone())
-            .await
-        {
+        let started = node
+            .query(
+                "SAVEPOINT",
+                StatementKind::Transaction,
+                |_| None,
+                self.inner
+                    .savepoint(quoted.as_str())
+                    .instrument(span.clone())
+                    .map(|r| r.map_err(query_error("SAVEPOINT"))),
+            )
+            .await;
+        match started {
             Ok(inner) => Ok(Transaction {
                 inner,
                 failed: AtomicBool::new(false),
@@ -236,7 +243,7 @@ impl<'a> Transaction<'a> {
                 if e.as_db_error().is_some() {
                     failed.store(true, Ordering::Relaxed);
                 }
-                Err(query_error("SAVEPOINT")(e))
+                Err(e)
             }
         }
     }
@@ -249,20 +256,22 @@ impl<'a> Transaction<'a> {
         let span = self.span.clone();
         if self.is_failed() {
             span.record("outcome", "aborted");
-            self.inner
-                .rollback()
-                .instrument(span)
-                .await
-                .map_err(query_error("ROLLBACK"))?;
+            self.rollback_quietly().await?;
             return Err(Error::TransactionAborted);
         }
         let savepoint = self.savepoint;
-        let answer = self
-            .inner
-            .commit()
-            .instrument(span.clone())
-            .await
-            .map_err(query_error("COMMIT"));
+        let node = self.node.clone();
+        let answer = node
+            .query(
+                "COMMIT",
+                StatementKind::Transaction,
+                |_| None,
+                self.inner
+                    .commit()
+                    .instrument(span.clone())
+                    .map(|r| r.map_err(query_error("COMMIT"))),
+            )
+            .await;
         let answer = match answer {
             Err(e) if !savepoint && e.is_connection_error() => Err(Error::CommitOutcomeUnknown {
                 source: Box::new(e),
@@ -282,12 +291,22 @@ impl<'a> Transaction<'a> {
 
     /// `ROLLBACK` (or `ROLLBACK TO SAVEPOINT` and `RELEASE`).
     pub async fn rollback(self) -> Result<()> {
-        let span = self.span.clone();
-        span.record("outcome", "rollback");
-        self.inner
-            .rollback()
-            .instrument(span)
-            .await
-            .map_err(query_error("ROLLBACK"))
+        self.span.record("outcome", "rollback");
+        self.rollback_quietly().await
+    }
+
+    /// `ROLLBACK`, leaving the span's outcome as it is.
+    async fn rollback_quietly(self) -> Result<()> {
+        let node = self.node.clone();
+        node.query(
+            "ROLLBACK",
+            StatementKind::Transaction,
+            |_| None,
+            self.inner
+                .rollback()
+                .instrument(self.span.clone())
+                .map(|r| r.map_err(query_error("ROLLBACK"))),
+        )
+        .await
     }
 }

@@ -25,6 +25,22 @@ pub enum StatementKind {
 }
 
 impl StatementKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [StatementKind; 7] = [
+        StatementKind::Select,
+        StatementKind::Insert,
+        StatementKind::Update,
+        StatementKind::Delete,
+        StatementKind::Ddl,
+        StatementKind::Transaction,
+        StatementKind::Other,
+    ];
+
+    /// Its position in [`ALL`](Self::ALL).
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
     /// The lowercase name spans and metrics use: `select`, `insert`,
     /// `update`, `delete`, `ddl`, `transaction`, `other`.
     pub fn as_str(self) -> &'static str {

@@ -51,13 +51,13 @@ fn scrape(addr: SocketAddr) -> Metrics {
 }
 
 /// A parsed scrape, and the text it came from (for failure messages).
-struct Metrics {
+pub(crate) struct Metrics {
     scrape: Scrape,
     text: String,
 }
 
 impl Metrics {
-    fn parse(text: &str) -> Self {
+    pub(crate) fn parse(text: &str) -> Self {
         let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
             .unwrap_or_else(|e| panic!("not Prometheus text ({e}):\n{text}"));
         // Every sample line became a sample (or a histogram bucket): the
@@ -81,7 +81,7 @@ impl Metrics {
         }
     }
 
-    fn sample(&self, name: &str, labels: &[(&str, &str)]) -> &Sample {
+    pub(crate) fn sample(&self, name: &str, labels: &[(&str, &str)]) -> &Sample {
         self.scrape
             .samples
             .iter()
@@ -90,7 +90,7 @@ impl Metrics {
     }
 
     /// A counter's or gauge's value.
-    fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+    pub(crate) fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         match &self.sample(name, labels).value {
             Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
             other => panic!("{name} is {other:?}"),
@@ -111,8 +111,8 @@ impl Metrics {
 
     /// A histogram's observations (its `+Inf` bucket), checked to be
     /// cumulative.
-    fn observations(&self, name: &str) -> f64 {
-        let Value::Histogram(buckets) = &self.sample(name, &[]).value else {
+    pub(crate) fn observations(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let Value::Histogram(buckets) = &self.sample(name, labels).value else {
             panic!("{name} is no histogram in\n{}", self.text);
         };
         assert!(
@@ -167,7 +167,10 @@ async fn serve_metrics_show_the_queries_just_replayed_and_missed() {
 
     let before = scrape(metrics);
     assert_eq!(before.value("pgsim_queries_total", &[]), 0.0);
-    assert_eq!(before.observations("pgsim_query_duration_seconds"), 0.0);
+    assert_eq!(
+        before.observations("pgsim_query_duration_seconds", &[]),
+        0.0
+    );
 
     let url = format!("postgres://postgres@127.0.0.1:{port}/pgsim_demo?sslmode=disable");
     let (client, connection) = tokio_postgres::connect(&url, NoTls)
@@ -202,7 +205,7 @@ async fn serve_metrics_show_the_queries_just_replayed_and_missed() {
     assert_eq!(answers("recording"), 4.0);
     assert_eq!(answers("miss"), 2.0);
     assert_eq!(answers("fault"), 0.0);
-    assert_eq!(m.observations("pgsim_query_duration_seconds"), 6.0);
+    assert_eq!(m.observations("pgsim_query_duration_seconds", &[]), 6.0);
     assert!(m.value("pgsim_recorded_answers", &[]) > 0.0);
 
     drop(client);
@@ -249,7 +252,7 @@ async fn metrics_text_counts_faults_by_position_and_answers_by_source() {
     assert_eq!((source("fault"), source("recording")), (1.0, 1.0));
     assert_eq!(m.value("pgsim_queries_total", &[]), 2.0);
     assert_eq!(m.value("pgsim_misses_total", &[]), 0.0);
-    assert_eq!(m.observations("pgsim_query_duration_seconds"), 2.0);
+    assert_eq!(m.observations("pgsim_query_duration_seconds", &[]), 2.0);
     // The injected 30 ms is server-side time: that answer is above 25 ms.
     assert!(
         m.bucket("pgsim_query_duration_seconds", 0.025) <= 1.0,
@@ -405,7 +408,7 @@ async fn record_metrics_count_sessions_exchanges_and_upstream_round_trips() {
     assert_eq!(m.value("pgsim_record_exchanges_lost_total", &[]), 0.0);
     assert_eq!(m.value("pgsim_record_write_errors_total", &[]), 0.0);
     assert_eq!(
-        m.observations("pgsim_record_upstream_duration_seconds"),
+        m.observations("pgsim_record_upstream_duration_seconds", &[]),
         4.0,
         "one round trip per query"
     );

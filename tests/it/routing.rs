@@ -473,3 +473,86 @@ async fn a_manual_commit_that_gets_no_answer_is_outcome_unknown_too() {
         "{e}"
     );
 }
+
+/// Metrics and health name every node: reads per replica, the failover
+/// of a dropped read as a connection error of replica-1, writes on the
+/// primary; health says each node's role, pool and recent errors, and its
+/// JSON form reads back the same.
+#[tokio::test]
+async fn metrics_and_health_report_every_node() {
+    let nodes = Nodes::start(&[], &["match=rt_items,drop,times=1"], &[]).await;
+    let c = nodes.builder().build().await.expect("client");
+    reads(&c, 3).await;
+    c.execute(UPDATE, &[&"changed", &1i32])
+        .await
+        .expect("write");
+    let m = crate::metrics::Metrics::parse(&c.metrics_text());
+    assert_eq!(
+        m.value("pgsim_client_reads_total", &[("node", "replica-2")]),
+        3.0
+    );
+    assert_eq!(
+        m.value("pgsim_client_reads_total", &[("node", "replica-1")]),
+        0.0
+    );
+    assert_eq!(m.value("pgsim_client_failovers_total", &[]), 1.0);
+    assert_eq!(
+        m.value(
+            "pgsim_client_query_errors_total",
+            &[("node", "replica-1"), ("class", "connection")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        m.value(
+            "pgsim_client_queries_total",
+            &[("node", "primary"), ("kind", "update")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        m.value("pgsim_client_writes_total", &[("node", "primary")]),
+        1.0
+    );
+    for node in ["primary", "replica-1", "replica-2"] {
+        assert_eq!(
+            m.value(
+                "pgsim_client_breaker_state",
+                &[("node", node), ("state", "closed")]
+            ),
+            1.0
+        );
+        assert_eq!(
+            m.value("pgsim_client_pool_max_connections", &[("node", node)]),
+            2.0
+        );
+    }
+
+    let health = c.check_health().await;
+    let roles: Vec<_> = health
+        .iter()
+        .map(|h| (h.node.as_str(), h.healthy, h.in_recovery))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            ("primary", true, Some(false)),
+            ("replica-1", true, Some(true)),
+            ("replica-2", true, Some(true))
+        ]
+    );
+    assert!(health
+        .iter()
+        .all(|h| h.latency.is_some() && h.pool.max == 2));
+    assert_eq!(health[1].recent.errors, 1, "{:?}", health[1]);
+    assert_eq!(health[2].recent.errors, 0);
+    assert!(health[1].recent.error_rate() > 0.0 && health[1].recent.error_rate() < 1.0);
+    let json = serde_json::to_string(&health).expect("health serializes");
+    let back: Vec<pgsim::client::NodeHealth> =
+        serde_json::from_str(&json).expect("health deserializes");
+    assert_eq!(back, health);
+    assert!(
+        json.contains(r#""node":"replica-1""#) && json.contains(r#""latency_ms":"#),
+        "{json}"
+    );
+}

@@ -190,6 +190,76 @@ async fn re_recording_one_case_leaves_the_other_cases_untouched() {
     );
 }
 
+/// Toolkit metrics per statement kind and node, hooks around every query,
+/// acquire and release (a failing and a panicking hook change nothing),
+/// and the health report with its serialized form: the same in Replay,
+/// live, and in a replay of today's recording.
+#[tokio::test]
+async fn metrics_hooks_and_health_see_every_query_in_every_mode() {
+    check("observability").await;
+}
+
+/// The whole of `metrics_text()` after the `observability` case replayed
+/// (latency buckets included) parses as Prometheus text, and says what the
+/// case did; an application's own registry gets the same under its prefix.
+#[tokio::test]
+async fn client_metrics_parse_as_prometheus_text() {
+    let case = toolkit::Case {
+        name: "observability",
+        configure: toolkit::case("observability")
+            .expect("the observability case")
+            .configure,
+        run: |c| {
+            Box::pin(async move {
+                let run = toolkit::case("observability")
+                    .expect("the observability case")
+                    .run;
+                run(c).await;
+                let mut registry = pgsim::prometheus_client::registry::Registry::with_prefix("app");
+                c.register_metrics(&mut registry);
+                let mut theirs = String::new();
+                pgsim::prometheus_client::encoding::prometheus_text::encode(&mut theirs, &registry)
+                    .expect("encode the application's registry");
+                vec![c.metrics_text(), theirs]
+            })
+        },
+    };
+    let bundled = toolkit::fixtures_dir().join("observability");
+    let (texts, closed) = run_case(&case, REPLAY_URL, Mode::Replay { fixtures: bundled })
+        .await
+        .expect("replay the bundled fixtures");
+    assert_replayed(&closed, "observability", true);
+    let ours = crate::metrics::Metrics::parse(&texts[0]);
+    let select = [("node", "primary"), ("kind", "select")];
+    // Five selects: the rows, the division, the missing row, the count and
+    // the health check.
+    assert_eq!(ours.value("pgsim_client_queries_total", &select), 5.0);
+    assert_eq!(
+        ours.observations("pgsim_client_query_duration_seconds", &select),
+        5.0
+    );
+    assert_eq!(
+        ours.value(
+            "pgsim_client_query_errors_total",
+            &[("kind", "insert"), ("class", "23")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        ours.value("pgsim_client_pool_acquire_timeouts_total", &[]),
+        1.0
+    );
+    assert_eq!(
+        ours.value(
+            "pgsim_client_hook_failures_total",
+            &[("hook", "after_query")]
+        ),
+        1.0
+    );
+    let theirs = crate::metrics::Metrics::parse(&texts[1]);
+    assert_eq!(theirs.value("app_pgsim_client_queries_total", &select), 5.0);
+}
+
 #[tokio::test]
 async fn tenants_see_only_their_own_schema_or_database() {
     check("tenancy").await;

@@ -374,3 +374,33 @@ async fn recorder_sessions_and_exchanges_are_spans_without_values() {
     assert_eq!(exchange.parent.as_deref(), Some("pgsim.session"));
     assert_nowhere(&seen, "Tr4ce-recorded-value");
 }
+
+/// The session span names the role a client logged in as, also when the
+/// server answers from any role's recordings.
+#[tokio::test]
+async fn a_session_span_names_its_role_under_any_role_too() {
+    let (capture, subscriber) = capture();
+    let _scope = tracing::subscriber::set_default(subscriber);
+    let server = pgsim::MockServer::builder()
+        .fixtures(crate::support::demo_dir())
+        .any_role()
+        .start()
+        .await
+        .expect("bundled fixtures load");
+    let url = format!(
+        "postgres://someone_else@127.0.0.1:{}/pgsim_demo",
+        server.addr().port()
+    );
+    let client = connect(&url).await;
+    client.query(DEMO_PIN, &[]).await.expect("recorded");
+    drop(client);
+    server.shutdown().await;
+    let seen = capture.all();
+    let sessions = named(&seen, "pgsim.session");
+    assert!(
+        sessions
+            .iter()
+            .any(|s| s.field("role") == Some("someone_else")),
+        "{sessions:#?}"
+    );
+}

@@ -259,6 +259,7 @@ async fn run(
         db,
         scope,
         role,
+        user,
         slot: _slot,
     }) = admitted?
     else {
@@ -267,9 +268,7 @@ async fn run(
     *in_session = true;
     let span = tracing::Span::current();
     span.record("database", db.name.as_str());
-    if let Some(role) = &role {
-        span.record("role", role.as_str());
-    }
+    span.record("role", user.as_str());
     let cancel = shared.cancels.register(db.backend_pid, secret_of(conn_id));
     shared.replay.count_session();
     let _guard = shared.sessions.enter(&db.name);

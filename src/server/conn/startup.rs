@@ -146,7 +146,8 @@ pub(super) async fn handshake<'a>(
     Ok(Some(Started {
         db,
         scope: crate::protocol::scope::at_startup(&parameters),
-        role: (!shared.any_role).then_some(user),
+        role: (!shared.any_role).then(|| user.clone()),
+        user,
         slot,
     }))
 }
@@ -158,6 +159,8 @@ pub(super) struct Started<'a> {
     pub(super) scope: Option<String>,
     /// Its role, which answers are chosen by (`None`: any role's).
     pub(super) role: Option<String>,
+    /// The role it logged in as (also under `any_role`), for its span.
+    pub(super) user: String,
     /// Its connection slot (`max_connections`), held while it lives.
     pub(super) slot: Slot<'a>,
 }
