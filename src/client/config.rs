@@ -97,6 +97,8 @@ impl std::fmt::Display for Mode {
 /// | [`idle_timeout`](Self::idle_timeout) | 10 min | `PGSIM_IDLE_TIMEOUT_S` (0: never) |
 /// | [`max_lifetime`](Self::max_lifetime) | 30 min | `PGSIM_MAX_LIFETIME_S` (0: never) |
 /// | [`statement_timeout`](Self::statement_timeout) | none | `PGSIM_STATEMENT_TIMEOUT_MS` (0: none) |
+/// | [`max_tenant_pools`](Self::max_tenant_pools) | 16 | `PGSIM_MAX_TENANT_POOLS` |
+/// | [`password_provider`](Self::password_provider) | none | — |
 ///
 /// `Debug` hides the password: the builder keeps connection strings with
 /// their password taken out, as a [`Password`].

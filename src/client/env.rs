@@ -74,6 +74,9 @@ impl ClientBuilder {
         if let Some(ms) = number(&lookup, "PGSIM_STATEMENT_TIMEOUT_MS", "milliseconds")? {
             b.statement_timeout = (ms > 0).then(|| Duration::from_millis(ms));
         }
+        if let Some(n) = number(&lookup, "PGSIM_MAX_TENANT_POOLS", "a number of pools")? {
+            b.max_tenant_pools = usize::try_from(n).unwrap_or(usize::MAX);
+        }
         Ok(b)
     }
 }
@@ -176,6 +179,7 @@ mod tests {
             ("PGSIM_IDLE_TIMEOUT_S", "0"),
             ("PGSIM_MAX_LIFETIME_S", "60"),
             ("PGSIM_STATEMENT_TIMEOUT_MS", "250"),
+            ("PGSIM_MAX_TENANT_POOLS", "3"),
         ])
         .unwrap();
         let url = b.url.as_ref().unwrap();
@@ -193,6 +197,7 @@ mod tests {
         assert_eq!(b.pool.idle_timeout, None);
         assert_eq!(b.pool.max_lifetime, Some(Duration::from_secs(60)));
         assert_eq!(b.statement_timeout, Some(Duration::from_millis(250)));
+        assert_eq!(b.max_tenant_pools, 3);
         assert!(b.pool_settings().is_ok());
     }
 

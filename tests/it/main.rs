@@ -26,6 +26,7 @@ mod scoped;
 mod secrets;
 mod support;
 mod survey;
+mod tenancy;
 mod tls;
 mod toolkit_cases;
 mod traces;
