@@ -75,6 +75,16 @@ fn may_change_search_path(sql: &str) -> bool {
 /// transaction) has it set again on its next checkout. A connection a
 /// tenant used keeps that `search_path` when the plain client takes it: use
 /// schema-qualified names there.
+///
+/// ```no_run
+/// # async fn demo(client: &pgsim::Client) -> pgsim::Result<()> {
+/// let acme = client.tenant_schema("t_acme")?;
+/// // `items` is t_acme.items, whichever tenant used the connection last.
+/// acme.execute("insert into items (name) values ($1)", &[&"anvil"]).await?;
+/// let n: i64 = acme.query_one("select count(*) from items", &[]).await?.get(0);
+/// # let _ = n;
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Tenant {
     client: Client,
