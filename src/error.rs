@@ -165,6 +165,27 @@ pub enum Error {
         /// One line per problem.
         errors: Vec<String>,
     },
+    /// The password provider
+    /// ([`ClientBuilder::password_provider`](crate::ClientBuilder::password_provider))
+    /// failed when a new connection needed a password; no connection was
+    /// attempted.
+    #[error("the password provider failed to give the password of role {user}: {reason}")]
+    PasswordProvider {
+        /// The role the connection would log in as.
+        user: String,
+        /// What the provider said (its error's `Display`).
+        reason: String,
+    },
+    /// A tenant name ([`Client::tenant_schema`](crate::Client::tenant_schema),
+    /// [`Client::tenant_database`](crate::Client::tenant_database)) that
+    /// cannot name a tenant's schema or database.
+    #[error("invalid tenant name {name:?}: {reason}")]
+    Tenant {
+        /// The name given.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl Error {

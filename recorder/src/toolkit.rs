@@ -116,6 +116,19 @@ pub fn cases() -> Vec<Case> {
             },
             run: |c| Box::pin(observability(c)),
         },
+        Case {
+            name: "tenancy",
+            configure: |b| b.max_connections(1).max_tenant_pools(1),
+            run: |c| Box::pin(tenancy(c)),
+        },
+        Case {
+            name: "credentials",
+            configure: |b| {
+                b.max_connections(2)
+                    .password_provider(|| async { live_password() })
+            },
+            run: |c| Box::pin(credentials(c)),
+        },
     ]
 }
 
@@ -1217,5 +1230,259 @@ async fn observe_all(c: &Client) -> Lines {
     out.push("metrics:".into());
     let text = c.metrics_text();
     out.extend(stable_metrics(&text).map(|l| format!("  {l}")));
+    out
+}
+
+/// Schema per tenant on one pooled connection shared by both tenants, then
+/// database per tenant with a bound of one pool.
+async fn tenancy(c: &Client) -> Lines {
+    let mut out = Lines::new();
+    reset(
+        c,
+        "drop schema if exists t_acme cascade; drop schema if exists t_globex cascade; \
+         create schema t_acme; create schema t_globex; \
+         create table t_acme.items (id int primary key, name text not null); \
+         create table t_globex.items (id int primary key, name text not null); \
+         insert into t_acme.items values (1, 'anvil'), (2, 'rocket'); \
+         insert into t_globex.items values (1, 'globe'), (2, 'laser'), (3, 'volcano')",
+    )
+    .await;
+    let acme = c.tenant_schema("t_acme").expect("a valid tenant");
+    let globex = c.tenant_schema("t_globex").expect("a valid tenant");
+    let names = |t: pgsim::client::Tenant| async move {
+        t.query("select name from items order by id", &[])
+            .await
+            .expect("the tenant's items")
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect::<Vec<_>>()
+    };
+    for round in 1..=2 {
+        for t in [&acme, &globex] {
+            let seen = names(t.clone()).await;
+            let own = if t.schema() == "t_acme" {
+                vec!["anvil", "rocket"]
+            } else {
+                vec!["globe", "laser", "volcano"]
+            };
+            assert_eq!(seen, own, "{} sees only its own rows", t.schema());
+            out.push(format!("round {round}: {} sees {seen:?}", t.schema()));
+        }
+    }
+    let pid = |t: pgsim::client::Tenant| async move {
+        t.query_one("select pg_backend_pid()", &[])
+            .await
+            .expect("a pid")
+            .get::<_, i32>(0)
+    };
+    let (a, g) = (pid(acme.clone()).await, pid(globex.clone()).await);
+    assert_eq!(a, g, "max_connections(1): one connection for both");
+    out.push(format!("one connection served both tenants: {}", a == g));
+
+    let inserted = acme
+        .execute("insert into items (id, name) values (3, 'tnt')", &[])
+        .await;
+    out.push(format!("acme unqualified insert: {}", outcome(&inserted)));
+    out.push(format!(
+        "rows: t_acme.items {}, t_globex.items {}",
+        count(c, "t_acme.items").await,
+        count(c, "t_globex.items").await
+    ));
+    let in_tx = globex
+        .transaction(async |tx| {
+            tx.execute("insert into items (id, name) values (4, 'doomsday')", &[])
+                .await?;
+            let row = tx.query_one("select count(*) from items", &[]).await?;
+            Ok(row.get::<_, i64>(0))
+        })
+        .await;
+    out.push(format!(
+        "globex transaction counts its own: {}",
+        outcome(&in_tx)
+    ));
+    let rolled_back = acme
+        .transaction(async |tx| {
+            tx.execute("delete from items where id = 1", &[]).await?;
+            tx.execute("insert into items (id, name) values (2, 'duplicate')", &[])
+                .await
+        })
+        .await;
+    out.push(format!(
+        "acme transaction with a duplicate key: {}",
+        outcome(&rolled_back)
+    ));
+    let after = names(acme.clone()).await;
+    assert_eq!(after, ["anvil", "rocket", "tnt"]);
+    out.push(format!("acme after the rollback: {after:?}"));
+    out.push(format!(
+        "globex after its commit: {:?}",
+        names(globex.clone()).await
+    ));
+    let path = acme.query_one("show search_path", &[]).await;
+    out.push(format!(
+        "acme search_path: {}",
+        outcome(&path.map(|r| r.get::<_, String>(0)))
+    ));
+    // Pointed elsewhere behind the tenant's back: the next checkout sets
+    // the tenant's path again.
+    let by_hand = acme.acquire().await.expect("a connection");
+    by_hand
+        .batch_execute("set search_path to t_globex")
+        .await
+        .expect("set by hand");
+    drop(by_hand);
+    let seen = names(acme.clone()).await;
+    assert_eq!(seen, ["anvil", "rocket", "tnt"]);
+    out.push(format!(
+        "acme after its connection was pointed at t_globex: {seen:?}"
+    ));
+    globex
+        .batch_execute("set search_path to t_acme")
+        .await
+        .expect("set through the tenant");
+    let seen = names(globex.clone()).await;
+    assert_eq!(seen, ["globe", "laser", "volcano", "doomsday"]);
+    out.push(format!("globex after setting search_path itself: {seen:?}"));
+    c.batch_execute("set search_path to t_globex")
+        .await
+        .expect("set by the plain client");
+    let leaked = names(acme.clone()).await;
+    assert_eq!(leaked, ["anvil", "rocket", "tnt"]);
+    out.push(format!(
+        "acme after the plain client set search_path: {leaked:?}"
+    ));
+    let missing = c.tenant_schema("t_initech").expect("a valid name");
+    let none = missing.query("select name from items", &[]).await;
+    out.push(format!(
+        "tenant without a schema: {}",
+        outcome(&none.map(|r| r.len()))
+    ));
+    let too_long = "t".repeat(64);
+    for bad in [
+        "",
+        "Acme",
+        "t_acme; drop schema t_globex cascade",
+        "t_acme,t_globex",
+        "pg_catalog",
+        "public",
+        "select",
+        too_long.as_str(),
+    ] {
+        let refused = c.tenant_schema(bad).map(|t| t.schema().to_owned());
+        assert!(matches!(refused, Err(Error::Tenant { .. })), "{bad:?}");
+        let shown = if bad.len() > 40 { "<64 bytes>" } else { bad };
+        out.push(format!("tenant_schema({shown:?}): {}", outcome(&refused)));
+    }
+
+    for db in ["pgsim_tenant_a", "pgsim_tenant_b"] {
+        reset(c, &format!("drop database if exists {db} with (force)")).await;
+        reset(c, &format!("create database {db}")).await;
+    }
+    let tenant_a = c.tenant_database("pgsim_tenant_a").await.expect("tenant a");
+    reset(
+        &tenant_a,
+        "create table items (id int primary key, name text not null); \
+         insert into items values (1, 'apple'), (2, 'apricot')",
+    )
+    .await;
+    let db_names = |t: Client| async move {
+        t.query("select name from items order by id", &[])
+            .await
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| r.get::<_, String>(0))
+                    .collect::<Vec<_>>()
+            })
+    };
+    out.push(format!(
+        "pgsim_tenant_a sees {}",
+        outcome(&db_names(tenant_a.clone()).await)
+    ));
+    out.push(format!("pools: {:?}", c.tenant_pools().await));
+    let tenant_b = c.tenant_database("pgsim_tenant_b").await.expect("tenant b");
+    reset(
+        &tenant_b,
+        "create table items (id int primary key, name text not null); \
+         insert into items values (1, 'banana')",
+    )
+    .await;
+    out.push(format!(
+        "pgsim_tenant_b sees {}",
+        outcome(&db_names(tenant_b.clone()).await)
+    ));
+    out.push(format!(
+        "pools with a bound of 1: {:?}",
+        c.tenant_pools().await
+    ));
+    let evicted = db_names(tenant_a).await;
+    assert!(matches!(evicted, Err(Error::PoolClosed)), "{evicted:?}");
+    out.push(format!("the evicted pool: {}", outcome(&evicted)));
+    let again = c
+        .tenant_database("pgsim_tenant_a")
+        .await
+        .expect("tenant a again");
+    out.push(format!(
+        "pgsim_tenant_a again sees {}",
+        outcome(&db_names(again).await)
+    ));
+    out.push(format!("pools: {:?}", c.tenant_pools().await));
+    out.push(format!(
+        "the pool pgsim_tenant_b had: {}",
+        outcome(&db_names(tenant_b).await)
+    ));
+    let bad = c.tenant_database("Tenant-A").await.map(|_| ());
+    out.push(format!("tenant_database(\"Tenant-A\"): {}", outcome(&bad)));
+    out
+}
+
+/// How often the `credentials` case's password provider was asked.
+static PASSWORD_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The `credentials` case's password provider: the password of
+/// `PGSIM_LIVE_URL` (the server recorded from), counted; none in Replay
+/// without a live server (the mock server trusts).
+fn live_password() -> Result<pgsim::client::Password, pgsim::client::ProviderError> {
+    PASSWORD_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let Ok(url) = std::env::var("PGSIM_LIVE_URL") else {
+        return Ok(pgsim::client::Password::new(""));
+    };
+    let config: pgsim::tokio_postgres::Config = url.parse()?;
+    let password = config.get_password().unwrap_or_default().to_vec();
+    Ok(pgsim::client::Password::from_bytes(password))
+}
+
+/// The password provider is asked once per new connection, in every mode.
+async fn credentials(c: &Client) -> Lines {
+    use std::sync::atomic::Ordering;
+    let mut out = Lines::new();
+    // Record mode asked once already, for the upstream check.
+    PASSWORD_CALLS.store(0, Ordering::SeqCst);
+    let calls = || PASSWORD_CALLS.load(Ordering::SeqCst);
+    let who = |conn: pgsim::client::Connection| async move {
+        let user = conn.query_one("select current_user::text", &[]).await;
+        outcome(&user.map(|r| r.get::<_, String>(0)))
+    };
+    let first = c.acquire().await.expect("a connection");
+    out.push(format!(
+        "first connection: {}, provider calls {}",
+        who(first).await,
+        calls()
+    ));
+    let again = c.acquire().await.expect("the same connection");
+    out.push(format!(
+        "reused: {}, provider calls {}",
+        who(again).await,
+        calls()
+    ));
+    let held = c.acquire().await.expect("a connection");
+    let second = c.acquire().await.expect("a second connection");
+    assert_eq!(calls(), 2, "a new connection asks the provider again");
+    out.push(format!(
+        "two at once: {} and {}, provider calls {}",
+        who(held).await,
+        who(second).await,
+        calls()
+    ));
+    out.push(format!("pool: created {}", c.pool_stats().created));
     out
 }

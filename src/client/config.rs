@@ -6,7 +6,8 @@ use std::time::Duration;
 use super::breaker::BreakerConfig;
 use super::pool::PoolSettings;
 use super::retry::RetryPolicy;
-use super::url::{redact, DriverSettings};
+use super::secret::{Password, PasswordProvider, ProviderError, SplitUrl};
+use super::url::DriverSettings;
 use crate::{Error, Result};
 
 /// Where a [`Client`](crate::Client)'s queries go.
@@ -96,24 +97,29 @@ impl std::fmt::Display for Mode {
 /// | [`idle_timeout`](Self::idle_timeout) | 10 min | `PGSIM_IDLE_TIMEOUT_S` (0: never) |
 /// | [`max_lifetime`](Self::max_lifetime) | 30 min | `PGSIM_MAX_LIFETIME_S` (0: never) |
 /// | [`statement_timeout`](Self::statement_timeout) | none | `PGSIM_STATEMENT_TIMEOUT_MS` (0: none) |
+/// | [`max_tenant_pools`](Self::max_tenant_pools) | 16 | `PGSIM_MAX_TENANT_POOLS` |
+/// | [`password_provider`](Self::password_provider) | none | — |
 ///
-/// `Debug` hides the password.
+/// `Debug` hides the password: the builder keeps connection strings with
+/// their password taken out, as a [`Password`].
 #[derive(Clone)]
 pub struct ClientBuilder {
-    pub(crate) url: Option<String>,
+    pub(crate) url: Option<SplitUrl>,
     pub(crate) database: Option<String>,
-    pub(crate) default_password: Option<String>,
+    pub(crate) default_password: Option<Password>,
+    pub(crate) password_provider: Option<PasswordProvider>,
     pub(crate) mode: Mode,
     /// The pool's numbers, checked against each other by `build`.
     pub(crate) pool: PoolSettings,
     pub(crate) statement_timeout: Option<Duration>,
     pub(crate) maintenance_interval: Option<Duration>,
     pub(crate) server_settings: Vec<(String, String)>,
-    pub(crate) replicas: Vec<String>,
+    pub(crate) replicas: Vec<SplitUrl>,
     pub(crate) max_replica_lag: Option<Duration>,
     pub(crate) health_interval: Option<Duration>,
     pub(crate) retry: RetryPolicy,
     pub(crate) breaker: Option<BreakerConfig>,
+    pub(crate) max_tenant_pools: usize,
     pub(crate) hooks: Vec<std::sync::Arc<dyn super::Hook>>,
 }
 
@@ -123,6 +129,7 @@ impl Default for ClientBuilder {
             url: None,
             database: None,
             default_password: None,
+            password_provider: None,
             mode: Mode::Live,
             pool: PoolSettings {
                 max_connections: 10,
@@ -140,6 +147,7 @@ impl Default for ClientBuilder {
             health_interval: None,
             retry: RetryPolicy::none(),
             breaker: None,
+            max_tenant_pools: super::DEFAULT_MAX_TENANT_POOLS,
             hooks: Vec::new(),
         }
     }
@@ -148,7 +156,7 @@ impl Default for ClientBuilder {
 impl std::fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientBuilder")
-            .field("url", &self.url.as_deref().map(redact))
+            .field("url", &self.url)
             .field("database", &self.database)
             .field("mode", &self.mode)
             .field("max_connections", &self.pool.max_connections)
@@ -158,12 +166,11 @@ impl std::fmt::Debug for ClientBuilder {
             .field("idle_timeout", &self.pool.idle_timeout)
             .field("max_lifetime", &self.pool.max_lifetime)
             .field("statement_timeout", &self.statement_timeout)
-            .field(
-                "replicas",
-                &self.replicas.iter().map(|r| redact(r)).collect::<Vec<_>>(),
-            )
+            .field("replicas", &self.replicas)
+            .field("password_provider", &self.password_provider)
             .field("retry", &self.retry)
             .field("breaker", &self.breaker)
+            .field("max_tenant_pools", &self.max_tenant_pools)
             .field("hooks", &self.hooks.len())
             .finish_non_exhaustive()
     }
@@ -173,8 +180,40 @@ impl ClientBuilder {
     /// The server: a `postgres://` URL or a libpq `key=value` string (see
     /// [`ConnectionString`](crate::ConnectionString)). In Replay mode only
     /// the user and database are used.
+    ///
+    /// A password in it is taken out at once into a [`Password`] (the
+    /// string itself is zeroized); the rest is checked by `build`.
     pub fn url(mut self, url: impl Into<String>) -> Self {
-        self.url = Some(url.into());
+        self.url = Some(SplitUrl::new(url.into()));
+        self
+    }
+
+    /// Asks `provider` for the password each time a new connection opens,
+    /// on every node, in every mode (Record and Replay too): a rotated
+    /// password is used by connections opened after the rotation, while
+    /// open ones carry on. It wins over a password in the connection string
+    /// and `PGPASSWORD`. A provider error fails that connection with
+    /// [`Error::PasswordProvider`], naming the role, never a password.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> pgsim::Result<()> {
+    /// use pgsim::client::Password;
+    /// let client = pgsim::Client::builder()
+    ///     .url("postgres://app@db/app")
+    ///     .password_provider(|| async { Ok(Password::from_env("APP_DB_PASSWORD").ok_or("APP_DB_PASSWORD is not set")?) })
+    ///     .build()
+    ///     .await?;
+    /// # let _ = client;
+    /// # Ok(()) }
+    /// ```
+    pub fn password_provider<F, Fut>(mut self, provider: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = std::result::Result<Password, ProviderError>>
+            + Send
+            + 'static,
+    {
+        self.password_provider = Some(PasswordProvider::new(provider));
         self
     }
 
@@ -187,7 +226,7 @@ impl ClientBuilder {
     /// replicas (see [`Client::on`](crate::Client::on) to choose per call). Each replica gets
     /// its own pool with the same settings.
     pub fn replica(mut self, url: impl Into<String>) -> Self {
-        self.replicas.push(url.into());
+        self.replicas.push(SplitUrl::new(url.into()));
         self
     }
 
@@ -312,6 +351,15 @@ impl ClientBuilder {
         self
     }
 
+    /// The most pools [`Client::tenant_database`](crate::Client::tenant_database)
+    /// keeps open, one per tenant database (at least 1; default
+    /// [`DEFAULT_MAX_TENANT_POOLS`](crate::client::DEFAULT_MAX_TENANT_POOLS)): past it, the
+    /// least recently used one is closed.
+    pub fn max_tenant_pools(mut self, n: usize) -> Self {
+        self.max_tenant_pools = n;
+        self
+    }
+
     /// Checks the numbers against each other.
     pub(crate) fn pool_settings(&self) -> Result<PoolSettings> {
         let invalid = |setting: &str, value: String, reason: &str| Error::Setting {
@@ -331,6 +379,13 @@ impl ClientBuilder {
                 "min_idle",
                 self.pool.min_idle.to_string(),
                 &format!("more than max_connections ({})", self.pool.max_connections),
+            ));
+        }
+        if self.max_tenant_pools == 0 {
+            return Err(invalid(
+                "max_tenant_pools",
+                "0".into(),
+                "at least 1 tenant pool is needed",
             ));
         }
         if self.pool.connect_timeout.is_zero() {
@@ -411,11 +466,18 @@ mod tests {
 
     #[test]
     fn debug_hides_the_password() {
-        let b = ClientBuilder::default().url("postgres://app:hunter2@db/app");
+        let b = ClientBuilder::default()
+            .url("postgres://app:hunter2@db/app")
+            .replica("host=replica user=app password='hunter3'")
+            .password_provider(|| async { Ok(Password::new("hunter4")) });
         let shown = format!("{b:?}");
+        for secret in ["hunter2", "hunter3", "hunter4"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
         assert!(
-            !shown.contains("hunter2") && shown.contains("app:***@db"),
+            shown.contains("postgres://app@db/app (password ***)"),
             "{shown}"
         );
+        assert!(shown.contains("PasswordProvider"), "{shown}");
     }
 }

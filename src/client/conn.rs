@@ -31,6 +31,9 @@ pub struct Connection {
     /// When a caller took it (not for maintenance's own), for the release
     /// hook.
     acquired: Option<Instant>,
+    /// Checked out by a [`Tenant`](super::Tenant), which keeps track of its
+    /// `search_path`; any other use forgets it when returned.
+    pub(crate) tenant: bool,
 }
 
 impl std::fmt::Debug for Connection {
@@ -51,6 +54,7 @@ impl Connection {
             tracker,
             node,
             acquired: None,
+            tenant: false,
         }
     }
 
@@ -58,6 +62,16 @@ impl Connection {
     pub(crate) fn acquired(mut self) -> Self {
         self.acquired = Some(Instant::now());
         self
+    }
+
+    /// The tenant schema this connection's `search_path` is known to be.
+    pub(crate) fn search_path(&self) -> Option<Arc<str>> {
+        self.tracker.search_path(self.object())
+    }
+
+    /// Notes what this connection's `search_path` is now (`None`: unknown).
+    pub(crate) fn set_search_path(&self, schema: Option<Arc<str>>) {
+        self.tracker.set_search_path(self.object(), schema);
     }
 
     fn object(&self) -> &deadpool_postgres::Object {
@@ -174,6 +188,10 @@ impl Connection {
 impl Drop for Connection {
     fn drop(&mut self) {
         if let Some(obj) = self.obj.take() {
+            if !self.tenant {
+                // Anything may have changed its search_path meanwhile.
+                self.tracker.set_search_path(&obj, None);
+            }
             self.tracker.returned(&obj);
             drop(obj);
             if let Some(at) = self.acquired {

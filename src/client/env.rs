@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::config::{ClientBuilder, Mode};
+use super::secret::{Password, SplitUrl};
 use crate::{Error, Result};
 
 impl ClientBuilder {
@@ -22,8 +23,8 @@ impl ClientBuilder {
             (None, None) => libpq_url(&lookup)?,
         };
         let mut b = ClientBuilder {
-            url,
-            default_password: lookup("PGPASSWORD"),
+            url: url.map(SplitUrl::new),
+            default_password: lookup("PGPASSWORD").map(Password::new),
             ..ClientBuilder::default()
         };
         match (lookup("PGSIM_MODE"), lookup("PGSIM_RECORD_MODE")) {
@@ -72,6 +73,9 @@ impl ClientBuilder {
         }
         if let Some(ms) = number(&lookup, "PGSIM_STATEMENT_TIMEOUT_MS", "milliseconds")? {
             b.statement_timeout = (ms > 0).then(|| Duration::from_millis(ms));
+        }
+        if let Some(n) = number(&lookup, "PGSIM_MAX_TENANT_POOLS", "a number of pools")? {
+            b.max_tenant_pools = usize::try_from(n).unwrap_or(usize::MAX);
         }
         Ok(b)
     }
@@ -175,9 +179,12 @@ mod tests {
             ("PGSIM_IDLE_TIMEOUT_S", "0"),
             ("PGSIM_MAX_LIFETIME_S", "60"),
             ("PGSIM_STATEMENT_TIMEOUT_MS", "250"),
+            ("PGSIM_MAX_TENANT_POOLS", "3"),
         ])
         .unwrap();
-        assert_eq!(b.url.as_deref(), Some("postgres://app:pw@db/app"));
+        let url = b.url.as_ref().unwrap();
+        assert_eq!(url.text, "postgres://app@db/app");
+        assert_eq!(url.password.as_ref().unwrap().expose(), b"pw");
         assert_eq!(
             b.mode,
             Mode::Replay {
@@ -190,13 +197,14 @@ mod tests {
         assert_eq!(b.pool.idle_timeout, None);
         assert_eq!(b.pool.max_lifetime, Some(Duration::from_secs(60)));
         assert_eq!(b.statement_timeout, Some(Duration::from_millis(250)));
+        assert_eq!(b.max_tenant_pools, 3);
         assert!(b.pool_settings().is_ok());
     }
 
     #[test]
     fn falls_back_to_database_url_then_libpq_variables() {
         let b = env(&[("DATABASE_URL", "postgres://u@h/d")]).unwrap();
-        assert_eq!(b.url.as_deref(), Some("postgres://u@h/d"));
+        assert_eq!(b.url.as_ref().unwrap().text, "postgres://u@h/d");
         let b = env(&[
             ("PGHOST", "db"),
             ("PGPORT", "6543"),
@@ -205,14 +213,14 @@ mod tests {
             ("PGCONNECT_TIMEOUT", "3"),
         ])
         .unwrap();
-        let url = super::super::ConnectionString::parse(b.url.as_deref().unwrap()).unwrap();
+        let url = super::super::ConnectionString::parse(&b.url.as_ref().unwrap().text).unwrap();
         assert_eq!(
             (url.host(), url.port(), url.user()),
             ("db", 6543, "o'brien")
         );
-        assert_eq!(b.default_password.as_deref(), Some("pw"));
+        assert_eq!(b.default_password.as_ref().unwrap().expose(), b"pw");
         assert_eq!(b.pool.connect_timeout, Duration::from_secs(3));
-        assert_eq!(env(&[]).unwrap().url, None);
+        assert!(env(&[]).unwrap().url.is_none());
     }
 
     #[test]

@@ -17,6 +17,8 @@ mod pool;
 pub(crate) mod query;
 mod retry;
 mod route;
+mod secret;
+mod tenant;
 mod txn;
 pub(crate) mod url;
 
@@ -34,6 +36,8 @@ pub use pool::PoolStats;
 pub use query::Params;
 pub use retry::{Jitter, RetryPolicy};
 pub use route::{NodeHealth, RecentErrors, Route, Routed, RoutingStats};
+pub use secret::{Password, PasswordProvider, ProviderError};
+pub use tenant::{Tenant, DEFAULT_MAX_TENANT_POOLS};
 pub use txn::{IsolationLevel, Transaction, TransactionOptions};
 pub use url::{redact, ConnectionString, MAX_NAME_BYTES};
 
@@ -86,6 +90,8 @@ struct Inner {
     observed: observe::Observed,
     /// Background maintenance and health checks, stopped on close or drop.
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// [`Client::tenant_database`]'s pools, least recently used first.
+    tenant_pools: tenant::TenantPools,
 }
 
 enum Backend {
@@ -228,12 +234,12 @@ impl ClientBuilder {
         routing: Routing,
         span: &tracing::Span,
     ) -> Result<Client> {
-        let raw = self.url.as_deref().ok_or_else(|| Error::Setting {
+        let raw = self.url.as_ref().ok_or_else(|| Error::Setting {
             setting: "url".into(),
             value: String::new(),
             reason: "no connection string: call .url() or set PGSIM_URL (or DATABASE_URL, or PGHOST/PGUSER/PGDATABASE)".into(),
         })?;
-        let mut url = ConnectionString::parse(raw)?;
+        let mut url = ConnectionString::parse(&raw.text)?.with_password(raw.password.clone());
         if let Some(database) = &self.database {
             url = url.with_database(database)?;
         }
@@ -253,42 +259,52 @@ impl ClientBuilder {
             Mode::Replay { fixtures } => (Some(fixtures), crate::Plan::Replay),
             Mode::Fixtures { fixtures, record } => (Some(fixtures), record.plan(fixtures, ci)?),
         };
-        let backend = match (fixtures, plan) {
-            (None, _) => Backend::Live,
-            (Some(fixtures), crate::Plan::Record(mode)) => {
-                // The upstream is checked now, so a wrong password or a
-                // server that is down fails the build with the server's own
-                // error (and leaves no empty session in the fixtures).
-                let config = url.driver_config(&self.driver_settings());
-                let checked = match url.tls()? {
-                    Some(tls) => config.connect(tls).await.map(drop),
-                    None => config.connect(tokio_postgres::NoTls).await.map(drop),
-                };
-                checked.map_err(|source| Error::Upstream {
-                    address: url.address(),
-                    source,
-                })?;
-                let (ssl, root) = url.tls_settings();
-                let recorder = Recorder::builder()
-                    .upstream(url.address())
-                    .upstream_tls(ssl, root)
-                    .fixtures(fixtures)
-                    .record_mode(mode)
-                    .start()
-                    .await?;
-                Backend::Record {
-                    addr: recorder.addr(),
-                    recorder: Mutex::new(Some(recorder)),
+        let backend =
+            match (fixtures, plan) {
+                (None, _) => Backend::Live,
+                (Some(fixtures), crate::Plan::Record(mode)) => {
+                    // The upstream is checked now, so a wrong password or a
+                    // server that is down fails the build with the server's own
+                    // error (and leaves no empty session in the fixtures).
+                    let mut config = url.driver_config(&self.driver_settings());
+                    if let Some(password) = self.credentials(&url).current().await.map_err(|e| {
+                        Error::PasswordProvider {
+                            user: url.user().to_owned(),
+                            reason: e.to_string(),
+                        }
+                    })? {
+                        config.password(password.expose());
+                    }
+                    let checked = match url.tls()? {
+                        Some(tls) => config.connect(tls).await.map(drop),
+                        None => config.connect(tokio_postgres::NoTls).await.map(drop),
+                    };
+                    drop(config);
+                    checked.map_err(|source| Error::Upstream {
+                        address: url.address(),
+                        source,
+                    })?;
+                    let (ssl, root) = url.tls_settings();
+                    let recorder = Recorder::builder()
+                        .upstream(url.address())
+                        .upstream_tls(ssl, root)
+                        .fixtures(fixtures)
+                        .record_mode(mode)
+                        .start()
+                        .await?;
+                    Backend::Record {
+                        addr: recorder.addr(),
+                        recorder: Mutex::new(Some(recorder)),
+                    }
                 }
-            }
-            (Some(fixtures), crate::Plan::Replay) => {
-                let server = MockServer::builder().fixtures(fixtures).start().await?;
-                Backend::Replay {
-                    addr: server.addr(),
-                    server: Mutex::new(Some(server)),
+                (Some(fixtures), crate::Plan::Replay) => {
+                    let server = MockServer::builder().fixtures(fixtures).start().await?;
+                    Backend::Replay {
+                        addr: server.addr(),
+                        server: Mutex::new(Some(server)),
+                    }
                 }
-            }
-        };
+            };
         Client::assemble(self, url, Arc::new(backend), true, routing, node).await
     }
 }
@@ -309,8 +325,9 @@ impl Client {
             None => (url.driver_config(&driver), url.tls()?),
             Some(addr) => (url.driver_config_at(addr, &driver), None),
         };
-        let tracker = Arc::new(Tracker::default());
-        let pool = pool::build(config, tls, &settings, &tracker)?;
+        let tracker = Arc::new(Tracker::for_user(url.user()));
+        let credentials = builder.credentials(&url);
+        let pool = pool::build(config, tls, credentials, &settings, &tracker)?;
         let client = Client {
             inner: Arc::new(Inner {
                 pool,
@@ -324,6 +341,7 @@ impl Client {
                 builder: builder.clone(),
                 routing,
                 observed,
+                tenant_pools: tenant::TenantPools::default(),
             }),
         };
         client.maintain().await?;
@@ -426,7 +444,7 @@ impl Client {
             .get()
             .instrument(span.clone())
             .await
-            .map_err(|e| pool::pool_error(e, &inner.settings));
+            .map_err(|e| pool::pool_error(e, &inner.settings, &inner.tracker));
         span.record("outcome", crate::trace::outcome(&obj));
         inner.observed.acquired(started.elapsed(), &obj);
         Ok(Connection::new(obj?, Arc::clone(&inner.tracker), inner.observed.clone()).acquired())
@@ -444,7 +462,7 @@ impl Client {
     pub async fn maintain(&self) -> Result<()> {
         let inner = &self.inner;
         pool::retire_expired(&inner.pool, &inner.tracker, &inner.settings);
-        for obj in pool::top_up(&inner.pool, &inner.settings).await? {
+        for obj in pool::top_up(&inner.pool, &inner.settings, &inner.tracker).await? {
             drop(Connection::new(
                 obj,
                 Arc::clone(&inner.tracker),
@@ -496,15 +514,31 @@ impl Client {
     /// [`Error::RetriesExhausted`]. A connection that breaks once `COMMIT`
     /// is sent is never retried: the error is
     /// [`Error::CommitOutcomeUnknown`], as the transaction may be applied.
-    pub async fn transaction_with<T, F>(&self, options: &TransactionOptions, mut f: F) -> Result<T>
+    pub async fn transaction_with<T, F>(&self, options: &TransactionOptions, f: F) -> Result<T>
     where
         F: AsyncFnMut(&mut Transaction<'_>) -> Result<T>,
+    {
+        self.transaction_via(options, f, || self.acquire()).await
+    }
+
+    /// [`transaction_with`](Self::transaction_with) on connections taken by
+    /// `acquire` (a [`Tenant`]'s, which sets its `search_path` first).
+    pub(crate) async fn transaction_via<T, F, A, AF>(
+        &self,
+        options: &TransactionOptions,
+        mut f: F,
+        acquire: A,
+    ) -> Result<T>
+    where
+        F: AsyncFnMut(&mut Transaction<'_>) -> Result<T>,
+        A: Fn() -> AF,
+        AF: std::future::Future<Output = Result<Connection>>,
     {
         let routing = &self.inner.routing;
         let started = tokio::time::Instant::now();
         let mut attempt = 1;
         loop {
-            let mut conn = self.acquire().await?;
+            let mut conn = acquire().await?;
             routing
                 .transactions
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -19,6 +19,7 @@ use deadpool_postgres::{
 use tokio::time::Instant;
 use tokio_postgres::NoTls;
 
+use super::secret::{Connector, Credentials, ProviderFailures};
 use crate::Error;
 
 /// What the pool looks like right now.
@@ -72,6 +73,13 @@ pub(crate) struct Tracker {
     times: Mutex<HashMap<usize, Times>>,
     created: AtomicU64,
     retired: AtomicU64,
+    /// What the password provider last failed with, for [`pool_error`].
+    pub(crate) password_failures: Arc<ProviderFailures>,
+    /// The role connections log in as, for [`Error::PasswordProvider`].
+    pub(crate) user: String,
+    /// The tenant schema each connection's `search_path` was set to by a
+    /// [`Tenant`](super::Tenant), while nothing else may have changed it.
+    search_paths: Mutex<HashMap<usize, Arc<str>>>,
 }
 
 fn key(client: &ClientWrapper) -> usize {
@@ -79,11 +87,43 @@ fn key(client: &ClientWrapper) -> usize {
 }
 
 impl Tracker {
+    /// A tracker for a pool whose connections log in as `user`.
+    pub(crate) fn for_user(user: &str) -> Self {
+        Tracker {
+            user: user.to_owned(),
+            ..Tracker::default()
+        }
+    }
+
     fn with_times<T>(&self, f: impl FnOnce(&mut HashMap<usize, Times>) -> T) -> T {
         f(&mut self.times.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
+    /// The tenant schema `client`'s `search_path` is known to be.
+    pub(crate) fn search_path(&self, client: &ClientWrapper) -> Option<Arc<str>> {
+        self.search_paths
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key(client))
+            .cloned()
+    }
+
+    /// Notes what `client`'s `search_path` is now (`None`: unknown).
+    pub(crate) fn set_search_path(&self, client: &ClientWrapper, schema: Option<Arc<str>>) {
+        let mut paths = self
+            .search_paths
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match schema {
+            Some(schema) => paths.insert(key(client), schema),
+            None => paths.remove(&key(client)),
+        };
+    }
+
     fn created(&self, client: &ClientWrapper) {
+        // A new connection may sit where a closed one was: nothing is
+        // known of its search_path.
+        self.set_search_path(client, None);
         self.created.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         self.with_times(|t| {
@@ -124,6 +164,7 @@ impl Tracker {
     }
 
     fn retire(&self, client: &ClientWrapper) {
+        self.set_search_path(client, None);
         self.retired.fetch_add(1, Ordering::Relaxed);
         self.with_times(|t| t.remove(&key(client)));
     }
@@ -132,10 +173,12 @@ impl Tracker {
 /// Builds the deadpool pool with pgsim's hooks.
 /// `tls`: the connector for a server reached directly (Live mode), which
 /// does what `sslmode` says; the recorder and the mock server are reached
-/// in plaintext.
+/// in plaintext. `credentials`: the password each new connection opens
+/// with, set on its own copy of `config`.
 pub(crate) fn build(
     config: tokio_postgres::Config,
     tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    credentials: Credentials,
     settings: &PoolSettings,
     tracker: &Arc<Tracker>,
 ) -> Result<Pool, Error> {
@@ -144,9 +187,26 @@ pub(crate) fn build(
         // acquire, so recordings hold only what the caller sent.
         recycling_method: RecyclingMethod::Fast,
     };
+    let failures = Arc::clone(&tracker.password_failures);
     let manager = match tls {
-        Some(tls) => Manager::from_config(config, tls, manager_config),
-        None => Manager::from_config(config, NoTls, manager_config),
+        Some(tls) => Manager::from_connect(
+            config,
+            Connector {
+                tls,
+                credentials,
+                failures,
+            },
+            manager_config,
+        ),
+        None => Manager::from_connect(
+            config,
+            Connector {
+                tls: NoTls,
+                credentials,
+                failures,
+            },
+            manager_config,
+        ),
     };
     let on_create = Arc::clone(tracker);
     let on_recycle = Arc::clone(tracker);
@@ -180,7 +240,7 @@ pub(crate) fn build(
 }
 
 /// Maps deadpool's error to pgsim's, typed.
-pub(crate) fn pool_error(e: PoolError, settings: &PoolSettings) -> Error {
+pub(crate) fn pool_error(e: PoolError, settings: &PoolSettings, tracker: &Tracker) -> Error {
     use deadpool_postgres::TimeoutType;
     match e {
         PoolError::Timeout(TimeoutType::Wait) => Error::AcquireTimeout {
@@ -189,7 +249,13 @@ pub(crate) fn pool_error(e: PoolError, settings: &PoolSettings) -> Error {
         PoolError::Timeout(TimeoutType::Create | TimeoutType::Recycle) => Error::ConnectTimeout {
             timeout: settings.connect_timeout,
         },
-        PoolError::Backend(e) => Error::Postgres(e),
+        PoolError::Backend(e) => match tracker.password_failures.explain(&e) {
+            Some(reason) => Error::PasswordProvider {
+                user: tracker.user.clone(),
+                reason,
+            },
+            None => Error::Postgres(e),
+        },
         PoolError::Closed => Error::PoolClosed,
         other => Error::Pool {
             reason: other.to_string(),
@@ -230,7 +296,11 @@ pub(crate) fn retire_expired(pool: &Pool, tracker: &Tracker, settings: &PoolSett
 /// Opens connections until `min_idle` are idle (within `max_connections`),
 /// without ever making a caller wait: it only takes connections that are
 /// free right now.
-pub(crate) async fn top_up(pool: &Pool, settings: &PoolSettings) -> Result<Vec<Object>, Error> {
+pub(crate) async fn top_up(
+    pool: &Pool,
+    settings: &PoolSettings,
+    tracker: &Tracker,
+) -> Result<Vec<Object>, Error> {
     let status = pool.status();
     let in_use = status.size - status.available;
     let want_idle = settings
@@ -252,7 +322,7 @@ pub(crate) async fn top_up(pool: &Pool, settings: &PoolSettings) -> Result<Vec<O
             Ok(obj) => held.push(obj),
             // Someone took the last free slot meanwhile: they need it more.
             Err(PoolError::Timeout(deadpool_postgres::TimeoutType::Wait)) => break,
-            Err(e) => return Err(pool_error(e, settings)),
+            Err(e) => return Err(pool_error(e, settings, tracker)),
         }
     }
     Ok(held)
@@ -275,6 +345,7 @@ mod tests {
         let e = pool_error(
             PoolError::Timeout(deadpool_postgres::TimeoutType::Wait),
             &settings,
+            &Tracker::default(),
         );
         assert!(
             matches!(e, Error::AcquireTimeout { waited } if waited == Duration::from_millis(150))
@@ -282,12 +353,13 @@ mod tests {
         let e = pool_error(
             PoolError::Timeout(deadpool_postgres::TimeoutType::Create),
             &settings,
+            &Tracker::default(),
         );
         assert!(
             matches!(e, Error::ConnectTimeout { timeout } if timeout == Duration::from_secs(3))
         );
         assert!(matches!(
-            pool_error(PoolError::Closed, &settings),
+            pool_error(PoolError::Closed, &settings, &Tracker::default()),
             Error::PoolClosed
         ));
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio_postgres::config::{Host, SslMode};
 
+use super::secret::Password;
 use crate::server::percent_encode;
 use crate::Error;
 
@@ -21,7 +22,9 @@ pub const MAX_NAME_BYTES: usize = 63;
 /// database is the user's name, as in libpq. Unix-socket and multi-host
 /// strings are refused: pgsim records and replays one server per URL.
 ///
-/// `Debug` and `Display` show the password as `***`.
+/// `Debug` and `Display` show the password as `***`; it is kept apart from
+/// the driver configuration, as a [`Password`], and set only on the copy of
+/// the configuration each new connection is opened with.
 ///
 /// ```
 /// let url: pgsim::ConnectionString = "postgres://app:s3cret@db:6432/shop".parse()?;
@@ -31,7 +34,9 @@ pub const MAX_NAME_BYTES: usize = 63;
 /// ```
 #[derive(Clone)]
 pub struct ConnectionString {
+    /// The driver configuration, without the password.
     config: tokio_postgres::Config,
+    password: Option<Password>,
     host: String,
     port: u16,
     user: String,
@@ -113,14 +118,25 @@ impl ConnectionString {
             Some(m) => m.parse().map_err(fail)?,
             None => crate::SslMode::default(),
         };
-        let config = tokio_postgres::Config::from_str(&rest).map_err(|e| {
-            // The driver puts what is wrong in the source ("invalid value
-            // for option `port`"); values are not echoed.
-            match std::error::Error::source(&e) {
-                Some(why) => fail(format!("{e}: {why}")),
-                None => fail(e.to_string()),
-            }
-        })?;
+        let parse = |s: &str| {
+            tokio_postgres::Config::from_str(s).map_err(|e| {
+                // The driver puts what is wrong in the source ("invalid value
+                // for option `port`"); values are not echoed.
+                match std::error::Error::source(&e) {
+                    Some(why) => fail(format!("{e}: {why}")),
+                    None => fail(e.to_string()),
+                }
+            })
+        };
+        let password = parse(&rest)?
+            .get_password()
+            .map(|p| Password::from_bytes(p.to_vec()));
+        let config = parse(&strip_password(&rest))?;
+        if config.get_password().is_some() {
+            return Err(fail(
+                "the password could not be told apart from the rest of the string".into(),
+            ));
+        }
         let host = match config.get_hosts() {
             [] => "localhost".to_owned(),
             [Host::Tcp(h)] if h.is_empty() => return Err(fail("the host is empty".into())),
@@ -163,6 +179,7 @@ impl ConnectionString {
         config.ssl_mode(ssl.negotiation());
         Ok(ConnectionString {
             config,
+            password,
             host,
             port,
             user,
@@ -232,7 +249,21 @@ impl ConnectionString {
 
     /// Whether a password is set (the password itself is never exposed).
     pub fn has_password(&self) -> bool {
-        self.config.get_password().is_some()
+        self.password.is_some()
+    }
+
+    /// The password given (in the string, or as a default), for the
+    /// connect step.
+    pub(crate) fn password(&self) -> Option<&Password> {
+        self.password.as_ref()
+    }
+
+    /// The same connection string with `password` (replacing any given).
+    pub(crate) fn with_password(mut self, password: Option<Password>) -> Self {
+        if password.is_some() {
+            self.password = password;
+        }
+        self
     }
 
     /// The same server and credentials for another database. Any name
@@ -250,22 +281,23 @@ impl ConnectionString {
     }
 
     /// Sets the password when none was given (libpq's `PGPASSWORD` rule).
-    pub(crate) fn default_password(&mut self, password: &str) {
+    pub(crate) fn default_password(&mut self, password: &Password) {
         if !self.has_password() {
-            self.config.password(password);
+            self.password = Some(password.clone());
         }
     }
 
     /// The driver configuration for the server itself, with pgsim's
-    /// settings applied.
+    /// settings applied (and no password: see [`password`](Self::password)).
     pub(crate) fn driver_config(&self, settings: &DriverSettings) -> tokio_postgres::Config {
         let mut config = self.config.clone();
         settings.apply(&mut config);
         config
     }
 
-    /// The same user, password, database and options at another address: the
-    /// recording proxy or the mock server, which speak plaintext.
+    /// The same user, database and options at another address: the
+    /// recording proxy or the mock server, which speak plaintext (the
+    /// password is set per connection, as for the server itself).
     pub(crate) fn driver_config_at(
         &self,
         addr: SocketAddr,
@@ -278,9 +310,6 @@ impl ConnectionString {
             .user(&self.user)
             .dbname(&self.database)
             .ssl_mode(SslMode::Disable);
-        if let Some(p) = self.config.get_password() {
-            config.password(p);
-        }
         if let Some(o) = self.config.get_options() {
             config.options(o);
         }
@@ -376,19 +405,42 @@ fn check_name(what: &str, name: &str) -> Result<(), String> {
 /// assert_eq!(pgsim::client::redact("host=db password='a b' user=app"), "host=db password=*** user=app");
 /// ```
 pub fn redact(s: &str) -> String {
+    rewrite_password(s, Some("***"))
+}
+
+/// `s` with any password taken out (not masked): what the builder keeps of
+/// a connection string, the password going into a [`Password`].
+pub(crate) fn strip_password(s: &str) -> String {
+    rewrite_password(s, None)
+}
+
+/// The password `s` gives, as the driver would read it (decoded); `None`
+/// when it gives none or does not parse (then nothing connects with it).
+pub(crate) fn password_of(s: &str) -> Option<Password> {
+    let (rest, _, _) = take_tls_settings(s);
+    let config = tokio_postgres::Config::from_str(&rest).ok()?;
+    config
+        .get_password()
+        .map(|p| Password::from_bytes(p.to_vec()))
+}
+
+/// Each password in `s` replaced by `mask`, or removed with its key when
+/// `mask` is `None`.
+fn rewrite_password(s: &str, mask: Option<&str>) -> String {
     match s.split_once("://") {
-        Some((scheme, rest)) => redact_url(scheme, rest),
-        None => redact_key_values(s),
+        Some((scheme, rest)) => redact_url(scheme, rest, mask),
+        None => redact_key_values(s, mask),
     }
 }
 
-fn redact_url(scheme: &str, rest: &str) -> String {
+fn redact_url(scheme: &str, rest: &str, mask: Option<&str>) -> String {
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
     let authority = match authority.rsplit_once('@') {
-        Some((userinfo, hosts)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{user}:***@{hosts}"),
-            None => format!("{userinfo}@{hosts}"),
+        Some((userinfo, hosts)) => match (userinfo.split_once(':'), mask) {
+            (Some((user, _)), Some(mask)) => format!("{user}:{mask}@{hosts}"),
+            (Some((user, _)), None) => format!("{user}@{hosts}"),
+            (None, _) => format!("{userinfo}@{hosts}"),
         },
         None => authority.to_owned(),
     };
@@ -396,12 +448,19 @@ fn redact_url(scheme: &str, rest: &str) -> String {
         Some((path, query)) => {
             let query: Vec<String> = query
                 .split('&')
-                .map(|pair| match pair.split_once('=') {
-                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-                    _ => pair.to_owned(),
+                .filter_map(|pair| match (pair.split_once('='), mask) {
+                    (Some((k, _)), Some(mask)) if k.eq_ignore_ascii_case("password") => {
+                        Some(format!("{k}={mask}"))
+                    }
+                    (Some((k, _)), None) if k.eq_ignore_ascii_case("password") => None,
+                    _ => Some(pair.to_owned()),
                 })
                 .collect();
-            format!("{path}?{}", query.join("&"))
+            if query.is_empty() {
+                path.to_owned()
+            } else {
+                format!("{path}?{}", query.join("&"))
+            }
         }
         None => tail.to_owned(),
     };
@@ -410,7 +469,7 @@ fn redact_url(scheme: &str, rest: &str) -> String {
 
 /// Redacts `password=...` in a libpq `key=value` string, where a value is
 /// either a run of non-spaces or a single-quoted string with `\` escapes.
-fn redact_key_values(s: &str) -> String {
+fn redact_key_values(s: &str, mask: Option<&str>) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(eq) = rest.find('=') {
@@ -418,19 +477,30 @@ fn redact_key_values(s: &str) -> String {
             .rfind(|c: char| c.is_whitespace())
             .map_or(0, |i| i + 1);
         let key = rest[key_start..eq].trim();
-        out.push_str(&rest[..=eq]);
         let after = &rest[eq + 1..];
         let value_start = after.len() - after.trim_start().len();
         let value_end = value_start + value_len(&after[value_start..]);
-        if key.eq_ignore_ascii_case("password") {
-            out.push_str(&after[..value_start]);
-            out.push_str("***");
-        } else {
-            out.push_str(&after[..value_end]);
+        match mask {
+            Some(mask) if key.eq_ignore_ascii_case("password") => {
+                out.push_str(&rest[..=eq]);
+                out.push_str(&after[..value_start]);
+                out.push_str(mask);
+            }
+            None if key.eq_ignore_ascii_case("password") => {
+                // The key goes too, and the space before it.
+                out.push_str(rest[..key_start].trim_end());
+            }
+            _ => {
+                out.push_str(&rest[..=eq]);
+                out.push_str(&after[..value_end]);
+            }
         }
         rest = &after[value_end..];
     }
     out.push_str(rest);
+    if mask.is_none() {
+        return out.trim().to_owned();
+    }
     out
 }
 

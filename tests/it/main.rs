@@ -4,6 +4,7 @@
 mod auth;
 mod bad_input;
 mod cli;
+mod credentials;
 mod drivers;
 mod faults;
 mod fuzz;
@@ -25,6 +26,7 @@ mod scoped;
 mod secrets;
 mod support;
 mod survey;
+mod tenancy;
 mod tls;
 mod toolkit_cases;
 mod traces;

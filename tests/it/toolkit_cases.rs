@@ -259,3 +259,13 @@ async fn client_metrics_parse_as_prometheus_text() {
     let theirs = crate::metrics::Metrics::parse(&texts[1]);
     assert_eq!(theirs.value("app_pgsim_client_queries_total", &select), 5.0);
 }
+
+#[tokio::test]
+async fn tenants_see_only_their_own_schema_or_database() {
+    check("tenancy").await;
+}
+
+#[tokio::test]
+async fn the_password_provider_is_asked_once_per_new_connection() {
+    check("credentials").await;
+}
