@@ -165,6 +165,10 @@ pub enum Error {
         /// One line per problem.
         errors: Vec<String>,
     },
+    /// A migrations directory is invalid, or applying or reverting it
+    /// failed ([`crate::client::Migrations`]).
+    #[error(transparent)]
+    Migration(#[from] crate::client::MigrationError),
 }
 
 impl Error {
@@ -173,6 +177,7 @@ impl Error {
         match self {
             Error::Postgres(e) | Error::Query { source: e, .. } => e.code().map(|c| c.code()),
             Error::RetriesExhausted { last, .. } => last.code(),
+            Error::Migration(crate::client::MigrationError::Failed { source, .. }) => source.code(),
             _ => None,
         }
     }
@@ -182,6 +187,9 @@ impl Error {
         match self {
             Error::Postgres(e) | Error::Query { source: e, .. } => e.as_db_error(),
             Error::RetriesExhausted { last, .. } => last.as_db_error(),
+            Error::Migration(crate::client::MigrationError::Failed { source, .. }) => {
+                source.as_db_error()
+            }
             _ => None,
         }
     }

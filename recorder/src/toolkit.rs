@@ -17,6 +17,9 @@ use pgsim::client::{Closed, IsolationLevel, Keyset, PageToken, TransactionOption
 use pgsim::tokio_postgres::NoTls;
 use pgsim::{Client, ClientBuilder, Error, Mode};
 
+mod migrations;
+pub use migrations::migrations_dir;
+
 /// The database every toolkit case runs in.
 pub const TOOLKIT_DB: &str = "pgsim_toolkit";
 
@@ -101,6 +104,11 @@ pub fn cases() -> Vec<Case> {
             name: "batches",
             configure: |b| b.max_connections(1),
             run: |c| Box::pin(batches(c)),
+        },
+        Case {
+            name: "migrations",
+            configure: |b| b.max_connections(2),
+            run: |c| Box::pin(migrations::migrations(c)),
         },
     ]
 }

@@ -11,6 +11,7 @@ mod breaker;
 mod config;
 mod conn;
 mod env;
+mod migrate;
 mod page;
 mod pool;
 pub(crate) mod query;
@@ -27,6 +28,10 @@ use tracing::Instrument;
 pub use breaker::{BreakerConfig, BreakerSnapshot, BreakerState};
 pub use config::{ClientBuilder, Mode};
 pub use conn::{Connection, RowStream};
+pub use migrate::{
+    Migration, MigrationError, MigrationState, MigrationStatus, Migrations, LOCK_KEY,
+    MIGRATIONS_TABLE,
+};
 pub use page::{Keyset, Page, PageKey, PageToken, MAX_PAGE_SIZE};
 pub use pool::PoolStats;
 pub use query::Params;

@@ -189,3 +189,8 @@ async fn re_recording_one_case_leaves_the_other_cases_untouched() {
         after.keys().collect::<Vec<_>>()
     );
 }
+
+#[tokio::test]
+async fn migrations_apply_revert_in_order_and_refuse_changed_files() {
+    check("migrations").await;
+}
