@@ -169,6 +169,10 @@ pub enum Error {
     /// failed ([`crate::client::Migrations`]).
     #[error(transparent)]
     Migration(#[from] crate::client::MigrationError),
+    /// `pg_dump` or `pg_restore` could not run or failed, or a restore's
+    /// row counts differ from its backup's ([`crate::Client::backup`]).
+    #[error(transparent)]
+    Backup(#[from] crate::client::BackupError),
 }
 
 impl Error {

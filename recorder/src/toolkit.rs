@@ -17,6 +17,7 @@ use pgsim::client::{Closed, IsolationLevel, Keyset, PageToken, TransactionOption
 use pgsim::tokio_postgres::NoTls;
 use pgsim::{Client, ClientBuilder, Error, Mode};
 
+mod backup;
 mod migrations;
 pub use migrations::migrations_dir;
 
@@ -109,6 +110,11 @@ pub fn cases() -> Vec<Case> {
             name: "migrations",
             configure: |b| b.max_connections(2),
             run: |c| Box::pin(migrations::migrations(c)),
+        },
+        Case {
+            name: "backup_restore",
+            configure: |b| b.max_connections(2),
+            run: |c| Box::pin(backup::backup_restore(c)),
         },
     ]
 }

@@ -6,6 +6,7 @@
 //! [`MockServer`]. The pool and the driver run for real in every mode, and
 //! callers always get tokio-postgres [`Row`](tokio_postgres::Row)s.
 
+mod backup;
 mod batch;
 mod breaker;
 mod config;
@@ -25,6 +26,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use tracing::Instrument;
 
+pub use backup::{Backup, BackupError, BackupOptions, CountDifference, RestoreOptions, TableCount};
 pub use breaker::{BreakerConfig, BreakerSnapshot, BreakerState};
 pub use config::{ClientBuilder, Mode};
 pub use conn::{Connection, RowStream};

@@ -775,6 +775,7 @@ async fn pump_until(
         loop {
             match wire::split_frame(&mut buf, false) {
                 Ok(Some(frame)) => {
+                    let frame = without_channel_binding(frame);
                     out.extend_from_slice(&frame);
                     tap(frame);
                 }
@@ -812,6 +813,39 @@ async fn pump_until(
             }
             Ok(_) => {}
         }
+    }
+}
+
+/// An AuthenticationSASL frame without `SCRAM-SHA-256-PLUS`; any other
+/// frame (only a server sends `R`) as it is. Channel binding cannot cross
+/// the proxy: the client's channel, plaintext or TLS, ends here. libpq
+/// refuses outright a server that offers it over a plaintext link ("server
+/// offered SCRAM-SHA-256-PLUS authentication over a non-SSL connection",
+/// whatever its `channel_binding`), which is what an upstream reached over
+/// TLS does; offered plain SCRAM-SHA-256 instead, libpq (and pg_dump,
+/// pg_restore, psql) authenticate without binding, which the server accepts.
+fn without_channel_binding(frame: BytesMut) -> BytesMut {
+    const PLUS: &str = "SCRAM-SHA-256-PLUS";
+    if frame.first() != Some(&b'R') {
+        return frame;
+    }
+    let Ok(wire::Backend::Authentication(wire::Auth::Sasl(mechanisms))) =
+        wire::decode_backend(frame.clone().freeze())
+    else {
+        return frame;
+    };
+    if !mechanisms.iter().any(|m| m == PLUS) {
+        return frame;
+    }
+    let kept: Vec<&str> = mechanisms
+        .iter()
+        .map(String::as_str)
+        .filter(|m| *m != PLUS)
+        .collect();
+    let mut out = BytesMut::new();
+    match wire::put_auth_sasl(&mut out, &kept) {
+        Ok(()) => out,
+        Err(_) => frame,
     }
 }
 
@@ -928,5 +962,33 @@ impl SessionRec {
             self.shared.active.fetch_sub(1, Ordering::Relaxed);
             self.shared.writer.send(WriterMsg::Close { id });
         }
+    }
+}
+
+#[cfg(test)]
+mod channel_binding_tests {
+    use super::*;
+
+    fn sasl(mechanisms: &[&str]) -> BytesMut {
+        let mut frame = BytesMut::new();
+        wire::put_auth_sasl(&mut frame, mechanisms).unwrap();
+        frame
+    }
+
+    #[test]
+    fn scram_plus_is_not_offered_through_the_proxy() {
+        let rewritten = without_channel_binding(sasl(&["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"]));
+        assert_eq!(rewritten, sasl(&["SCRAM-SHA-256"]));
+    }
+
+    #[test]
+    fn other_frames_pass_unchanged() {
+        let plain = sasl(&["SCRAM-SHA-256"]);
+        assert_eq!(without_channel_binding(plain.clone()), plain);
+        let mut ok = BytesMut::new();
+        wire::put_auth_ok(&mut ok).unwrap();
+        assert_eq!(without_channel_binding(ok.clone()), ok);
+        let query = BytesMut::from(&b"Q\0\0\0\x0dselect 1\0"[..]);
+        assert_eq!(without_channel_binding(query.clone()), query);
     }
 }

@@ -194,3 +194,8 @@ async fn re_recording_one_case_leaves_the_other_cases_untouched() {
 async fn migrations_apply_revert_in_order_and_refuse_changed_files() {
     check("migrations").await;
 }
+
+#[tokio::test]
+async fn backup_and_restore_run_pg_dump_and_pg_restore_and_verify_row_counts() {
+    check("backup_restore").await;
+}
