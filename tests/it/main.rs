@@ -2,6 +2,7 @@
 //! scenarios that recorded `fixtures/` come from `pgsim_recorder`.
 
 mod auth;
+mod backup;
 mod bad_input;
 mod cli;
 mod drivers;

@@ -1,0 +1,220 @@
+//! pg_dump and pg_restore, the real tools, through `pgsim record` in front
+//! of the live server and then through `pgsim serve` on that recording: the
+//! replayed dump must list the same archive as the recorded one, and
+//! restoring it through the mock server must succeed as it did live.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::cli::start;
+use crate::support::{connect, live_url, url_password};
+
+const SOURCE_DB: &str = "br_cli";
+const TARGET_DB: &str = "br_cli_restore";
+
+/// `url` with another database.
+fn with_database(url: &str, database: &str) -> String {
+    let mut config: tokio_postgres::Config = url.parse().expect("a valid PostgreSQL URL");
+    config.dbname(database);
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        other => panic!("a TCP host, not {other:?}"),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "host={host} port={port} user={} password='{}' dbname={database} sslmode=disable",
+        config.get_user().unwrap_or("postgres"),
+        url_password(url)
+    )
+}
+
+/// Drops and creates the source database with two schemas of rows, and an
+/// empty target database.
+async fn setup(url: &str) {
+    let admin = connect(url).await;
+    for db in [SOURCE_DB, TARGET_DB] {
+        admin
+            .batch_execute(&format!("drop database if exists {db} with (force)"))
+            .await
+            .expect("drop");
+        admin
+            .batch_execute(&format!("create database {db}"))
+            .await
+            .expect("create");
+    }
+    let source = connect(&with_database(url, SOURCE_DB)).await;
+    source
+        .batch_execute(
+            "create table items (id int primary key, name text not null); \
+             insert into items select i, 'item ' || i from generate_series(1, 40) i; \
+             create schema br_extra; \
+             create table br_extra.notes (id serial primary key, item int references items, body text); \
+             insert into br_extra.notes (item, body) values (1, 'a'), (2, null), (3, 'c''s')",
+        )
+        .await
+        .expect("source tables");
+}
+
+async fn teardown(url: &str) {
+    let admin = connect(url).await;
+    for db in [SOURCE_DB, TARGET_DB] {
+        admin
+            .batch_execute(&format!("drop database if exists {db} with (force)"))
+            .await
+            .expect("drop");
+    }
+}
+
+/// Runs a PostgreSQL client tool at `127.0.0.1:port` as the live user, its
+/// connection settings in the environment only; panics with its stderr
+/// when it fails.
+fn tool(name: &str, port: u16, database: &str, password: &str, args: &[&std::ffi::OsStr]) {
+    let mut command = Command::new(name);
+    for (var, _) in std::env::vars_os() {
+        if var.to_string_lossy().starts_with("PG") {
+            command.env_remove(var);
+        }
+    }
+    let out = command
+        .args(args)
+        .env("PGHOST", "127.0.0.1")
+        .env("PGPORT", port.to_string())
+        .env("PGUSER", "postgres")
+        .env("PGPASSWORD", password)
+        .env("PGDATABASE", database)
+        .env("PGSSLMODE", "disable")
+        .output()
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert!(
+        out.status.success(),
+        "{name} {args:?} through port {port}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn dump(port: u16, password: &str, file: &Path) {
+    tool(
+        "pg_dump",
+        port,
+        SOURCE_DB,
+        password,
+        &[
+            "--format=custom".as_ref(),
+            "--file".as_ref(),
+            file.as_os_str(),
+        ],
+    );
+}
+
+fn restore(port: u16, password: &str, file: &Path) {
+    tool(
+        "pg_restore",
+        port,
+        TARGET_DB,
+        password,
+        &[
+            "--no-owner".as_ref(),
+            "--exit-on-error".as_ref(),
+            "--single-transaction".as_ref(),
+            "--dbname".as_ref(),
+            TARGET_DB.as_ref(),
+            file.as_os_str(),
+        ],
+    );
+}
+
+/// `pg_restore --list` of a dump without its header comments (they hold
+/// the time it was made).
+fn listing(file: &Path) -> Vec<String> {
+    let out = Command::new("pg_restore")
+        .arg("--list")
+        .arg(file)
+        .output()
+        .expect("pg_restore --list");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Ends `pgsim record` or `pgsim serve` with SIGTERM and returns what it
+/// printed after its first line.
+fn stop(mut child: crate::cli::Reap, out: impl std::io::BufRead) -> String {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = child.0.wait().expect("wait");
+    assert!(status.success(), "{status}");
+    out.lines()
+        .map_while(Result::ok)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn pg_dump_and_pg_restore_replay_through_serve_as_recorded() {
+    let Some(url) = live_url() else {
+        return;
+    };
+    setup(&url).await;
+    let password = url_password(&url);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fixtures = dir.path().join("fixtures");
+    let recorded_dump = dir.path().join("recorded.dump");
+    let replayed_dump = dir.path().join("replayed.dump");
+
+    // sslmode=prefer: over TLS the server offers SCRAM channel binding,
+    // which the recorder must not pass on to libpq.
+    let upstream = if url.contains('?') {
+        format!("{url}&sslmode=prefer")
+    } else {
+        format!("{url}?sslmode=prefer")
+    };
+    let mut record = Command::new(env!("CARGO_BIN_EXE_pgsim"));
+    record
+        .args(["record", "--listen", "127.0.0.1:0", "--upstream", &upstream])
+        .arg("--fixtures")
+        .arg(&fixtures);
+    let (child, port, out) = start(record);
+    dump(port, &password, &recorded_dump);
+    restore(port, &password, &recorded_dump);
+    let summary = stop(child, out);
+    assert!(summary.contains("sessions"), "{summary}");
+
+    let live_target = connect(&with_database(&url, TARGET_DB)).await;
+    let restored: i64 = live_target
+        .query_one("select count(*) from br_extra.notes", &[])
+        .await
+        .expect("restored live")
+        .get(0);
+    assert_eq!(restored, 3);
+    drop(live_target);
+    teardown(&url).await;
+
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_pgsim"));
+    serve
+        .args(["serve", "--listen", "127.0.0.1:0", "--fixtures"])
+        .arg(&fixtures);
+    let (child, port, out) = start(serve);
+    dump(port, &password, &replayed_dump);
+    restore(port, &password, &replayed_dump);
+    let summary = stop(child, out);
+    assert!(summary.contains(" 0 misses"), "{summary}");
+
+    let recorded = listing(&recorded_dump);
+    assert!(
+        recorded
+            .iter()
+            .any(|l| l.contains("TABLE DATA br_extra notes")),
+        "{recorded:#?}"
+    );
+    assert_eq!(listing(&replayed_dump), recorded);
+}
