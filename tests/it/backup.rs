@@ -7,26 +7,10 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::cli::start;
-use crate::support::{connect, live_url, url_password};
+use crate::support::{connect, live_url, url_password, with_database};
 
 const SOURCE_DB: &str = "br_cli";
 const TARGET_DB: &str = "br_cli_restore";
-
-/// `url` with another database.
-fn with_database(url: &str, database: &str) -> String {
-    let mut config: tokio_postgres::Config = url.parse().expect("a valid PostgreSQL URL");
-    config.dbname(database);
-    let host = match config.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
-        other => panic!("a TCP host, not {other:?}"),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    format!(
-        "host={host} port={port} user={} password='{}' dbname={database} sslmode=disable",
-        config.get_user().unwrap_or("postgres"),
-        url_password(url)
-    )
-}
 
 /// Drops and creates the source database with two schemas of rows, and an
 /// empty target database.
