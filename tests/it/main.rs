@@ -15,6 +15,7 @@ mod key_props;
 mod kill9;
 mod live;
 mod metrics;
+mod migrate;
 mod protocol;
 mod readme;
 mod record_modes;
