@@ -100,9 +100,10 @@ impl RecorderBuilder {
     /// `sslrootcert` (also read from the upstream URL's own `sslmode` and
     /// `sslrootcert`); without either, in plaintext. Over TLS the upstream
     /// offers SCRAM with channel binding, which a client of the proxy cannot
-    /// bind to (its TLS channel ends at the proxy): such clients need
-    /// `channel_binding=disable` (libpq's default, `prefer`, then works
-    /// only when the client's own link is plaintext).
+    /// bind to (its TLS channel ends at the proxy): the proxy offers its
+    /// clients plain SCRAM-SHA-256 only, which libpq's default
+    /// `channel_binding=prefer` accepts over a plaintext link; a client
+    /// whose own link is TLS needs `channel_binding=disable`.
     pub fn upstream_tls(mut self, mode: crate::SslMode, root_cert: Option<PathBuf>) -> Self {
         self.upstream_tls = Some((mode, root_cert));
         self

@@ -202,3 +202,36 @@ async fn pg_dump_and_pg_restore_replay_through_serve_as_recorded() {
     );
     assert_eq!(listing(&replayed_dump), recorded);
 }
+
+#[tokio::test]
+async fn recorded_empty_queries_are_answered_and_not_reported_unused() {
+    // pg_restore sends the dump's comment-only header as queries: the
+    // server answers EmptyQueryResponse, and so does the mock, by itself.
+    let Some(url) = live_url() else {
+        return;
+    };
+    let (dir, recorder, rec_url) = crate::support::recording(&url).await;
+    let sent = ["--\n-- PostgreSQL database dump\n--\n\n", "\n", "select 1"];
+    let live = connect(&rec_url).await;
+    for sql in sent {
+        live.simple_query(sql).await.expect("live");
+    }
+    drop(live);
+    let summary = recorder.shutdown().await;
+    assert!(summary.errors.is_empty(), "{summary}");
+    let server = pgsim::MockServer::builder()
+        .fixtures(dir.path())
+        .start()
+        .await
+        .expect("the recording loads");
+    let replayed = connect(&server.url_for("postgres")).await;
+    for sql in sent {
+        replayed.simple_query(sql).await.expect("replayed");
+    }
+    drop(replayed);
+    let report = server.shutdown().await;
+    assert!(
+        report.misses.is_empty() && report.unused.is_empty(),
+        "{report}"
+    );
+}
