@@ -235,3 +235,81 @@ async fn recorded_empty_queries_are_answered_and_not_reported_unused() {
         "{report}"
     );
 }
+
+#[tokio::test]
+async fn a_whole_database_backs_up_and_restores_with_every_user_schema_counted() {
+    use pgsim::client::{BackupError, BackupOptions, RestoreOptions};
+    const SOURCE: &str = "br_whole";
+    const TARGET: &str = "br_whole_restore";
+    let Some(url) = live_url() else {
+        return;
+    };
+    let admin = connect(&url).await;
+    for db in [SOURCE, TARGET] {
+        for sql in [
+            format!("drop database if exists {db} with (force)"),
+            format!("create database {db}"),
+        ] {
+            admin.batch_execute(&sql).await.expect("a fresh database");
+        }
+    }
+    let client = pgsim::Client::builder()
+        .url(with_database(&url, SOURCE))
+        .max_connections(2)
+        .build()
+        .await
+        .expect("a live client");
+    client
+        .batch_execute(
+            "create table items (id int primary key); \
+             insert into items select generate_series(1, 12); \
+             create schema \"Br Extra\"; \
+             create table \"Br Extra\".\"Odd Name\" (v text); \
+             insert into \"Br Extra\".\"Odd Name\" values ('a'), ('b')",
+        )
+        .await
+        .expect("source tables");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("whole.dump");
+    let backup = client
+        .backup(&BackupOptions::new(&file))
+        .await
+        .expect("back up the whole database");
+    let counted: Vec<(String, String, i64)> = backup
+        .counts
+        .iter()
+        .map(|t| (t.schema.clone(), t.table.clone(), t.rows))
+        .collect();
+    assert_eq!(
+        counted,
+        [
+            ("Br Extra".to_owned(), "Odd Name".to_owned(), 2),
+            ("public".to_owned(), "items".to_owned(), 12),
+        ]
+    );
+    assert_eq!(backup.schema, None);
+    let restored = client
+        .restore(&backup, &RestoreOptions::new(TARGET))
+        .await
+        .expect("restore and verify");
+    assert_eq!(restored, backup.counts);
+    // A wrong binary is a typed error naming it.
+    let missing = client
+        .restore(
+            &backup,
+            &RestoreOptions::new(TARGET).pg_restore("/nonexistent/pg_restore"),
+        )
+        .await
+        .expect_err("no such binary");
+    assert!(
+        matches!(&missing, pgsim::Error::Backup(BackupError::Start { tool, .. }) if tool.ends_with("pg_restore")),
+        "{missing:?}"
+    );
+    client.close().await.expect("close");
+    for db in [SOURCE, TARGET] {
+        admin
+            .batch_execute(&format!("drop database {db} with (force)"))
+            .await
+            .expect("drop");
+    }
+}

@@ -139,6 +139,20 @@ pub(super) async fn backup_restore(c: &Client) -> Lines {
         .await;
     out.push(format!("missing pg_dump: {}", described(&missing)));
 
+    // One schema restored into the database it came from, once dropped.
+    reset(c, "drop schema br_src cascade").await;
+    let same = c
+        .restore(&backup, &RestoreOptions::new(super::TOOLKIT_DB))
+        .await;
+    out.push(format!(
+        "restore into {}: {}",
+        super::TOOLKIT_DB,
+        match &same {
+            Ok(r) => format!("verified {}", counts(r)),
+            Err(_) => described(&same),
+        }
+    ));
+
     reset(c, &format!("drop database {RESTORE_DB} with (force)")).await;
     reset(c, "drop schema br_src cascade").await;
     out
