@@ -186,6 +186,14 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A migrations directory is invalid, or applying or reverting it
+    /// failed ([`crate::client::Migrations`]).
+    #[error(transparent)]
+    Migration(#[from] crate::client::MigrationError),
+    /// `pg_dump` or `pg_restore` could not run or failed, or a restore's
+    /// row counts differ from its backup's ([`crate::Client::backup`]).
+    #[error(transparent)]
+    Backup(#[from] crate::client::BackupError),
 }
 
 impl Error {
@@ -194,6 +202,7 @@ impl Error {
         match self {
             Error::Postgres(e) | Error::Query { source: e, .. } => e.code().map(|c| c.code()),
             Error::RetriesExhausted { last, .. } => last.code(),
+            Error::Migration(crate::client::MigrationError::Failed { source, .. }) => source.code(),
             _ => None,
         }
     }
@@ -203,6 +212,9 @@ impl Error {
         match self {
             Error::Postgres(e) | Error::Query { source: e, .. } => e.as_db_error(),
             Error::RetriesExhausted { last, .. } => last.as_db_error(),
+            Error::Migration(crate::client::MigrationError::Failed { source, .. }) => {
+                source.as_db_error()
+            }
             _ => None,
         }
     }

@@ -18,6 +18,7 @@ macro_rules! out {
 mod demo;
 mod diff_cmd;
 mod inspect;
+mod migrate_cmd;
 mod survey_cmd;
 mod verify_cmd;
 
@@ -183,6 +184,9 @@ enum Command {
     /// Survey every database of a server (catalog and row samples) and
     /// print the result as JSON.
     Survey(survey_cmd::SurveyArgs),
+    /// Apply or revert versioned migrations (`<version>_<name>.up.sql` and
+    /// `.down.sql`), recorded with their checksums in `pgsim_migrations`.
+    Migrate(migrate_cmd::MigrateArgs),
     /// No PostgreSQL needed: survey the bundled survey fixtures through an
     /// in-process mock server, then send every bundled session again to a
     /// mock server, message for message, and check each answer against the
@@ -524,6 +528,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Accept { fixtures } => Ok(verify_cmd::accept(&fixtures)),
         Command::Survey(args) => survey_cmd::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Migrate(args) => migrate_cmd::run(args).await,
         Command::Demo {
             fixtures,
             survey_fixtures,

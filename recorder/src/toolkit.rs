@@ -21,6 +21,10 @@ use pgsim::tokio_postgres::NoTls;
 use pgsim::validate::StatementKind;
 use pgsim::{Client, ClientBuilder, Error, Mode};
 
+mod backup;
+mod migrations;
+pub use migrations::migrations_dir;
+
 /// The database every toolkit case runs in.
 pub const TOOLKIT_DB: &str = "pgsim_toolkit";
 
@@ -128,6 +132,16 @@ pub fn cases() -> Vec<Case> {
                     .password_provider(|| async { live_password() })
             },
             run: |c| Box::pin(credentials(c)),
+        },
+        Case {
+            name: "migrations",
+            configure: |b| b.max_connections(2),
+            run: |c| Box::pin(migrations::migrations(c)),
+        },
+        Case {
+            name: "backup_restore",
+            configure: |b| b.max_connections(2),
+            run: |c| Box::pin(backup::backup_restore(c)),
         },
     ]
 }

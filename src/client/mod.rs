@@ -6,11 +6,13 @@
 //! [`MockServer`]. The pool and the driver run for real in every mode, and
 //! callers always get tokio-postgres [`Row`](tokio_postgres::Row)s.
 
+mod backup;
 mod batch;
 mod breaker;
 mod config;
 mod conn;
 mod env;
+mod migrate;
 mod observe;
 mod page;
 mod pool;
@@ -27,9 +29,14 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use tracing::Instrument;
 
+pub use backup::{Backup, BackupError, BackupOptions, CountDifference, RestoreOptions, TableCount};
 pub use breaker::{BreakerConfig, BreakerSnapshot, BreakerState};
 pub use config::{ClientBuilder, Mode};
 pub use conn::{Connection, RowStream};
+pub use migrate::{
+    Migration, MigrationError, MigrationState, MigrationStatus, Migrations, LOCK_KEY,
+    MIGRATIONS_TABLE,
+};
 pub use observe::{AcquireEvent, Hook, HookResult, QueryDone, QueryEvent, ReleaseEvent};
 pub use page::{Keyset, Page, PageKey, PageToken, MAX_PAGE_SIZE};
 pub use pool::PoolStats;

@@ -100,9 +100,10 @@ impl RecorderBuilder {
     /// `sslrootcert` (also read from the upstream URL's own `sslmode` and
     /// `sslrootcert`); without either, in plaintext. Over TLS the upstream
     /// offers SCRAM with channel binding, which a client of the proxy cannot
-    /// bind to (its TLS channel ends at the proxy): such clients need
-    /// `channel_binding=disable` (libpq's default, `prefer`, then works
-    /// only when the client's own link is plaintext).
+    /// bind to (its TLS channel ends at the proxy): the proxy offers its
+    /// clients plain SCRAM-SHA-256 only, which libpq's default
+    /// `channel_binding=prefer` accepts over a plaintext link; a client
+    /// whose own link is TLS needs `channel_binding=disable`.
     pub fn upstream_tls(mut self, mode: crate::SslMode, root_cert: Option<PathBuf>) -> Self {
         self.upstream_tls = Some((mode, root_cert));
         self
@@ -775,6 +776,7 @@ async fn pump_until(
         loop {
             match wire::split_frame(&mut buf, false) {
                 Ok(Some(frame)) => {
+                    let frame = without_channel_binding(frame);
                     out.extend_from_slice(&frame);
                     tap(frame);
                 }
@@ -812,6 +814,39 @@ async fn pump_until(
             }
             Ok(_) => {}
         }
+    }
+}
+
+/// An AuthenticationSASL frame without `SCRAM-SHA-256-PLUS`; any other
+/// frame (only a server sends `R`) as it is. Channel binding cannot cross
+/// the proxy: the client's channel, plaintext or TLS, ends here. libpq
+/// refuses outright a server that offers it over a plaintext link ("server
+/// offered SCRAM-SHA-256-PLUS authentication over a non-SSL connection",
+/// whatever its `channel_binding`), which is what an upstream reached over
+/// TLS does; offered plain SCRAM-SHA-256 instead, libpq (and pg_dump,
+/// pg_restore, psql) authenticate without binding, which the server accepts.
+fn without_channel_binding(frame: BytesMut) -> BytesMut {
+    const PLUS: &str = "SCRAM-SHA-256-PLUS";
+    if frame.first() != Some(&b'R') {
+        return frame;
+    }
+    let Ok(wire::Backend::Authentication(wire::Auth::Sasl(mechanisms))) =
+        wire::decode_backend(frame.clone().freeze())
+    else {
+        return frame;
+    };
+    if !mechanisms.iter().any(|m| m == PLUS) {
+        return frame;
+    }
+    let kept: Vec<&str> = mechanisms
+        .iter()
+        .map(String::as_str)
+        .filter(|m| *m != PLUS)
+        .collect();
+    let mut out = BytesMut::new();
+    match wire::put_auth_sasl(&mut out, &kept) {
+        Ok(()) => out,
+        Err(_) => frame,
     }
 }
 
@@ -928,5 +963,33 @@ impl SessionRec {
             self.shared.active.fetch_sub(1, Ordering::Relaxed);
             self.shared.writer.send(WriterMsg::Close { id });
         }
+    }
+}
+
+#[cfg(test)]
+mod channel_binding_tests {
+    use super::*;
+
+    fn sasl(mechanisms: &[&str]) -> BytesMut {
+        let mut frame = BytesMut::new();
+        wire::put_auth_sasl(&mut frame, mechanisms).unwrap();
+        frame
+    }
+
+    #[test]
+    fn scram_plus_is_not_offered_through_the_proxy() {
+        let rewritten = without_channel_binding(sasl(&["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"]));
+        assert_eq!(rewritten, sasl(&["SCRAM-SHA-256"]));
+    }
+
+    #[test]
+    fn other_frames_pass_unchanged() {
+        let plain = sasl(&["SCRAM-SHA-256"]);
+        assert_eq!(without_channel_binding(plain.clone()), plain);
+        let mut ok = BytesMut::new();
+        wire::put_auth_ok(&mut ok).unwrap();
+        assert_eq!(without_channel_binding(ok.clone()), ok);
+        let query = BytesMut::from(&b"Q\0\0\0\x0dselect 1\0"[..]);
+        assert_eq!(without_channel_binding(query.clone()), query);
     }
 }

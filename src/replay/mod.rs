@@ -807,6 +807,10 @@ impl Replay {
             .databases
             .values()
             .flat_map(|db| db.queues.iter())
+            // An empty query (only whitespace and comments, as pg_restore
+            // sends the dump's header) is answered by the server itself,
+            // as PostgreSQL does, never from a recording: not unused.
+            .filter(|q| !q.sql.is_empty())
             .flat_map(|q| q.answers.as_slice().iter())
             .filter(|a| !a.was_used())
             .map(|a| a.origin.clone())

@@ -629,3 +629,88 @@ fn diff_exits_2_naming_a_missing_directory_or_a_file_that_does_not_load() {
     assert!(err.contains("session-0011.json: line 3, column 3"), "{err}");
     assert!(!out.contains("changed"), "nothing is compared: {out}");
 }
+
+/// `pgsim migrate --url <live>/mig_cli --dir DIR ...`.
+fn migrate(url: &str, dir: &std::path::Path, action: &[&str]) -> (i32, String, String) {
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "migrate".as_ref(),
+        "--url".as_ref(),
+        url.as_ref(),
+        "--dir".as_ref(),
+        dir.as_os_str(),
+    ];
+    args.extend(action.iter().map(|a| std::ffi::OsStr::new(*a)));
+    pgsim(&args)
+}
+
+#[tokio::test]
+async fn migrate_prints_status_applies_reverts_and_refuses_a_changed_file() {
+    let Some(url) = crate::support::live_url() else {
+        return;
+    };
+    let admin = crate::support::connect(&url).await;
+    for sql in [
+        "drop database if exists mig_cli with (force)",
+        "create database mig_cli",
+    ] {
+        admin
+            .batch_execute(sql)
+            .await
+            .expect("a fresh mig_cli database");
+    }
+    let db_url = crate::support::with_database(&url, "mig_cli");
+    let dir = pgsim_recorder::toolkit::migrations_dir();
+
+    let (code, out, err) = migrate(&db_url, &dir, &["status"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "1 create_items pending\n2 add_price pending\n3 index_name pending\n"
+    );
+    let (code, out, err) = migrate(&db_url, &dir, &["up", "2"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "applied 1 create_items\napplied 2 add_price\n"),
+        "{err}"
+    );
+    let (code, out, err) = migrate(&db_url, &dir, &["up"]);
+    assert_eq!((code, out.as_str()), (0, "applied 3 index_name\n"), "{err}");
+    let (code, out, err) = migrate(&db_url, &dir, &["down", "2"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "reverted 3 index_name\nreverted 2 add_price\n"),
+        "{err}"
+    );
+
+    let changed = tempfile::tempdir().expect("temp dir");
+    crate::support::copy_tree(&dir, changed.path(), &|_| true);
+    let first = changed.path().join("1_create_items.up.sql");
+    let mut sql = std::fs::read_to_string(&first).expect("read");
+    sql.push_str("-- edited\n");
+    std::fs::write(&first, sql).expect("edit");
+    let (code, out, err) = migrate(&db_url, changed.path(), &["status"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        out.starts_with("1 create_items applied (changed)\n"),
+        "{out}"
+    );
+    let (code, out, err) = migrate(&db_url, changed.path(), &["up"]);
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert!(
+        err.contains("migration 1 was applied from a different")
+            && err.contains("1_create_items.up.sql")
+            && err.contains("recorded checksum"),
+        "{err}"
+    );
+
+    let (code, out, err) = migrate(&db_url, &dir, &["down", "5"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "reverted 1 create_items\n"),
+        "{err}"
+    );
+    admin
+        .batch_execute("drop database mig_cli with (force)")
+        .await
+        .expect("drop mig_cli");
+}

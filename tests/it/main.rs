@@ -2,6 +2,7 @@
 //! scenarios that recorded `fixtures/` come from `pgsim_recorder`.
 
 mod auth;
+mod backup;
 mod bad_input;
 mod cli;
 mod credentials;
@@ -15,6 +16,7 @@ mod key_props;
 mod kill9;
 mod live;
 mod metrics;
+mod migrate;
 mod protocol;
 mod readme;
 mod record_modes;

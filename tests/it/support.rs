@@ -175,3 +175,19 @@ pub fn copy_tree(
         }
     }
 }
+
+/// The live server's `url` for another database, as a libpq key=value
+/// string (plaintext, the URL's user and password).
+pub fn with_database(url: &str, database: &str) -> String {
+    let config: tokio_postgres::Config = url.parse().expect("a valid PostgreSQL URL");
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        other => panic!("a TCP host, not {other:?}"),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "host={host} port={port} user={} password='{}' dbname={database} sslmode=disable",
+        config.get_user().unwrap_or("postgres"),
+        url_password(url)
+    )
+}

@@ -269,3 +269,13 @@ async fn tenants_see_only_their_own_schema_or_database() {
 async fn the_password_provider_is_asked_once_per_new_connection() {
     check("credentials").await;
 }
+
+#[tokio::test]
+async fn migrations_apply_revert_in_order_and_refuse_changed_files() {
+    check("migrations").await;
+}
+
+#[tokio::test]
+async fn backup_and_restore_run_pg_dump_and_pg_restore_and_verify_row_counts() {
+    check("backup_restore").await;
+}

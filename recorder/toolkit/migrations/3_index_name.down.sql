@@ -1,0 +1,1 @@
+drop index mig_items_name;

@@ -1,0 +1,1 @@
+create index mig_items_name on mig_items (name);
