@@ -1071,7 +1071,7 @@ struct Transcript;
 
 impl Hook for Transcript {
     fn before_query(&self, q: &QueryEvent<'_>) -> HookResult {
-        note(format!("before {} on {}: {}", q.kind, q.node, q.sql));
+        note(format!("before {} on {}: {}", q.kind, q.node, q.sql()));
         Ok(())
     }
 

@@ -266,52 +266,46 @@ impl ClientBuilder {
             Mode::Replay { fixtures } => (Some(fixtures), crate::Plan::Replay),
             Mode::Fixtures { fixtures, record } => (Some(fixtures), record.plan(fixtures, ci)?),
         };
-        let backend =
-            match (fixtures, plan) {
-                (None, _) => Backend::Live,
-                (Some(fixtures), crate::Plan::Record(mode)) => {
-                    // The upstream is checked now, so a wrong password or a
-                    // server that is down fails the build with the server's own
-                    // error (and leaves no empty session in the fixtures).
-                    let mut config = url.driver_config(&self.driver_settings());
-                    if let Some(password) = self.credentials(&url).current().await.map_err(|e| {
-                        Error::PasswordProvider {
-                            user: url.user().to_owned(),
-                            reason: e.to_string(),
-                        }
-                    })? {
-                        config.password(password.expose());
-                    }
-                    let checked = match url.tls()? {
-                        Some(tls) => config.connect(tls).await.map(drop),
-                        None => config.connect(tokio_postgres::NoTls).await.map(drop),
-                    };
-                    drop(config);
-                    checked.map_err(|source| Error::Upstream {
-                        address: url.address(),
-                        source,
-                    })?;
-                    let (ssl, root) = url.tls_settings();
-                    let recorder = Recorder::builder()
-                        .upstream(url.address())
-                        .upstream_tls(ssl, root)
-                        .fixtures(fixtures)
-                        .record_mode(mode)
-                        .start()
-                        .await?;
-                    Backend::Record {
-                        addr: recorder.addr(),
-                        recorder: Mutex::new(Some(recorder)),
-                    }
+        let backend = match (fixtures, plan) {
+            (None, _) => Backend::Live,
+            (Some(fixtures), crate::Plan::Record(mode)) => {
+                // The upstream is checked now, so a wrong password or a
+                // server that is down fails the build with the server's own
+                // error (and leaves no empty session in the fixtures).
+                let mut config = url.driver_config(&self.driver_settings());
+                if let Some(password) = self.password_now(&url).await? {
+                    config.password(password.expose());
                 }
-                (Some(fixtures), crate::Plan::Replay) => {
-                    let server = MockServer::builder().fixtures(fixtures).start().await?;
-                    Backend::Replay {
-                        addr: server.addr(),
-                        server: Mutex::new(Some(server)),
-                    }
+                let checked = match url.tls()? {
+                    Some(tls) => config.connect(tls).await.map(drop),
+                    None => config.connect(tokio_postgres::NoTls).await.map(drop),
+                };
+                drop(config);
+                checked.map_err(|source| Error::Upstream {
+                    address: url.address(),
+                    source,
+                })?;
+                let (ssl, root) = url.tls_settings();
+                let recorder = Recorder::builder()
+                    .upstream(url.address())
+                    .upstream_tls(ssl, root)
+                    .fixtures(fixtures)
+                    .record_mode(mode)
+                    .start()
+                    .await?;
+                Backend::Record {
+                    addr: recorder.addr(),
+                    recorder: Mutex::new(Some(recorder)),
                 }
-            };
+            }
+            (Some(fixtures), crate::Plan::Replay) => {
+                let server = MockServer::builder().fixtures(fixtures).start().await?;
+                Backend::Replay {
+                    addr: server.addr(),
+                    server: Mutex::new(Some(server)),
+                }
+            }
+        };
         Client::assemble(self, url, Arc::new(backend), true, routing, node).await
     }
 }

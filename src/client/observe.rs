@@ -48,7 +48,7 @@ pub type HookResult = std::result::Result<(), Box<dyn std::error::Error + Send +
 /// impl Hook for SlowQueries {
 ///     fn after_query(&self, query: &QueryEvent<'_>, done: &QueryDone<'_>) -> HookResult {
 ///         if done.duration > std::time::Duration::from_millis(100) {
-///             eprintln!("slow {} on {}: {}", query.kind, query.node, query.sql);
+///             eprintln!("slow {} on {}: {}", query.kind, query.node, query.sql());
 ///         }
 ///         Ok(())
 ///     }
@@ -84,16 +84,26 @@ pub trait Hook: Send + Sync + 'static {
 }
 
 /// A statement about to run, or that ran.
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub struct QueryEvent<'a> {
     /// The node it runs on: `primary`, `replica-1`, ...
     pub node: &'a str,
     /// What it does.
     pub kind: StatementKind,
+    /// Its SQL as the caller gave it (for [`sql`](Self::sql)).
+    raw: &'a str,
+    /// [`sql`](Self::sql), made at the first call.
+    shown: std::cell::OnceCell<String>,
+}
+
+impl QueryEvent<'_> {
     /// Its SQL as logs show it ([`sanitize_for_log`]: one line, secrets
-    /// masked, long literals cut). Parameter values are never given.
-    pub sql: &'a str,
+    /// masked, long literals cut). Parameter values are never given. Made
+    /// at the first call, so hooks that never read it never pay for it.
+    pub fn sql(&self) -> &str {
+        self.shown.get_or_init(|| sanitize_for_log(self.raw, &[]))
+    }
 }
 
 /// How a statement ended.
@@ -375,15 +385,11 @@ impl Observed {
         run: impl std::future::Future<Output = Result<T>>,
     ) -> Result<T> {
         let hooked = !self.observer.hooks.is_empty();
-        let shown = if hooked {
-            sanitize_for_log(sql, &[])
-        } else {
-            String::new()
-        };
         let event = QueryEvent {
             node: &self.name,
             kind,
-            sql: &shown,
+            raw: sql,
+            shown: std::cell::OnceCell::new(),
         };
         if hooked {
             self.observer

@@ -227,6 +227,22 @@ impl super::ClientBuilder {
             (None, None) => Credentials::None,
         }
     }
+
+    /// The password for a connection to `url` opening now, for what opens
+    /// connections outside the pool (Record mode's upstream check, the
+    /// backup tools); a provider's failure is [`Error::PasswordProvider`].
+    pub(crate) async fn password_now(
+        &self,
+        url: &super::ConnectionString,
+    ) -> crate::Result<Option<Password>> {
+        self.credentials(url)
+            .current()
+            .await
+            .map_err(|e| crate::Error::PasswordProvider {
+                user: url.user().to_owned(),
+                reason: e.to_string(),
+            })
+    }
 }
 
 /// A connection string as the builder keeps it: the text with any password

@@ -19,8 +19,9 @@ pub(super) fn conninfo_dbname(database: &str) -> String {
 
 /// libpq's environment for `database` on the client's server (its
 /// recorder or mock server in Record and Replay mode), with the client's
-/// user, password, server settings (`PGOPTIONS`) and TLS mode.
-fn libpq_env(client: &Client, database: &str) -> Result<Vec<(&'static str, OsString)>> {
+/// user, password (the connection string's, `PGPASSWORD`'s or the password
+/// provider's, asked now), server settings (`PGOPTIONS`) and TLS mode.
+async fn libpq_env(client: &Client, database: &str) -> Result<Vec<(&'static str, OsString)>> {
     let inner = &client.inner;
     let url = inner.url.with_database(database)?;
     let driver = inner.builder.driver_settings();
@@ -43,8 +44,8 @@ fn libpq_env(client: &Client, database: &str) -> Result<Vec<(&'static str, OsStr
         ("PGDATABASE", database.into()),
         ("PGSSLMODE", ssl_mode_name(ssl).into()),
     ];
-    if let Some(password) = config.get_password() {
-        env.push(("PGPASSWORD", os_string(password)));
+    if let Some(password) = inner.builder.password_now(&url).await? {
+        env.push(("PGPASSWORD", os_string(password.expose())));
     }
     if let Some(root) = root {
         env.push(("PGSSLROOTCERT", root.into()));
@@ -93,7 +94,7 @@ pub(super) async fn run_tool(
     args: &[OsString],
     database: &str,
 ) -> Result<()> {
-    let env = libpq_env(client, database)?;
+    let env = libpq_env(client, database).await?;
     let mut command = tokio::process::Command::new(tool);
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("PG") {
