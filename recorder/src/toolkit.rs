@@ -1428,9 +1428,16 @@ async fn tenancy(c: &Client) -> Lines {
         "pools with a bound of 1: {:?}",
         c.tenant_pools().await
     ));
+    let idle_after = tenant_a.pool_stats();
+    out.push(format!(
+        "the evicted pool: idle {} in use {} retired {}",
+        idle_after.idle, idle_after.in_use, idle_after.retired
+    ));
     let evicted = db_names(tenant_a).await;
-    assert!(matches!(evicted, Err(Error::PoolClosed)), "{evicted:?}");
-    out.push(format!("the evicted pool: {}", outcome(&evicted)));
+    out.push(format!(
+        "the evicted pool, still held, still serves: {}",
+        outcome(&evicted)
+    ));
     let again = c
         .tenant_database("pgsim_tenant_a")
         .await

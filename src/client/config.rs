@@ -354,7 +354,8 @@ impl ClientBuilder {
     /// The most pools [`Client::tenant_database`](crate::Client::tenant_database)
     /// keeps open, one per tenant database (at least 1; default
     /// [`DEFAULT_MAX_TENANT_POOLS`](crate::client::DEFAULT_MAX_TENANT_POOLS)): past it, the
-    /// least recently used one is closed.
+    /// least recently used one is let go (its idle connections closed; a
+    /// caller still holding it keeps it until dropped).
     pub fn max_tenant_pools(mut self, n: usize) -> Self {
         self.max_tenant_pools = n;
         self

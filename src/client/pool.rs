@@ -293,6 +293,15 @@ pub(crate) fn retire_expired(pool: &Pool, tracker: &Tracker, settings: &PoolSett
     });
 }
 
+/// Closes every idle connection now (those in use close when they come
+/// back to a pool nobody holds any more).
+pub(crate) fn close_idle(pool: &Pool, tracker: &Tracker) {
+    pool.retain(|client, _| {
+        tracker.retire(client);
+        false
+    });
+}
+
 /// Opens connections until `min_idle` are idle (within `max_connections`),
 /// without ever making a caller wait: it only takes connections that are
 /// free right now.

@@ -27,7 +27,15 @@ pub(crate) fn check_tenant_name(name: &str) -> Result<()> {
         name: name.to_owned(),
         reason,
     };
-    validate_identifier(name).map_err(|e| refuse(e.to_string()))?;
+    validate_identifier(name).map_err(|e| {
+        // The validator's advice to quote does not apply: tenant names
+        // are never quoted.
+        let why = e.to_string();
+        let why = why.split("; quote it").next().unwrap_or(&why);
+        refuse(format!(
+            "{why} (tenant names are used unquoted: lowercase letters, digits, _ and $)"
+        ))
+    })?;
     if name.starts_with("pg_") {
         return Err(refuse(
             "names starting with pg_ are PostgreSQL's own".into(),
@@ -207,9 +215,11 @@ impl Client {
     /// use by [`connect_to_database`](Self::connect_to_database) (same
     /// server, settings and credentials), then kept. At most
     /// [`max_tenant_pools`](crate::ClientBuilder::max_tenant_pools) are
-    /// kept: making one more closes the least recently used (its clones then
-    /// fail with [`Error::PoolClosed`]; asking for that tenant again makes a
-    /// new pool).
+    /// kept: making one more lets the least recently used go. Its idle
+    /// connections close at once; a caller still holding it goes on using
+    /// it (a request in flight never fails for another tenant's arrival),
+    /// and its connections close when the last holder drops it. Asking for
+    /// that tenant again makes a new pool.
     pub async fn tenant_database(&self, name: &str) -> Result<Client> {
         check_tenant_name(name)?;
         let mut pools = self.inner.tenant_pools.pools.lock().await;
@@ -224,9 +234,8 @@ impl Client {
         let over = pools
             .len()
             .saturating_sub(self.inner.builder.max_tenant_pools);
-        let evicted: Vec<(String, Client)> = pools.drain(..over).collect();
-        for (_, pool) in evicted {
-            pool.close().await?;
+        for (_, evicted) in pools.drain(..over) {
+            super::pool::close_idle(&evicted.inner.pool, &evicted.inner.tracker);
         }
         Ok(client)
     }
