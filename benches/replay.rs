@@ -1,6 +1,8 @@
 //! Replay hot path: fixture lookup at several sizes, value encoding per
 //! type, fixture-set load time, and a full round trip over loopback.
 
+#[path = "support/formatting.rs"]
+mod formatting;
 #[path = "support/synth.rs"]
 mod synth;
 
@@ -103,6 +105,15 @@ fn load(c: &mut Criterion) {
     group.finish();
 }
 
+/// A mock server on a synthetic set of 1,000 pgbench-shaped exchanges.
+async fn bench_server() -> pgsim::MockServer {
+    pgsim::MockServer::builder()
+        .fixture_set(set_of(1000))
+        .start()
+        .await
+        .expect("server")
+}
+
 /// The runtime the in-process server benches run on (two workers, as the
 /// machine has two cores).
 fn runtime() -> tokio::runtime::Runtime {
@@ -178,11 +189,7 @@ fn start(c: &mut Criterion) {
 fn round_trip(c: &mut Criterion) {
     let rt = runtime();
     let (server, client) = rt.block_on(async {
-        let server = pgsim::MockServer::builder()
-            .fixture_set(set_of(1000))
-            .start()
-            .await
-            .expect("server");
+        let server = bench_server().await;
         let (client, _conn) = connect(&server).await;
         (server, client)
     });
@@ -239,59 +246,13 @@ fn round_trip(c: &mut Criterion) {
 struct NoopHook;
 impl pgsim::client::Hook for NoopHook {}
 
-/// A layer that formats every field of every span and event into a string,
-/// as a log or OpenTelemetry layer would, over tracing-subscriber's
-/// registry (which keeps each open span).
-struct Formatting;
-
-struct Fields(String);
-
-impl tracing::field::Visit for Fields {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        use std::fmt::Write;
-        let _ = write!(self.0, "{}={value:?} ", field.name());
-    }
-}
-
-impl<S> tracing_subscriber::Layer<S> for Formatting
-where
-    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-{
-    fn on_new_span(
-        &self,
-        attrs: &tracing::span::Attributes<'_>,
-        _: &tracing::span::Id,
-        _: tracing_subscriber::layer::Context<'_, S>,
-    ) {
-        let mut fields = Fields(String::new());
-        attrs.record(&mut fields);
-        black_box(fields.0);
-    }
-
-    fn on_record(
-        &self,
-        _: &tracing::span::Id,
-        values: &tracing::span::Record<'_>,
-        _: tracing_subscriber::layer::Context<'_, S>,
-    ) {
-        let mut fields = Fields(String::new());
-        values.record(&mut fields);
-        black_box(fields.0);
-    }
-
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        let mut fields = Fields(String::new());
-        event.record(&mut fields);
-        black_box(fields.0);
-    }
-}
-
 /// The round trips again, with a subscriber on every thread (server and
 /// client), and with a hook: what tracing and hooks cost. Without them
 /// (`round_trip`) the metrics are still counted, as they always are.
 fn round_trip_observed(c: &mut Criterion) {
     use tracing_subscriber::layer::SubscriberExt;
-    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(Formatting));
+    let dispatch =
+        tracing::Dispatch::new(tracing_subscriber::registry().with(formatting::Formatting));
     let on_workers = dispatch.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -304,11 +265,7 @@ fn round_trip_observed(c: &mut Criterion) {
         .expect("runtime");
     let traced = |f: &mut dyn FnMut()| tracing::dispatcher::with_default(&dispatch, f);
     let (server, client, toolkit) = rt.block_on(async {
-        let server = pgsim::MockServer::builder()
-            .fixture_set(set_of(1000))
-            .start()
-            .await
-            .expect("server");
+        let server = bench_server().await;
         let (client, _conn) = connect(&server).await;
         let toolkit = pgsim::Client::builder()
             .url(server.url_for("bench"))
@@ -360,11 +317,7 @@ fn round_trip_observed(c: &mut Criterion) {
     drop(rt);
     let plain = runtime();
     let (server, hooked) = plain.block_on(async {
-        let server = pgsim::MockServer::builder()
-            .fixture_set(set_of(1000))
-            .start()
-            .await
-            .expect("server");
+        let server = bench_server().await;
         let hooked = pgsim::Client::builder()
             .url(server.url_for("bench"))
             .max_connections(1)

@@ -10,6 +10,8 @@
 //! field of every span and event on every thread (as a log layer would).
 //! `hook`: one hook that does nothing.
 
+#[path = "../benches/support/formatting.rs"]
+mod formatting;
 #[path = "../benches/support/synth.rs"]
 mod synth;
 
@@ -17,51 +19,6 @@ use std::hint::black_box;
 
 use pgsim::fixture::{FixtureSet, LoadedSession};
 use tracing_subscriber::layer::SubscriberExt;
-
-struct Fields(String);
-
-impl tracing::field::Visit for Fields {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        use std::fmt::Write;
-        let _ = write!(self.0, "{}={value:?} ", field.name());
-    }
-}
-
-/// Formats every field of every span and event into a string.
-struct Formatting;
-
-impl<S> tracing_subscriber::Layer<S> for Formatting
-where
-    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-{
-    fn on_new_span(
-        &self,
-        attrs: &tracing::span::Attributes<'_>,
-        _: &tracing::span::Id,
-        _: tracing_subscriber::layer::Context<'_, S>,
-    ) {
-        let mut fields = Fields(String::new());
-        attrs.record(&mut fields);
-        black_box(fields.0);
-    }
-
-    fn on_record(
-        &self,
-        _: &tracing::span::Id,
-        values: &tracing::span::Record<'_>,
-        _: tracing_subscriber::layer::Context<'_, S>,
-    ) {
-        let mut fields = Fields(String::new());
-        values.record(&mut fields);
-        black_box(fields.0);
-    }
-
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        let mut fields = Fields(String::new());
-        event.record(&mut fields);
-        black_box(fields.0);
-    }
-}
 
 /// A hook that does nothing.
 struct Noop;
@@ -76,7 +33,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let traced = args.iter().any(|a| a == "traced");
     let hook = args.iter().any(|a| a == "hook");
     if traced {
-        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(Formatting))?;
+        tracing::subscriber::set_global_default(
+            tracing_subscriber::registry().with(formatting::Formatting),
+        )?;
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
