@@ -1357,6 +1357,15 @@ async fn tenancy(c: &Client) -> Lines {
     let seen = names(globex.clone()).await;
     assert_eq!(seen, ["globe", "laser", "volcano", "doomsday"]);
     out.push(format!("globex after setting search_path itself: {seen:?}"));
+    // The one connection was a tenant's last: the plain client gets it
+    // back with the session's default path, not a tenant's.
+    let plain = c.query_one("show search_path", &[]).await;
+    let plain = plain.map(|r| r.get::<_, String>(0));
+    assert!(plain.as_ref().is_ok_and(|p| !p.contains("t_")), "{plain:?}");
+    out.push(format!(
+        "the plain client's search_path after the tenants: {}",
+        outcome(&plain)
+    ));
     c.batch_execute("set search_path to t_globex")
         .await
         .expect("set by the plain client");

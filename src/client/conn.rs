@@ -74,6 +74,16 @@ impl Connection {
         self.tracker.set_search_path(self.object(), schema);
     }
 
+    /// Resets `search_path` to the session's default when a tenant set it,
+    /// so a tenant's schema never shows through the plain client.
+    pub(crate) async fn reset_tenant_path(&self) -> Result<()> {
+        if self.tracker.tenant_touched(self.object()) {
+            self.batch_execute("reset search_path").await?;
+            self.tracker.forget_search_path(self.object());
+        }
+        Ok(())
+    }
+
     fn object(&self) -> &deadpool_postgres::Object {
         // Only `Drop` takes it out.
         self.obj

@@ -431,8 +431,18 @@ impl Client {
     /// fewer than `max_connections` are open; otherwise waits up to the
     /// acquire timeout, then fails with [`Error::AcquireTimeout`].
     ///
-    /// Runs in a `pgsim.acquire` span (node, outcome).
+    /// Runs in a `pgsim.acquire` span (node, outcome). A connection a
+    /// [`Tenant`] last used gets `reset search_path` first, so no tenant's
+    /// schema shows through the plain client.
     pub async fn acquire(&self) -> Result<Connection> {
+        let conn = self.acquire_as_is().await?;
+        conn.reset_tenant_path().await?;
+        Ok(conn)
+    }
+
+    /// [`acquire`](Self::acquire) leaving `search_path` as it is (for a
+    /// [`Tenant`], which sets its own).
+    pub(crate) async fn acquire_as_is(&self) -> Result<Connection> {
         let inner = &self.inner;
         let span = tracing::debug_span!(
             "pgsim.acquire",

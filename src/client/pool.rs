@@ -77,9 +77,11 @@ pub(crate) struct Tracker {
     pub(crate) password_failures: Arc<ProviderFailures>,
     /// The role connections log in as, for [`Error::PasswordProvider`].
     pub(crate) user: String,
-    /// The tenant schema each connection's `search_path` was set to by a
-    /// [`Tenant`](super::Tenant), while nothing else may have changed it.
-    search_paths: Mutex<HashMap<usize, Arc<str>>>,
+    /// Each connection whose `search_path` a [`Tenant`](super::Tenant) set:
+    /// `Some(schema)` while nothing else may have changed it, `None` once
+    /// something may have (it is reset before the plain client uses it).
+    /// Connections no tenant touched are not here.
+    search_paths: Mutex<HashMap<usize, Option<Arc<str>>>>,
 }
 
 fn key(client: &ClientWrapper) -> usize {
@@ -99,31 +101,49 @@ impl Tracker {
         f(&mut self.times.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// The tenant schema `client`'s `search_path` is known to be.
-    pub(crate) fn search_path(&self, client: &ClientWrapper) -> Option<Arc<str>> {
-        self.search_paths
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&key(client))
-            .cloned()
-    }
-
-    /// Notes what `client`'s `search_path` is now (`None`: unknown).
-    pub(crate) fn set_search_path(&self, client: &ClientWrapper, schema: Option<Arc<str>>) {
-        let mut paths = self
+    fn with_paths<T>(&self, f: impl FnOnce(&mut HashMap<usize, Option<Arc<str>>>) -> T) -> T {
+        f(&mut self
             .search_paths
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        match schema {
-            Some(schema) => paths.insert(key(client), schema),
-            None => paths.remove(&key(client)),
-        };
+            .unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The tenant schema `client`'s `search_path` is known to be.
+    pub(crate) fn search_path(&self, client: &ClientWrapper) -> Option<Arc<str>> {
+        self.with_paths(|p| p.get(&key(client)).cloned().flatten())
+    }
+
+    /// Notes what `client`'s `search_path` is now: a tenant's schema, or
+    /// (`None`) unknown, which only matters once a tenant has set it.
+    pub(crate) fn set_search_path(&self, client: &ClientWrapper, schema: Option<Arc<str>>) {
+        self.with_paths(|p| match schema {
+            Some(schema) => {
+                p.insert(key(client), Some(schema));
+            }
+            None => {
+                if let Some(known) = p.get_mut(&key(client)) {
+                    *known = None;
+                }
+            }
+        });
+    }
+
+    /// Whether a tenant set `client`'s `search_path` since it was opened
+    /// or last reset.
+    pub(crate) fn tenant_touched(&self, client: &ClientWrapper) -> bool {
+        self.with_paths(|p| p.contains_key(&key(client)))
+    }
+
+    /// Forgets `client`'s `search_path`: it is new, closed, or reset to its
+    /// session default.
+    pub(crate) fn forget_search_path(&self, client: &ClientWrapper) {
+        self.with_paths(|p| p.remove(&key(client)));
     }
 
     fn created(&self, client: &ClientWrapper) {
         // A new connection may sit where a closed one was: nothing is
         // known of its search_path.
-        self.set_search_path(client, None);
+        self.forget_search_path(client);
         self.created.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         self.with_times(|t| {
@@ -164,7 +184,7 @@ impl Tracker {
     }
 
     fn retire(&self, client: &ClientWrapper) {
-        self.set_search_path(client, None);
+        self.forget_search_path(client);
         self.retired.fetch_add(1, Ordering::Relaxed);
         self.with_times(|t| t.remove(&key(client)));
     }

@@ -80,9 +80,10 @@ fn may_change_search_path(sql: &str) -> bool {
 /// taking back its own connection sends nothing more; a connection used by
 /// anything else (the plain client, a statement that is not a plain
 /// select/insert/update/delete/DDL or that names `search_path`, a
-/// transaction) has it set again on its next checkout. A connection a
-/// tenant used keeps that `search_path` when the plain client takes it: use
-/// schema-qualified names there.
+/// transaction) has it set again on its next checkout. The plain client
+/// never sees a tenant's schema: a connection a tenant used gets `reset
+/// search_path` (back to the session's default) before the plain client's
+/// first statement on it.
 ///
 /// ```no_run
 /// # async fn demo(client: &pgsim::Client) -> pgsim::Result<()> {
@@ -149,7 +150,7 @@ impl Tenant {
     /// and watches: the connection keeps its known `search_path` when
     /// returned.
     async fn checkout(&self) -> Result<Connection> {
-        let mut conn = self.client.acquire().await?;
+        let mut conn = self.client.acquire_as_is().await?;
         if conn.search_path().as_deref() != Some(&*self.schema) {
             conn.set_search_path(None);
             conn.query_one(SET_SEARCH_PATH, &[&&*self.path]).await?;
