@@ -304,23 +304,23 @@ impl Migrations {
         }
         let mut done = Vec::new();
         for m in pending.into_iter().take(n.unwrap_or(usize::MAX)) {
-            let applied_now = client
-                .transaction(async |tx| {
-                    let versions = locked_versions(tx).await?;
-                    if versions.contains(&m.version) {
-                        return Ok(false);
-                    }
-                    if let Some(&newest) = versions.last().filter(|&&v| v > m.version) {
-                        return Err(out_of_order(m.version, &m.up, newest));
-                    }
-                    tx.batch_execute(&m.up_sql)
-                        .await
-                        .map_err(|e| failed(m.version, &m.up, e))?;
-                    tx.execute(INSERT, &[&m.version, &m.name, &m.checksum])
-                        .await?;
-                    Ok(true)
-                })
-                .await?;
+            let decide = |versions: &[i64]| {
+                if versions.contains(&m.version) {
+                    return Ok(false);
+                }
+                if let Some(&newest) = versions.last().filter(|&&v| v > m.version) {
+                    return Err(out_of_order(m.version, &m.up, newest));
+                }
+                Ok(true)
+            };
+            let step = Step {
+                version: m.version,
+                file: &m.up,
+                sql: &m.up_sql,
+                record: INSERT,
+                params: &[&m.version, &m.name, &m.checksum],
+            };
+            let applied_now = step.run(client, decide).await?;
             if applied_now {
                 done.push(m.version);
             }
@@ -351,22 +351,23 @@ impl Migrations {
         }
         let mut done = Vec::new();
         for (m, file, sql) in revert {
-            let reverted = client
-                .transaction(async |tx| {
-                    let versions = locked_versions(tx).await?;
-                    if !versions.contains(&m.version) {
-                        return Ok(false);
-                    }
-                    if let Some(&newest) = versions.last().filter(|&&v| v > m.version) {
-                        return Err(out_of_order(m.version, file, newest));
-                    }
-                    tx.batch_execute(sql)
-                        .await
-                        .map_err(|e| failed(m.version, file, e))?;
-                    tx.execute(DELETE, &[&m.version]).await?;
-                    Ok(true)
-                })
-                .await?;
+            let decide = |versions: &[i64]| {
+                if !versions.contains(&m.version) {
+                    return Ok(false);
+                }
+                if let Some(&newest) = versions.last().filter(|&&v| v > m.version) {
+                    return Err(out_of_order(m.version, file, newest));
+                }
+                Ok(true)
+            };
+            let step = Step {
+                version: m.version,
+                file,
+                sql,
+                record: DELETE,
+                params: &[&m.version],
+            };
+            let reverted = step.run(client, decide).await?;
             if reverted {
                 done.push(m.version);
             }
@@ -455,17 +456,113 @@ async fn applied(client: &Client) -> Result<BTreeMap<i64, Applied>> {
 /// in order.
 async fn locked_versions(tx: &Transaction<'_>) -> Result<Vec<i64>> {
     tx.execute(LOCK, &[&LOCK_KEY]).await?;
-    let rows = tx
-        .query("select version from pgsim_migrations order by version", &[])
-        .await?;
+    versions(tx.query(VERSIONS, &[]).await?)
+}
+
+const VERSIONS: &str = "select version from pgsim_migrations order by version";
+
+fn versions(rows: Vec<tokio_postgres::Row>) -> Result<Vec<i64>> {
     rows.iter()
         .map(|r| r.try_get::<_, i64>(0).map_err(Error::from))
         .collect()
 }
 
+/// The first line that marks a file to run outside a transaction.
+pub const NO_TRANSACTION: &str = "-- pgsim:no-transaction";
+
+/// Whether `sql` starts (after blank lines) with [`NO_TRANSACTION`].
+fn outside_transaction(sql: &str) -> bool {
+    sql.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .is_some_and(|l| l.eq_ignore_ascii_case(NO_TRANSACTION))
+}
+
+/// Applying or reverting one migration: its file's SQL, then `record`
+/// (the row's insert or delete) with `params`.
+struct Step<'a> {
+    version: i64,
+    file: &'a Path,
+    sql: &'a str,
+    record: &'a str,
+    params: super::Params<'a>,
+}
+
+impl Step<'_> {
+    /// Runs the step when `decide`, shown the applied versions under the
+    /// lock, says so; returns whether it ran.
+    ///
+    /// In one transaction with its row, under `pg_advisory_xact_lock`; or,
+    /// for a file marked [`NO_TRANSACTION`] (`CREATE INDEX CONCURRENTLY`
+    /// and the like), statement by statement on one connection under the
+    /// session lock `pg_advisory_lock`, the row written after the last
+    /// statement. A failure there leaves what ran before it applied and no
+    /// row: the error says which file, and the migration can be fixed and
+    /// run again.
+    async fn run(&self, client: &Client, decide: impl Fn(&[i64]) -> Result<bool>) -> Result<bool> {
+        if !outside_transaction(self.sql) {
+            return client
+                .transaction(async |tx| {
+                    if !decide(&locked_versions(tx).await?)? {
+                        return Ok(false);
+                    }
+                    tx.batch_execute(self.sql)
+                        .await
+                        .map_err(|e| failed(self.version, self.file, e))?;
+                    tx.execute(self.record, self.params).await?;
+                    Ok(true)
+                })
+                .await;
+        }
+        let conn = client.acquire().await?;
+        conn.execute("select pg_advisory_lock($1)", &[&LOCK_KEY])
+            .await?;
+        let ran = async {
+            if !decide(&versions(conn.query(VERSIONS, &[]).await?)?)? {
+                return Ok(false);
+            }
+            // One statement per message: several in one simple query run
+            // as one implicit transaction, which these statements refuse.
+            for statement in crate::validate::statements(self.sql) {
+                let text = self.sql[statement.range].trim();
+                if statement.lexemes.is_empty() || text.is_empty() {
+                    continue;
+                }
+                conn.batch_execute(text)
+                    .await
+                    .map_err(|e| failed(self.version, self.file, e))?;
+            }
+            conn.execute(self.record, self.params).await?;
+            Ok::<_, Error>(true)
+        }
+        .await;
+        let unlocked = conn
+            .execute("select pg_advisory_unlock($1)", &[&LOCK_KEY])
+            .await;
+        let ran = ran?;
+        unlocked?;
+        Ok(ran)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_first_line_mark_runs_a_file_outside_a_transaction() {
+        assert!(outside_transaction(
+            "-- pgsim:no-transaction\ncreate index concurrently i on t (a);"
+        ));
+        assert!(outside_transaction(
+            "\n  -- PGSIM:NO-TRANSACTION  \nselect 1"
+        ));
+        assert!(!outside_transaction("select 1;\n-- pgsim:no-transaction\n"));
+        assert!(!outside_transaction(
+            "-- pgsim:no-transaction please\nselect 1"
+        ));
+        assert!(!outside_transaction(""));
+    }
 
     #[test]
     fn status_lines_say_state_and_problems() {

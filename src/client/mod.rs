@@ -35,7 +35,7 @@ pub use config::{ClientBuilder, Mode};
 pub use conn::{Connection, RowStream};
 pub use migrate::{
     Migration, MigrationError, MigrationState, MigrationStatus, Migrations, LOCK_KEY,
-    MIGRATIONS_TABLE,
+    MIGRATIONS_TABLE, NO_TRANSACTION,
 };
 pub use observe::{AcquireEvent, Hook, HookResult, QueryDone, QueryEvent, ReleaseEvent};
 pub use page::{Keyset, Page, PageKey, PageToken, MAX_PAGE_SIZE};

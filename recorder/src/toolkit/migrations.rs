@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use pgsim::client::{MigrationError, Migrations};
+use pgsim::client::{MigrationError, Migrations, NO_TRANSACTION};
 use pgsim::{Client, Error};
 
 use super::{count, outcome, reset, Lines};
@@ -120,17 +120,7 @@ pub(super) async fn migrations(c: &Client) -> Lines {
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();
     out.push(format!("rows: {rows:?}"));
-    let indexes: Vec<String> = c
-        .query(
-            "select indexname::text from pg_indexes where tablename = 'mig_items' order by 1",
-            &[],
-        )
-        .await
-        .expect("indexes")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    out.push(format!("indexes: {indexes:?}"));
+    out.push(format!("indexes: {:?}", indexes(c).await));
     out.push(format!("down 1: {}", shown(&m.down(c, 1).await)));
     status(&mut out, "after down 1", &m, c).await;
     out.push(format!("down 2: {}", shown(&m.down(c, 2).await)));
@@ -195,6 +185,39 @@ pub(super) async fn migrations(c: &Client) -> Lines {
     out.push(format!("mig_bad exists: {}", exists(c, "mig_bad").await));
     status(&mut out, "after the failure", &bad, c).await;
 
+    // CREATE INDEX CONCURRENTLY refuses a transaction: without the mark
+    // it fails (25001) and nothing is recorded; with it, it runs alone.
+    let index_up = "create index concurrently mig_items_price on mig_items (price);\n";
+    let in_tx = copy_with(|d| std::fs::write(d.join("4_price.up.sql"), index_up).expect("write"));
+    out.push(format!(
+        "concurrently in a transaction: {}",
+        shown(&from(in_tx.path()).up(c, None).await)
+    ));
+    let outside = copy_with(|d| {
+        std::fs::write(
+            d.join("4_price.up.sql"),
+            format!("{NO_TRANSACTION}\n{index_up}select 1;\n"),
+        )
+        .expect("write");
+        std::fs::write(
+            d.join("4_price.down.sql"),
+            format!("{NO_TRANSACTION}\ndrop index concurrently mig_items_price;\n"),
+        )
+        .expect("write");
+    });
+    let outside = from(outside.path());
+    out.push(format!(
+        "up outside a transaction: {}",
+        shown(&outside.up(c, None).await)
+    ));
+    status(&mut out, "after it", &outside, c).await;
+    out.push(format!("indexes: {:?}", indexes(c).await));
+    out.push(format!(
+        "down outside a transaction: {}",
+        shown(&outside.down(c, 1).await)
+    ));
+    out.push(format!("indexes: {:?}", indexes(c).await));
+
     out.push(format!("down 3: {}", shown(&m.down(c, 3).await)));
     out.push(format!(
         "recorded migrations: {}",
@@ -202,4 +225,17 @@ pub(super) async fn migrations(c: &Client) -> Lines {
     ));
     reset(c, "drop table pgsim_migrations").await;
     out
+}
+
+/// The indexes of `mig_items`, by name.
+async fn indexes(c: &Client) -> Vec<String> {
+    c.query(
+        "select indexname::text from pg_indexes where tablename = 'mig_items' order by 1",
+        &[],
+    )
+    .await
+    .expect("indexes")
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
 }
