@@ -124,8 +124,38 @@ pub struct Transaction<'a> {
     /// The node it runs on, for its statements' spans, metrics and hooks.
     node: Observed,
     /// Its `pgsim.transaction` span: statements run inside it, and commit
-    /// or rollback record its `outcome`.
+    /// or rollback record its `outcome` (`dropped` when neither ran).
+    span: TxSpan,
+}
+
+/// A transaction's span, which says `outcome = "dropped"` when the
+/// transaction is dropped without commit or rollback (the driver then
+/// rolls it back).
+struct TxSpan {
     span: tracing::Span,
+    ended: bool,
+}
+
+impl TxSpan {
+    fn new(span: tracing::Span) -> Self {
+        TxSpan { span, ended: false }
+    }
+}
+
+impl std::ops::Deref for TxSpan {
+    type Target = tracing::Span;
+
+    fn deref(&self) -> &tracing::Span {
+        &self.span
+    }
+}
+
+impl Drop for TxSpan {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.span.record("outcome", "dropped");
+        }
+    }
 }
 
 impl std::fmt::Debug for Transaction<'_> {
@@ -154,7 +184,7 @@ impl<'a> Transaction<'a> {
             attempt: 1,
             savepoint: false,
             node,
-            span,
+            span: TxSpan::new(span),
         }
     }
 
@@ -212,7 +242,7 @@ impl<'a> Transaction<'a> {
         let failed = &self.failed;
         let node = self.node.clone();
         let span = tracing::info_span!(
-            parent: &self.span,
+            parent: &*self.span,
             "pgsim.transaction",
             node = &*node.name,
             savepoint = true,
@@ -237,7 +267,7 @@ impl<'a> Transaction<'a> {
                 attempt,
                 savepoint: true,
                 node,
-                span,
+                span: TxSpan::new(span),
             }),
             Err(e) => {
                 if e.as_db_error().is_some() {
@@ -252,7 +282,8 @@ impl<'a> Transaction<'a> {
     /// back and returns [`Error::TransactionAborted`]. When the connection
     /// breaks once `COMMIT` is sent, the error is
     /// [`Error::CommitOutcomeUnknown`]: it may have been applied.
-    pub async fn commit(self) -> Result<()> {
+    pub async fn commit(mut self) -> Result<()> {
+        self.span.ended = true;
         let span = self.span.clone();
         if self.is_failed() {
             span.record("outcome", "aborted");
@@ -290,7 +321,8 @@ impl<'a> Transaction<'a> {
     }
 
     /// `ROLLBACK` (or `ROLLBACK TO SAVEPOINT` and `RELEASE`).
-    pub async fn rollback(self) -> Result<()> {
+    pub async fn rollback(mut self) -> Result<()> {
+        self.span.ended = true;
         self.span.record("outcome", "rollback");
         self.rollback_quietly().await
     }

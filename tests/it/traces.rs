@@ -404,3 +404,35 @@ async fn a_session_span_names_its_role_under_any_role_too() {
         "{sessions:#?}"
     );
 }
+
+/// A transaction dropped without commit or rollback (the driver rolls it
+/// back) says `dropped` in its span, instead of no outcome.
+#[tokio::test]
+async fn a_dropped_transaction_span_says_dropped() {
+    let Some(url) = live_url() else {
+        return;
+    };
+    let (capture, subscriber) = capture();
+    let _scope = tracing::subscriber::set_default(subscriber);
+    let client = pgsim::Client::builder()
+        .url(url)
+        .max_connections(1)
+        .build()
+        .await
+        .expect("a live client");
+    {
+        let mut conn = client.acquire().await.expect("a connection");
+        let tx = conn.begin().await.expect("begin");
+        tx.query_one("select 1", &[]).await.expect("a select");
+        drop(tx);
+        let tx = conn.begin().await.expect("begin again");
+        tx.commit().await.expect("commit");
+    }
+    client.close().await.expect("close");
+    let seen = capture.all();
+    let outcomes: Vec<_> = named(&seen, "pgsim.transaction")
+        .iter()
+        .map(|t| t.field("outcome").unwrap_or("none").to_owned())
+        .collect();
+    assert_eq!(outcomes, ["dropped", "commit"], "{seen:#?}");
+}
