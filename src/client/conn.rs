@@ -204,7 +204,9 @@ impl Drop for Connection {
             }
             self.tracker.returned(&obj);
             drop(obj);
-            if let Some(at) = self.acquired {
+            // Not while unwinding from a panic: a hook that panicked then
+            // would abort the process.
+            if let Some(at) = self.acquired.filter(|_| !std::thread::panicking()) {
                 self.node.released(at.elapsed());
             }
         }

@@ -76,7 +76,9 @@ pub trait Hook: Send + Sync + 'static {
         Ok(())
     }
 
-    /// When a connection a caller held goes back to the pool.
+    /// When a connection a caller held goes back to the pool (not when it
+    /// is dropped while the thread unwinds from a panic: a second panic
+    /// there would abort the process).
     fn on_release(&self, released: &ReleaseEvent<'_>) -> HookResult {
         let _ = released;
         Ok(())
