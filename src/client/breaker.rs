@@ -304,8 +304,17 @@ mod tests {
     async fn every_state_change_is_a_breaker_event() {
         use tracing_subscriber::layer::SubscriberExt;
         let moves = Moves::default();
+        // tracing caches callsite interest process-wide; another test
+        // thread hitting these callsites with no subscriber would cache
+        // "never". A global default wanting every span prevents that, and
+        // the cache is rebuilt with this scoped one in place.
+        static ANCHOR: std::sync::Once = std::sync::Once::new();
+        ANCHOR.call_once(|| {
+            let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+        });
         let _scope =
             tracing::subscriber::set_default(tracing_subscriber::registry().with(moves.clone()));
+        tracing::callsite::rebuild_interest_cache();
         let b = breaker();
         trip_and_cool_down(&b).await;
         b.allow().expect("the probe").failure();

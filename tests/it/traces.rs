@@ -108,12 +108,28 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Capture {
     }
 }
 
-/// A subscriber that captures into the returned list; install it with
-/// `tracing::subscriber::set_default` for the current thread only.
-fn capture() -> (Capture, impl Subscriber + Send + Sync) {
+/// A subscriber that captures into the returned list, installed for the
+/// current thread only until the guard drops.
+///
+/// tracing caches each callsite's interest process-wide, computed when the
+/// callsite is first hit: a test running the same code on another thread
+/// with no subscriber would cache "never" and hide this test's spans
+/// (seen as a flake under parallel tests). A global default that wants
+/// every span (a bare registry, which keeps nothing once a span closes)
+/// means no thread ever computes "never", and the cache is rebuilt once
+/// this subscriber is in place.
+fn capture() -> (Capture, tracing::subscriber::DefaultGuard) {
+    static ANCHOR: std::sync::Once = std::sync::Once::new();
+    ANCHOR.call_once(|| {
+        // Fails only when another global default is set, which then wants
+        // spans as much as this one would.
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+    });
     let capture = Capture::default();
     let subscriber = tracing_subscriber::registry().with(capture.clone());
-    (capture, subscriber)
+    let guard = tracing::subscriber::set_default(subscriber);
+    tracing::callsite::rebuild_interest_cache();
+    (capture, guard)
 }
 
 fn named<'a>(seen: &'a [Seen], name: &str) -> Vec<&'a Seen> {
@@ -149,8 +165,7 @@ fn url() -> String {
 /// mock server's tasks see the scoped subscriber too).
 #[tokio::test]
 async fn toolkit_spans_show_kind_node_and_sanitized_sql_but_no_secret() {
-    let (capture, subscriber) = capture();
-    let _scope = tracing::subscriber::set_default(subscriber);
+    let (capture, _scope) = capture();
     let case = toolkit::case("queries").expect("a toolkit case");
     let fixtures = toolkit::fixtures_dir().join("queries");
     run_case(&case, &url(), Mode::Replay { fixtures })
@@ -207,8 +222,7 @@ async fn toolkit_spans_show_kind_node_and_sanitized_sql_but_no_secret() {
 /// inside it, savepoints inside their transaction, and the outcome.
 #[tokio::test]
 async fn transaction_spans_hold_their_statements_and_outcome() {
-    let (capture, subscriber) = capture();
-    let _scope = tracing::subscriber::set_default(subscriber);
+    let (capture, _scope) = capture();
     let case = toolkit::case("transactions").expect("a toolkit case");
     let fixtures = toolkit::fixtures_dir().join("transactions");
     run_case(&case, &url(), Mode::Replay { fixtures })
@@ -249,8 +263,7 @@ async fn transaction_spans_hold_their_statements_and_outcome() {
 /// a `pgsim.retry` event, and the second attempt's span says so.
 #[tokio::test]
 async fn a_serialization_failure_retry_is_an_event_and_a_second_attempt() {
-    let (capture, subscriber) = capture();
-    let _scope = tracing::subscriber::set_default(subscriber);
+    let (capture, _scope) = capture();
     let case = toolkit::case("transaction_retry").expect("a toolkit case");
     let fixtures = toolkit::fixtures_dir().join("transaction_retry");
     run_case(&case, &url(), Mode::Replay { fixtures })
@@ -282,8 +295,7 @@ async fn a_serialization_failure_retry_is_an_event_and_a_second_attempt() {
 /// parameter value.
 #[tokio::test]
 async fn mock_server_sessions_and_queries_are_spans_with_their_outcome() {
-    let (capture, subscriber) = capture();
-    let _scope = tracing::subscriber::set_default(subscriber);
+    let (capture, _scope) = capture();
     let server = demo_server().await;
     let client = connect(&server.url_for("pgsim_demo")).await;
     client.query(DEMO_PIN, &[]).await.expect("recorded");
@@ -345,8 +357,7 @@ async fn recorder_sessions_and_exchanges_are_spans_without_values() {
     let Some(url) = live_url() else {
         return;
     };
-    let (capture, subscriber) = capture();
-    let _scope = tracing::subscriber::set_default(subscriber);
+    let (capture, _scope) = capture();
     let (_dir, recorder, rec_url) = recording(&url).await;
     let client = connect(&rec_url).await;
     let row = client
@@ -379,8 +390,7 @@ async fn recorder_sessions_and_exchanges_are_spans_without_values() {
 /// server answers from any role's recordings.
 #[tokio::test]
 async fn a_session_span_names_its_role_under_any_role_too() {
-    let (capture, subscriber) = capture();
-    let _scope = tracing::subscriber::set_default(subscriber);
+    let (capture, _scope) = capture();
     let server = pgsim::MockServer::builder()
         .fixtures(crate::support::demo_dir())
         .any_role()
@@ -412,8 +422,7 @@ async fn a_dropped_transaction_span_says_dropped() {
     let Some(url) = live_url() else {
         return;
     };
-    let (capture, subscriber) = capture();
-    let _scope = tracing::subscriber::set_default(subscriber);
+    let (capture, _scope) = capture();
     let client = pgsim::Client::builder()
         .url(url)
         .max_connections(1)
