@@ -13,7 +13,7 @@ use tokio_postgres::Row;
 use tracing::Instrument;
 
 use super::observe::Observed;
-use crate::validate::{check_params, sanitize_for_log, statement_kind};
+use crate::validate::{check_params, sanitize_for_log, statement_kind, StatementKind};
 use crate::{Error, Result};
 
 /// Query parameters, as tokio-postgres takes them.
@@ -45,6 +45,9 @@ pub(crate) fn query_error(sql: &str) -> impl FnOnce(tokio_postgres::Error) -> Er
 #[derive(Clone, Copy)]
 pub(crate) struct Statement<'a, M> {
     pub(crate) sql: &'a str,
+    /// Its kind, when the caller already found it (routing does, with
+    /// the same lexing as its read-only check).
+    pub(crate) kind: Option<StatementKind>,
     pub(crate) params: Params<'a>,
     pub(crate) method: M,
 }
@@ -68,7 +71,7 @@ impl<M: Method> Statement<'_, M> {
         c: &C,
         node: &Observed,
     ) -> Result<M::Output> {
-        let kind = statement_kind(self.sql);
+        let kind = self.kind.unwrap_or_else(|| statement_kind(self.sql));
         let span = tracing::debug_span!(
             "pgsim.query",
             kind = kind.as_str(),
@@ -261,6 +264,7 @@ macro_rules! query_methods {
         ) -> $crate::Result<u64> {
             self.run($crate::client::query::Statement {
                 sql,
+                kind: None,
                 params,
                 method: $crate::client::query::Execute,
             })
@@ -275,6 +279,7 @@ macro_rules! query_methods {
         ) -> $crate::Result<Vec<$crate::tokio_postgres::Row>> {
             self.run($crate::client::query::Statement {
                 sql,
+                kind: None,
                 params,
                 method: $crate::client::query::Query,
             })
@@ -291,6 +296,7 @@ macro_rules! query_methods {
         ) -> $crate::Result<$crate::tokio_postgres::Row> {
             let one = $crate::client::query::Statement {
                 sql,
+                kind: None,
                 params,
                 method: $crate::client::query::AtMostOne { exactly: true },
             };
@@ -308,6 +314,7 @@ macro_rules! query_methods {
         ) -> $crate::Result<Option<$crate::tokio_postgres::Row>> {
             let opt = $crate::client::query::Statement {
                 sql,
+                kind: None,
                 params,
                 method: $crate::client::query::AtMostOne { exactly: false },
             };
@@ -325,6 +332,7 @@ macro_rules! query_methods {
         ) -> $crate::Result<$crate::client::RowStream> {
             self.stream($crate::client::query::Statement {
                 sql,
+                kind: None,
                 params,
                 method: $crate::client::query::Streamed,
             })
@@ -336,6 +344,7 @@ macro_rules! query_methods {
         pub async fn batch_execute(&self, sql: &str) -> $crate::Result<()> {
             self.run($crate::client::query::Statement {
                 sql,
+                kind: None,
                 params: &[],
                 method: $crate::client::query::Batch,
             })

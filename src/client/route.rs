@@ -15,7 +15,7 @@ use super::pool::PoolStats;
 use super::query::{query_methods, Method, Statement, Streamed};
 use super::retry::{Draws, RetryPolicy};
 use super::RowStream;
-use crate::validate::is_read_only;
+use crate::validate::classify;
 use crate::{Client, Error, Result};
 
 /// Where a statement goes.
@@ -326,16 +326,16 @@ const HEALTH_SQL: &str = "select pg_is_in_recovery(), \
           else extract(epoch from now() - pg_last_xact_replay_timestamp())::float8 end";
 
 impl Client {
-    /// Runs `op` on the node `route` picks for `sql`, with failover of reads
-    /// away from a replica whose connection failed, and retries of transient
-    /// errors as the retry policy allows.
-    pub(crate) async fn routed<T, F, Fut>(&self, sql: &str, route: Route, op: F) -> Result<T>
+    /// Runs `op` on the node `route` picks for a statement (`read`: it is
+    /// read-only), with failover of reads away from a replica whose
+    /// connection failed, and retries of transient errors as the retry
+    /// policy allows.
+    pub(crate) async fn routed<T, F, Fut>(&self, read: bool, route: Route, op: F) -> Result<T>
     where
         F: Fn(Client) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
         let routing = &self.inner.routing;
-        let read = is_read_only(sql);
         let started = Instant::now();
         let mut attempt = 1;
         let mut failed_replicas = Vec::new();
@@ -501,8 +501,9 @@ impl Routed<'_> {
     /// counted before a connection is even taken.
     pub(crate) async fn run<M: Method>(&self, statement: Statement<'_, M>) -> Result<M::Output> {
         statement.check()?;
+        let (statement, read) = classified(statement);
         self.client
-            .routed(statement.sql, self.route, |node| async move {
+            .routed(read, self.route, |node| async move {
                 node.acquire().await?.run(statement).await
             })
             .await
@@ -512,12 +513,26 @@ impl Routed<'_> {
     /// stream is retried, never a half-read one.
     pub(crate) async fn stream(&self, statement: Statement<'_, Streamed>) -> Result<RowStream> {
         statement.check()?;
+        let (statement, read) = classified(statement);
         self.client
-            .routed(statement.sql, self.route, |node| async move {
+            .routed(read, self.route, |node| async move {
                 node.acquire().await?.into_stream(statement).await
             })
             .await
     }
 
     query_methods!();
+}
+
+/// `statement` with its kind found, and whether it is read-only: one
+/// lexing for routing, the span, the metrics and the hooks.
+fn classified<M>(statement: Statement<'_, M>) -> (Statement<'_, M>, bool) {
+    let (kind, read) = classify(statement.sql);
+    (
+        Statement {
+            kind: Some(kind),
+            ..statement
+        },
+        read,
+    )
 }

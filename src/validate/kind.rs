@@ -1,6 +1,6 @@
 //! What kind of statement a query is, for spans (and any per-kind count).
 
-use super::{statements, Lexeme};
+use super::{statements, Lexeme, Statement};
 
 /// The kind of a statement, by its leading keyword.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -74,8 +74,13 @@ impl std::fmt::Display for StatementKind {
 /// assert_eq!(statement_kind("begin; commit"), StatementKind::Transaction);
 /// ```
 pub fn statement_kind(sql: &str) -> StatementKind {
+    kind_of(&statements(sql))
+}
+
+/// [`statement_kind`] of statements already split.
+pub(crate) fn kind_of(statements: &[Statement<'_>]) -> StatementKind {
     let mut kind = None;
-    for statement in statements(sql) {
+    for statement in statements {
         if statement.lexemes.is_empty() {
             continue;
         }

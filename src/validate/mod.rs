@@ -122,6 +122,12 @@ pub(crate) struct Statement<'a> {
     pub(crate) lexemes: Vec<Lexeme<'a>>,
 }
 
+/// [`statement_kind`] and [`is_read_only`] of `sql`, lexed once.
+pub(crate) fn classify(sql: &str) -> (StatementKind, bool) {
+    let split = statements(sql);
+    (kind::kind_of(&split), readonly::read_only_of(&split))
+}
+
 /// Splits `sql` on every `;` in code. Empty statements (`;;`, or the text
 /// after a final `;`) are included, so indexes match a plain split.
 pub(crate) fn statements(sql: &str) -> Vec<Statement<'_>> {

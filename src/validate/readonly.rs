@@ -1,6 +1,6 @@
 //! Whether a statement is provably read-only, so a replica may run it.
 
-use super::{statements, Lexeme};
+use super::{statements, Lexeme, Statement};
 
 /// Statements that start this way only read (unless something below says
 /// otherwise).
@@ -46,9 +46,12 @@ const WRITE_WORDS: &[&str] = &[
 /// assert!(is_read_only("select substring(name from 1 for 3) from t"));
 /// ```
 pub fn is_read_only(sql: &str) -> bool {
-    let mut non_empty = statements(sql)
-        .into_iter()
-        .filter(|s| !s.lexemes.is_empty());
+    read_only_of(&statements(sql))
+}
+
+/// [`is_read_only`] of statements already split.
+pub(crate) fn read_only_of(statements: &[Statement<'_>]) -> bool {
+    let mut non_empty = statements.iter().filter(|s| !s.lexemes.is_empty());
     let (Some(statement), None) = (non_empty.next(), non_empty.next()) else {
         return false;
     };
