@@ -82,6 +82,9 @@ pub(crate) struct Tracker {
     /// something may have (it is reset before the plain client uses it).
     /// Connections no tenant touched are not here.
     search_paths: Mutex<HashMap<usize, Option<Arc<str>>>>,
+    /// Whether a tenant ever set a `search_path` on this pool: until one
+    /// does, acquire and release never take the lock above.
+    tenants_seen: std::sync::atomic::AtomicBool,
 }
 
 fn key(client: &ClientWrapper) -> usize {
@@ -101,7 +104,15 @@ impl Tracker {
         f(&mut self.times.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    fn with_paths<T>(&self, f: impl FnOnce(&mut HashMap<usize, Option<Arc<str>>>) -> T) -> T {
+    /// Runs `f` on the known paths, or returns `T::default()` when no
+    /// tenant ever set one (the common case: no lock on the hot path).
+    fn with_paths<T: Default>(
+        &self,
+        f: impl FnOnce(&mut HashMap<usize, Option<Arc<str>>>) -> T,
+    ) -> T {
+        if !self.tenants_seen.load(Ordering::Acquire) {
+            return T::default();
+        }
         f(&mut self
             .search_paths
             .lock()
@@ -116,6 +127,9 @@ impl Tracker {
     /// Notes what `client`'s `search_path` is now: a tenant's schema, or
     /// (`None`) unknown, which only matters once a tenant has set it.
     pub(crate) fn set_search_path(&self, client: &ClientWrapper, schema: Option<Arc<str>>) {
+        if schema.is_some() {
+            self.tenants_seen.store(true, Ordering::Release);
+        }
         self.with_paths(|p| match schema {
             Some(schema) => {
                 p.insert(key(client), Some(schema));
