@@ -15,12 +15,8 @@ const TARGET_DB: &str = "br_cli_restore";
 /// Drops and creates the source database with two schemas of rows, and an
 /// empty target database.
 async fn setup(url: &str) {
-    let admin = connect(url).await;
+    let admin = teardown(url).await;
     for db in [SOURCE_DB, TARGET_DB] {
-        admin
-            .batch_execute(&format!("drop database if exists {db} with (force)"))
-            .await
-            .expect("drop");
         admin
             .batch_execute(&format!("create database {db}"))
             .await
@@ -39,7 +35,8 @@ async fn setup(url: &str) {
         .expect("source tables");
 }
 
-async fn teardown(url: &str) {
+/// Drops both databases; returns the connection it used.
+async fn teardown(url: &str) -> pgsim::tokio_postgres::Client {
     let admin = connect(url).await;
     for db in [SOURCE_DB, TARGET_DB] {
         admin
@@ -47,6 +44,7 @@ async fn teardown(url: &str) {
             .await
             .expect("drop");
     }
+    admin
 }
 
 /// Runs a PostgreSQL client tool at `127.0.0.1:port` as the live user, its
