@@ -293,13 +293,14 @@ impl NodeStats {
 
 const CLIENT_CLASS: &str = "client";
 
-/// An error's class for the error counter.
+/// An error's class for the error counter: its span outcome
+/// ([`crate::trace::error_outcome`]), a SQLSTATE cut to its class and
+/// pgsim's own `error` named `client`.
 fn error_class(e: &Error) -> String {
-    match e.code() {
-        Some(code) => code.chars().take(2).collect(),
-        None if e.is_timeout() => "timeout".into(),
-        None if e.is_connection_error() => "connection".into(),
-        None => CLIENT_CLASS.into(),
+    match (e.code(), crate::trace::error_outcome(e)) {
+        (Some(_), code) => code.chars().take(2).collect(),
+        (None, "error") => CLIENT_CLASS.into(),
+        (None, what) => what.into(),
     }
 }
 
