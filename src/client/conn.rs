@@ -8,15 +8,13 @@ use std::task::{Context, Poll};
 
 use futures_util::{FutureExt, Stream};
 use tokio_postgres::Row;
-use tracing::Instrument;
 
 use tokio::time::Instant;
 
 use super::observe::Observed;
 use super::pool::Tracker;
-use super::query::{query_error, query_methods, Method, Statement, Streamed};
+use super::query::{query_methods, Method, Statement, Streamed};
 use super::txn::{Transaction, TransactionOptions};
-use crate::validate::StatementKind;
 use crate::{Error, Result};
 
 /// A connection taken from the pool; it goes back when dropped.
@@ -134,18 +132,7 @@ impl Connection {
         if let Some(level) = options.isolation {
             span.record("isolation", tracing::field::debug(level));
         }
-        let tx = self
-            .node
-            .query(
-                "BEGIN",
-                StatementKind::Transaction,
-                |_| None,
-                builder
-                    .start()
-                    .instrument(span.clone())
-                    .map(|r| r.map_err(query_error("BEGIN"))),
-            )
-            .await;
+        let tx = self.node.control("BEGIN", &span, builder.start()).await;
         match tx {
             Ok(tx) => Ok(Transaction::new(tx, self.node.clone(), span)),
             Err(e) => {

@@ -414,6 +414,24 @@ impl Observed {
         result
     }
 
+    /// Transaction control the driver sends itself (`BEGIN`, `COMMIT`,
+    /// `ROLLBACK`, `SAVEPOINT`), in `span`: counted and hooked as a
+    /// `transaction` statement, its error naming `sql`.
+    pub(crate) async fn control<T>(
+        &self,
+        sql: &'static str,
+        span: &tracing::Span,
+        run: impl std::future::Future<Output = std::result::Result<T, tokio_postgres::Error>>,
+    ) -> Result<T> {
+        use futures_util::FutureExt;
+        use tracing::Instrument;
+        let run = run
+            .instrument(span.clone())
+            .map(|r| r.map_err(super::query::query_error(sql)));
+        self.query(sql, StatementKind::Transaction, |_| None, run)
+            .await
+    }
+
     /// A caller waited `waited` for a connection and got `result`.
     pub(crate) fn acquired<T>(&self, waited: Duration, result: &Result<T>) {
         if let Err(Error::AcquireTimeout { .. }) = result {

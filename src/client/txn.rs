@@ -5,15 +5,14 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use futures_util::FutureExt;
 pub use tokio_postgres::IsolationLevel;
 use tracing::Instrument;
 
 use super::observe::Observed;
-use super::query::{query_error, query_methods, Method, Statement, Streamed};
+use super::query::{query_methods, Method, Statement, Streamed};
 use super::retry::RetryPolicy;
 use super::RowStream;
-use crate::validate::{quote_identifier_if_needed, StatementKind};
+use crate::validate::quote_identifier_if_needed;
 use crate::{Error, Result};
 
 /// How a transaction starts, and how a closure transaction retries (the
@@ -250,15 +249,7 @@ impl<'a> Transaction<'a> {
             outcome = tracing::field::Empty,
         );
         let started = node
-            .query(
-                "SAVEPOINT",
-                StatementKind::Transaction,
-                |_| None,
-                self.inner
-                    .savepoint(quoted.as_str())
-                    .instrument(span.clone())
-                    .map(|r| r.map_err(query_error("SAVEPOINT"))),
-            )
+            .control("SAVEPOINT", &span, self.inner.savepoint(quoted.as_str()))
             .await;
         match started {
             Ok(inner) => Ok(Transaction {
@@ -292,17 +283,7 @@ impl<'a> Transaction<'a> {
         }
         let savepoint = self.savepoint;
         let node = self.node.clone();
-        let answer = node
-            .query(
-                "COMMIT",
-                StatementKind::Transaction,
-                |_| None,
-                self.inner
-                    .commit()
-                    .instrument(span.clone())
-                    .map(|r| r.map_err(query_error("COMMIT"))),
-            )
-            .await;
+        let answer = node.control("COMMIT", &span, self.inner.commit()).await;
         let answer = match answer {
             Err(e) if !savepoint && e.is_connection_error() => Err(Error::CommitOutcomeUnknown {
                 source: Box::new(e),
@@ -330,15 +311,7 @@ impl<'a> Transaction<'a> {
     /// `ROLLBACK`, leaving the span's outcome as it is.
     async fn rollback_quietly(self) -> Result<()> {
         let node = self.node.clone();
-        node.query(
-            "ROLLBACK",
-            StatementKind::Transaction,
-            |_| None,
-            self.inner
-                .rollback()
-                .instrument(self.span.clone())
-                .map(|r| r.map_err(query_error("ROLLBACK"))),
-        )
-        .await
+        let span = self.span.clone();
+        node.control("ROLLBACK", &span, self.inner.rollback()).await
     }
 }
