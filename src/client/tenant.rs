@@ -56,10 +56,10 @@ const SET_SEARCH_PATH: &str = "select set_config('search_path', $1, false)";
 
 /// Whether `sql` may have changed the session's `search_path` (or undone a
 /// change): anything but a plain select, insert, update, delete or DDL, and
-/// any statement naming `search_path`.
-fn may_change_search_path(sql: &str) -> bool {
+/// any statement naming `search_path` (`kind`: what `sql` is).
+fn changes_path(sql: &str, kind: StatementKind) -> bool {
     let plain = matches!(
-        statement_kind(sql),
+        kind,
         StatementKind::Select
             | StatementKind::Insert
             | StatementKind::Update
@@ -67,6 +67,19 @@ fn may_change_search_path(sql: &str) -> bool {
             | StatementKind::Ddl
     );
     !plain || sql.to_ascii_lowercase().contains("search_path")
+}
+
+/// `statement` with its kind found (once, for its span and metrics too),
+/// and whether it may change `search_path`.
+fn kind_found<M>(statement: Statement<'_, M>) -> (Statement<'_, M>, bool) {
+    let kind = statement_kind(statement.sql);
+    (
+        Statement {
+            kind: Some(kind),
+            ..statement
+        },
+        changes_path(statement.sql, kind),
+    )
 }
 
 /// One tenant of a schema-per-tenant client, from
@@ -162,9 +175,10 @@ impl Tenant {
 
     async fn run<M: Method>(&self, statement: Statement<'_, M>) -> Result<M::Output> {
         statement.check()?;
+        let (statement, changes) = kind_found(statement);
         let conn = self.checkout().await?;
         let result = conn.run(statement).await;
-        if may_change_search_path(statement.sql) {
+        if changes {
             conn.set_search_path(None);
         }
         result
@@ -172,8 +186,9 @@ impl Tenant {
 
     async fn stream(&self, statement: Statement<'_, Streamed>) -> Result<RowStream> {
         statement.check()?;
+        let (statement, changes) = kind_found(statement);
         let conn = self.checkout().await?;
-        if may_change_search_path(statement.sql) {
+        if changes {
             conn.set_search_path(None);
         }
         conn.into_stream(statement).await
@@ -251,6 +266,10 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn may_change_search_path(sql: &str) -> bool {
+        changes_path(sql, statement_kind(sql))
+    }
 
     fn reason(name: &str) -> String {
         match check_tenant_name(name) {
