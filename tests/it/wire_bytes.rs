@@ -416,13 +416,42 @@ fn the_mock_sends_the_bytes_the_real_server_sent() {
         ..ProptestConfig::default()
     };
     proptest!(config, |(steps in proptest::collection::vec(step(), 1..8))| {
-        // Each conversation ends outside a transaction block: a session
-        // that ends inside one that SET a reported setting (TimeZone) gets
-        // a ParameterStatus from PostgreSQL after its last ReadyForQuery,
-        // which the mock does not send at Terminate (docs/FIXTURES.md,
-        // "Asynchronous messages").
-        let mut steps = steps;
-        steps.push(Step::Simple(ROLLBACK));
         rt.block_on(check(&url, steps))?;
     });
+}
+
+/// Found by the property above (CI, 2026-12-02): an error that aborts a
+/// transaction which SET a reported setting makes PostgreSQL report the
+/// setting reverted, just before the ReadyForQuery of the failed Sync. The
+/// mock sent that ParameterStatus before the refusal of a second Execute,
+/// and not at all after a recorded Parse error.
+#[test]
+fn an_aborted_transaction_reports_the_setting_it_reverted_before_ready() {
+    let Some(url) = live_url() else {
+        return;
+    };
+    let extended = |sql, limits| Step::Extended {
+        sql,
+        named: false,
+        portal: false,
+        param: 0,
+        binary: false,
+        describe: false,
+        limits,
+        close: false,
+    };
+    let begin_set = [Step::Simple(1), Step::Simple(11)];
+    let cases = [
+        // The UPDATE's portal run twice: 55000 on the second Execute.
+        vec![extended(5, vec![0, 0]), Step::Simple(ROLLBACK)],
+        // A Parse refused (42703), the session ended in the failed block.
+        vec![extended(6, vec![0])],
+    ];
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for tail in cases {
+        let steps: Vec<Step> = begin_set.iter().cloned().chain(tail).collect();
+        if let Err(e) = rt.block_on(check(&url, steps.clone())) {
+            panic!("{steps:?}: {e}");
+        }
+    }
 }

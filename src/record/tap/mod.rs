@@ -155,6 +155,18 @@ impl Tap {
             self.finish_statement(stmt);
         }
         self.release();
+        if !self.idle.is_empty() {
+            // No later request will carry them as its `before`, and after
+            // the last ReadyForQuery they belong to no answer.
+            let what: Vec<String> = self.idle.iter().map(describe_async).collect();
+            self.events.push(TapEvent::Lost {
+                sql: "(asynchronous messages)".into(),
+                reason: format!(
+                    "sent after the last answer, when no request followed: {}",
+                    what.join(", ")
+                ),
+            });
+        }
         for p in std::mem::take(&mut self.pending) {
             if !matches!(p, Pending::Sync | Pending::Close(..)) {
                 self.events.push(TapEvent::Lost {
@@ -731,6 +743,15 @@ impl Tap {
     }
 }
 
+/// One asynchronous message, for a report (no payload: it may be data).
+fn describe_async(m: &AsyncMessage) -> String {
+    match m {
+        AsyncMessage::ParameterStatus { name, .. } => format!("ParameterStatus {name}"),
+        AsyncMessage::Notification { channel, .. } => format!("notification on {channel:?}"),
+        AsyncMessage::Notice { fields } => format!("notice {}", fields.code()),
+    }
+}
+
 /// A DataRow's values as canonical text (binary ones converted by type).
 fn row_values(values: &[Option<&[u8]>], types: &[u32], formats: &[i16]) -> Vec<Value> {
     values
@@ -744,4 +765,65 @@ fn row_values(values: &[Option<&[u8]>], types: &[u32], formats: &[i16]) -> Vec<V
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::TxStatus;
+
+    fn answered(tap: &mut Tap, sql: &str) {
+        tap.frontend(&Frontend::Query(sql.into()));
+        tap.backend(&Backend::CommandComplete("SELECT 1".into()));
+        tap.backend(&Backend::ReadyForQuery(TxStatus::Idle));
+    }
+
+    fn notification() -> Backend {
+        Backend::Notification {
+            pid: 7,
+            channel: "jobs".into(),
+            payload: "secret payload".into(),
+        }
+    }
+
+    fn lost(events: &[TapEvent]) -> Vec<&str> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                TapEvent::Lost { reason, .. } => Some(reason.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_notification_after_the_last_answer_is_reported_not_dropped() {
+        let mut tap = Tap::new(None);
+        tap.backend(&Backend::ReadyForQuery(TxStatus::Idle));
+        answered(&mut tap, "select 1");
+        tap.backend(&notification());
+        tap.close();
+        let events = tap.drain();
+        let lost = lost(&events);
+        assert_eq!(lost.len(), 1, "{events:?}");
+        assert!(lost[0].contains("notification on \"jobs\""), "{}", lost[0]);
+        assert!(!lost[0].contains("secret"), "{}", lost[0]);
+    }
+
+    #[test]
+    fn a_notification_while_idle_goes_before_the_next_request() {
+        let mut tap = Tap::new(None);
+        tap.backend(&Backend::ReadyForQuery(TxStatus::Idle));
+        answered(&mut tap, "select 1");
+        tap.backend(&notification());
+        answered(&mut tap, "select 2");
+        tap.close();
+        let events = tap.drain();
+        assert!(lost(&events).is_empty(), "{events:?}");
+        let second = events.iter().find_map(|e| match e {
+            TapEvent::Exchange(ex) if ex.sql == "select 2" => Some(ex),
+            _ => None,
+        });
+        assert!(second.is_some_and(|ex| ex.before.len() == 1), "{events:?}");
+    }
 }

@@ -63,7 +63,7 @@ impl Session<'_> {
         wire::put_error(out, e.to_wire())?;
         self.proto.failed(!simple);
         if simple {
-            wire::put_ready(out, self.status())?;
+            self.ready(out)?;
         }
         Ok(())
     }
@@ -89,7 +89,7 @@ impl Session<'_> {
                 }
             }
             self.proto.synced_quietly();
-            return wire::put_ready(out, self.status());
+            return self.ready(out);
         }
         let answer = match answer {
             Ok(answer) => answer,
@@ -114,6 +114,6 @@ impl Session<'_> {
             }
             Completion::Empty | Completion::Suspended => wire::put_empty_query(out)?,
         }
-        super::simple::put_after(result.after(), out)
+        self.report(result.after())
     }
 }

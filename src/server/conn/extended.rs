@@ -96,9 +96,8 @@ impl<'a> Session<'a> {
         };
         if let Some(answer) = &info.parse_error {
             answer.mark_used();
-            if let Some(Completion::Error(e)) = answer.results.first().map(|r| &r.completion) {
-                let e = e.clone();
-                return self.fail(out, &e);
+            if self.refuse_as_recorded(answer, out)? {
+                return Ok(());
             }
         }
         // Binding uses the recorded (described) types, as the real server
@@ -193,13 +192,10 @@ impl<'a> Session<'a> {
             }
         };
         if let Resolved::Answer(a) = &resolved {
-            if a.phase == crate::fixture::Phase::Bind {
-                if let Some(Completion::Error(e)) = a.results.first().map(|r| &r.completion) {
-                    self.delay += delay;
-                    let e = (**e).clone();
-                    self.proto.take_portal(&portal);
-                    return self.fail(out, &e);
-                }
+            if a.phase == crate::fixture::Phase::Bind && self.refuse_as_recorded(a, out)? {
+                self.delay += delay;
+                self.proto.take_portal(&portal);
+                return Ok(());
             }
         }
         if let Some(p) = self.proto.portal_mut(&portal) {
@@ -207,6 +203,30 @@ impl<'a> Session<'a> {
             p.extra.delay = delay;
         }
         wire::put_bind_complete(out)
+    }
+
+    /// A recorded refusal of Parse or Bind, if `answer` is one: what the
+    /// server sent before it, the error, and what it reported after (the
+    /// error aborted a transaction that SET a reported setting: its
+    /// ParameterStatus precedes the ReadyForQuery).
+    fn refuse_as_recorded(
+        &mut self,
+        answer: &Answer,
+        out: &mut BytesMut,
+    ) -> Result<bool, WireError> {
+        let Some(result) = answer.results.first() else {
+            return Ok(false);
+        };
+        let Completion::Error(e) = &result.completion else {
+            return Ok(false);
+        };
+        answer.put_before(out)?;
+        for n in &result.notices {
+            wire::put_notice(out, n.to_wire())?;
+        }
+        self.fail(out, e)?;
+        self.report(result.after())?;
+        Ok(true)
     }
 
     pub(super) fn describe(
@@ -391,7 +411,7 @@ impl<'a> Session<'a> {
             Completion::Empty => wire::put_empty_query(out)?,
             Completion::Error(_) | Completion::Suspended => {}
         }
-        super::simple::put_after(result.after(), out)
+        self.report(result.after())
     }
 
     /// Execute of a DECLAREd cursor's portal: recorded as the FETCH it is.

@@ -289,6 +289,7 @@ async fn run(
         copy: None,
         diagnosed: None,
         query_span: tracing::Span::none(),
+        reported: BytesMut::new(),
     };
     // Whether the last answer ended with ReadyForQuery: PostgreSQL arms
     // its idle timeouts only then.
@@ -453,6 +454,13 @@ struct Session<'a> {
     /// The span of the query being answered (`Span::none()` between
     /// queries): `count` records its outcome.
     query_span: tracing::Span,
+    /// Asynchronous messages recorded after a completion (ParameterStatus
+    /// of a changed setting, notifications), held for the next
+    /// ReadyForQuery: PostgreSQL 15 sends them only just before it
+    /// (postgres.c: ProcessNotifyInterrupt, ReportChangedGUCOptions), so
+    /// an error between the completion and Sync (a refused second
+    /// Execute that aborted the transaction) comes before them.
+    reported: BytesMut,
 }
 
 /// 25P02 as the recorded server raised it from `routine` (its file, line
@@ -644,7 +652,7 @@ impl Session<'_> {
             }
             Frontend::Sync => {
                 self.proto.synced_quietly();
-                wire::put_ready(out, self.proto.status())?;
+                self.ready(out)?;
             }
             Frontend::Flush => {}
             Frontend::Terminate => return Ok(false),
@@ -673,6 +681,21 @@ impl Session<'_> {
         Ok(!self.hang_up)
     }
 
+    /// Holds `after` for the next ReadyForQuery (see `reported`).
+    fn report(&mut self, after: &[crate::fixture::AsyncMessage]) -> Result<(), WireError> {
+        for m in after {
+            crate::replay::put_async(&mut self.reported, m)?;
+        }
+        Ok(())
+    }
+
+    /// ReadyForQuery, after the asynchronous messages held for it.
+    fn ready(&mut self, out: &mut BytesMut) -> Result<(), WireError> {
+        out.extend_from_slice(&self.reported);
+        self.reported.clear();
+        wire::put_ready(out, self.proto.status())
+    }
+
     /// An error in the extended protocol: skip to Sync.
     fn fail(&mut self, out: &mut BytesMut, fields: &ErrorFields) -> Result<(), WireError> {
         wire::put_error(out, fields.to_wire())?;
@@ -687,7 +710,7 @@ impl Session<'_> {
         if simple {
             wire::put_error(out, e.to_wire())?;
             self.proto.failed(false);
-            return wire::put_ready(out, self.proto.status());
+            return self.ready(out);
         }
         self.fail(out, &e)
     }

@@ -7,7 +7,7 @@ use super::{aborted, CopyWait, Session};
 use crate::fixture::ErrorFields;
 use crate::key;
 use crate::protocol::{txn, TxKind};
-use crate::replay::{put_async, put_copy_out, Answer, Completion, Formats};
+use crate::replay::{put_copy_out, Answer, Completion, Formats};
 use crate::server::fault::Injected;
 use crate::wire::{self, TxStatus, WireError};
 
@@ -25,7 +25,7 @@ impl Session<'_> {
         let normalized = key::normalize(sql);
         if normalized.is_empty() {
             wire::put_empty_query(out)?;
-            return wire::put_ready(out, self.status());
+            return self.ready(out);
         }
         if self.status() == TxStatus::Failed {
             let all: Vec<TxKind> = txn::statements(sql)
@@ -35,13 +35,13 @@ impl Session<'_> {
             let first = all.first().copied().unwrap_or(TxKind::Other);
             if !txn::allowed_when_failed(first) {
                 wire::put_error(out, aborted(self.db, "exec_simple_query").to_wire())?;
-                return wire::put_ready(out, self.status());
+                return self.ready(out);
             }
             if first == TxKind::Commit && all.len() == 1 {
                 wire::put_command_complete(out, "ROLLBACK")?;
                 self.proto.set_status(TxStatus::Idle);
                 self.proto.synced_quietly();
-                return wire::put_ready(out, self.status());
+                return self.ready(out);
             }
         }
         let decision = self.shared.faults.on_query(sql);
@@ -53,7 +53,7 @@ impl Session<'_> {
             Some(Injected::Error(e)) => {
                 wire::put_error(out, e.to_wire())?;
                 self.proto.failed(false);
-                return wire::put_ready(out, self.status());
+                return self.ready(out);
             }
             Some(Injected::Drop) => {
                 self.hang_up = true;
@@ -79,7 +79,7 @@ impl Session<'_> {
             }
         }
         self.proto.synced_quietly();
-        wire::put_ready(out, self.status())
+        self.ready(out)
     }
 
     /// Every recorded result of a simple query, in order; stops at an error
@@ -135,7 +135,7 @@ impl Session<'_> {
                 Completion::Error(e) => {
                     wire::put_error(out, e.to_wire())?;
                     self.proto.failed(false);
-                    return put_after(result.after(), out);
+                    return self.report(result.after());
                 }
                 Completion::Suspended => {
                     // Only portals suspend; a simple query never recorded one.
@@ -149,7 +149,7 @@ impl Session<'_> {
                     return Ok(());
                 }
             }
-            put_after(result.after(), out)?;
+            self.report(result.after())?;
         }
         Ok(())
     }
@@ -173,15 +173,4 @@ impl Session<'_> {
         });
         Ok(())
     }
-}
-
-/// The asynchronous messages recorded after a completion.
-pub(super) fn put_after(
-    after: &[crate::fixture::AsyncMessage],
-    out: &mut BytesMut,
-) -> Result<(), WireError> {
-    for m in after {
-        put_async(out, m)?;
-    }
-    Ok(())
 }
