@@ -30,6 +30,10 @@ const SQL: &[&str] = &[
     "insert into wire_items values ($1, 'new') returning id, name",
     "update wire_items set name = name || '!' where id = $1",
     "select no_such_column from wire_items",
+    "set timezone = 'Asia/Tokyo'",
+    "select pg_notify('wire', 'from a portal')",
+    "reset timezone",
+    "select id, 10 / (id - $1) from wire_items order by id",
 ];
 
 /// Index of `rollback` in [`SIMPLE`].
@@ -52,6 +56,10 @@ const SIMPLE: &[&str] = &[
     "select '2024-01-01 12:00'::timestamptz",
     "listen wire; notify wire, 'hello'",
     "",
+    "set timezone = 'Europe/Paris'; select 1",
+    "select 1; set timezone = 'Europe/Paris'; select 1/0",
+    "listen wire",
+    "discard all",
 ];
 
 /// One step of a client's conversation.
@@ -424,17 +432,17 @@ fn the_mock_sends_the_bytes_the_real_server_sent() {
 /// transaction which SET a reported setting makes PostgreSQL report the
 /// setting reverted, just before the ReadyForQuery of the failed Sync. The
 /// mock sent that ParameterStatus before the refusal of a second Execute,
-/// and not at all after a recorded Parse error.
+/// and not at all after a recorded Parse, Bind or Execute error.
 #[test]
 fn an_aborted_transaction_reports_the_setting_it_reverted_before_ready() {
     let Some(url) = live_url() else {
         return;
     };
-    let extended = |sql, limits| Step::Extended {
+    let extended = |sql, param, limits| Step::Extended {
         sql,
         named: false,
         portal: false,
-        param: 0,
+        param,
         binary: false,
         describe: false,
         limits,
@@ -443,9 +451,13 @@ fn an_aborted_transaction_reports_the_setting_it_reverted_before_ready() {
     let begin_set = [Step::Simple(1), Step::Simple(11)];
     let cases = [
         // The UPDATE's portal run twice: 55000 on the second Execute.
-        vec![extended(5, vec![0, 0]), Step::Simple(ROLLBACK)],
+        vec![extended(5, 0, vec![0, 0]), Step::Simple(ROLLBACK)],
         // A Parse refused (42703), the session ended in the failed block.
-        vec![extended(6, vec![0])],
+        vec![extended(6, 0, vec![0])],
+        // A Bind refused (22012: the custom plan folds 1 / 0).
+        vec![extended(3, 0, vec![0]), Step::Simple(2)],
+        // An Execute that fails after two rows (22012 at id 3).
+        vec![extended(10, 3, vec![0])],
     ];
     let rt = tokio::runtime::Runtime::new().unwrap();
     for tail in cases {
@@ -453,5 +465,31 @@ fn an_aborted_transaction_reports_the_setting_it_reverted_before_ready() {
         if let Err(e) = rt.block_on(check(&url, steps.clone())) {
             panic!("{steps:?}: {e}");
         }
+    }
+}
+
+/// Found by the property above: a notification sent from a portal is sent
+/// once, not again by a second Execute of the completed portal.
+#[test]
+fn a_second_execute_of_a_completed_portal_repeats_no_notification() {
+    let Some(url) = live_url() else {
+        return;
+    };
+    let steps = vec![
+        Step::Simple(14),
+        Step::Extended {
+            sql: 8,
+            named: false,
+            portal: false,
+            param: 0,
+            binary: false,
+            describe: false,
+            limits: vec![0, 0],
+            close: false,
+        },
+    ];
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    if let Err(e) = rt.block_on(check(&url, steps)) {
+        panic!("{e}");
     }
 }

@@ -377,7 +377,8 @@ impl<'a> Session<'a> {
                 .unwrap_or_default();
             out.extend_from_slice(&rows);
             let err = (**err).clone();
-            return self.fail(out, &err);
+            self.fail(out, &err)?;
+            return self.report(result.after());
         }
         if let Some(copy) = result.copy_out() {
             put_copy_out(out, copy)?;
@@ -410,6 +411,11 @@ impl<'a> Session<'a> {
             }
             Completion::Empty => wire::put_empty_query(out)?,
             Completion::Error(_) | Completion::Suspended => {}
+        }
+        if done {
+            // A later Execute of a completed portal (`SELECT 0`): what the
+            // server reported after it ran went out the first time.
+            return Ok(());
         }
         self.report(result.after())
     }
