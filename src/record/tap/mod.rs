@@ -468,7 +468,7 @@ impl Tap {
                     portal(&mut p.extra);
                 }
             }
-            _ => {}
+            _ => self.unanswered("a COPY message"),
         }
     }
 
@@ -504,7 +504,7 @@ impl Tap {
                     ..QueryResult::default()
                 });
             }
-            _ => {}
+            _ => self.unanswered("a RowDescription or NoData"),
         }
     }
 
@@ -532,8 +532,14 @@ impl Tap {
             }
             _ => {}
         }
+        self.unanswered("a DataRow");
+    }
+
+    /// A backend message that answers no request the tap knows of: the
+    /// tap is out of step with the server, and says so.
+    fn unanswered(&mut self, what: &str) {
         self.events.push(TapEvent::Lost {
-            sql: "(a DataRow)".into(),
+            sql: format!("({what})"),
             reason: "no request the recorder knows was answering it".into(),
         });
     }
@@ -556,7 +562,11 @@ impl Tap {
                     r.tag = tag;
                 });
             }
-            _ => {}
+            _ => self.unanswered(if tag.is_some() {
+                "a CommandComplete"
+            } else {
+                "an EmptyQueryResponse"
+            }),
         }
     }
 
@@ -808,6 +818,27 @@ mod tests {
         assert_eq!(lost.len(), 1, "{events:?}");
         assert!(lost[0].contains("notification on \"jobs\""), "{}", lost[0]);
         assert!(!lost[0].contains("secret"), "{}", lost[0]);
+    }
+
+    #[test]
+    fn an_answer_to_no_request_is_reported_not_dropped() {
+        let mut tap = Tap::new(None);
+        tap.backend(&Backend::ReadyForQuery(TxStatus::Idle));
+        tap.backend(&Backend::CommandComplete("SELECT 1".into()));
+        tap.backend(&Backend::NoData);
+        let events = tap.drain();
+        let sqls: Vec<&str> = events
+            .iter()
+            .filter_map(|e| match e {
+                TapEvent::Lost { sql, .. } => Some(sql.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            sqls,
+            ["(a CommandComplete)", "(a RowDescription or NoData)"],
+            "{events:?}"
+        );
     }
 
     #[test]
