@@ -782,6 +782,13 @@ mod tests {
     use super::*;
     use crate::wire::TxStatus;
 
+    /// A tap past startup.
+    fn ready() -> Tap {
+        let mut tap = Tap::new(None);
+        tap.backend(&Backend::ReadyForQuery(TxStatus::Idle));
+        tap
+    }
+
     fn answered(tap: &mut Tap, sql: &str) {
         tap.frontend(&Frontend::Query(sql.into()));
         tap.backend(&Backend::CommandComplete("SELECT 1".into()));
@@ -796,11 +803,12 @@ mod tests {
         }
     }
 
-    fn lost(events: &[TapEvent]) -> Vec<&str> {
+    /// What each Lost event names, and why.
+    fn lost(events: &[TapEvent]) -> Vec<(&str, &str)> {
         events
             .iter()
             .filter_map(|e| match e {
-                TapEvent::Lost { reason, .. } => Some(reason.as_str()),
+                TapEvent::Lost { sql, reason } => Some((sql.as_str(), reason.as_str())),
                 _ => None,
             })
             .collect()
@@ -808,32 +816,25 @@ mod tests {
 
     #[test]
     fn a_notification_after_the_last_answer_is_reported_not_dropped() {
-        let mut tap = Tap::new(None);
-        tap.backend(&Backend::ReadyForQuery(TxStatus::Idle));
+        let mut tap = ready();
         answered(&mut tap, "select 1");
         tap.backend(&notification());
         tap.close();
         let events = tap.drain();
         let lost = lost(&events);
         assert_eq!(lost.len(), 1, "{events:?}");
-        assert!(lost[0].contains("notification on \"jobs\""), "{}", lost[0]);
-        assert!(!lost[0].contains("secret"), "{}", lost[0]);
+        let reason = lost[0].1;
+        assert!(reason.contains("notification on \"jobs\""), "{reason}");
+        assert!(!reason.contains("secret"), "{reason}");
     }
 
     #[test]
     fn an_answer_to_no_request_is_reported_not_dropped() {
-        let mut tap = Tap::new(None);
-        tap.backend(&Backend::ReadyForQuery(TxStatus::Idle));
+        let mut tap = ready();
         tap.backend(&Backend::CommandComplete("SELECT 1".into()));
         tap.backend(&Backend::NoData);
         let events = tap.drain();
-        let sqls: Vec<&str> = events
-            .iter()
-            .filter_map(|e| match e {
-                TapEvent::Lost { sql, .. } => Some(sql.as_str()),
-                _ => None,
-            })
-            .collect();
+        let sqls: Vec<&str> = lost(&events).into_iter().map(|(sql, _)| sql).collect();
         assert_eq!(
             sqls,
             ["(a CommandComplete)", "(a RowDescription or NoData)"],
@@ -843,8 +844,7 @@ mod tests {
 
     #[test]
     fn a_notification_while_idle_goes_before_the_next_request() {
-        let mut tap = Tap::new(None);
-        tap.backend(&Backend::ReadyForQuery(TxStatus::Idle));
+        let mut tap = ready();
         answered(&mut tap, "select 1");
         tap.backend(&notification());
         answered(&mut tap, "select 2");
